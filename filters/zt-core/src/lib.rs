@@ -1,1 +1,17 @@
-//! placeholder
+//! Policy logic of the zero-trust filter suite, free of any proxy-wasm dependency.
+//!
+//! Every decision lives here so that it is unit-tested natively and as Wasm; the filter crates
+//! only read inputs from the host, call one function of this crate and map its answer back.
+//! Time comes in as a value ([`UnixSeconds`]); nothing here reads a clock, the network or a
+//! random source on its own.
+#![forbid(unsafe_code)]
+
+pub mod config_error;
+pub mod filter_state;
+pub mod jwt;
+pub mod reply;
+pub mod time;
+
+pub use config_error::ConfigError;
+pub use reply::LocalReply;
+pub use time::UnixSeconds;

@@ -1,1 +1,68 @@
-//! placeholder
+//! What every filter repeats against the proxy-wasm host, written once: reading headers as
+//! bytes, the host clock, filter state, local replies and configuration loading.
+//!
+//! This is the only shared crate that names `proxy-wasm`; the policy itself lives in
+//! `zt-core` and never sees the host.
+
+use std::time::UNIX_EPOCH;
+
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::Status;
+use zt_core::{ConfigError, LocalReply, UnixSeconds};
+
+/// Every value of a request header, as bytes. The SDK's `String` getters panic on a value that
+/// is not UTF-8, which would kill the worker's VM: a client could crash the filter at will.
+pub fn request_header_values(http: &dyn HttpContext, name: &str) -> Vec<Vec<u8>> {
+    http.get_http_request_headers_bytes()
+        .into_iter()
+        .filter(|(header, _)| header.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value)
+        .collect()
+}
+
+/// Removes every value of a request header before the request goes upstream.
+pub fn remove_request_header(http: &dyn HttpContext, name: &str) {
+    http.set_http_request_header(name, None);
+}
+
+/// The host's clock in whole seconds (the harness's test clock in tests, Envoy's in Envoy).
+pub fn now(context: &dyn Context) -> UnixSeconds {
+    let seconds = context.get_current_time().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    UnixSeconds(seconds)
+}
+
+/// Sets an Envoy filter-state entry that later filters of the same request read with
+/// `get_property([name])`; clients cannot set it.
+/// (The SDK's `Context::set_property` panics on a host error; this returns it.)
+pub fn set_filter_state(name: &str, value: &[u8]) -> Result<(), Status> {
+    proxy_wasm::hostcalls::set_property(vec![name], Some(value))
+}
+
+/// Reads a filter-state entry (or any property) as bytes; `None` when absent or unreadable.
+pub fn filter_state(name: &str) -> Option<Vec<u8>> {
+    proxy_wasm::hostcalls::get_property(vec![name]).ok().flatten()
+}
+
+/// Answers the request locally with a reply built by the core.
+pub fn send_reply(http: &dyn HttpContext, reply: &LocalReply) {
+    let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    http.send_http_response(u32::from(reply.status), headers, Some(reply.body.as_bytes()));
+}
+
+/// Loads and validates the plugin configuration with `parse`. On failure logs the error, which
+/// names the JSON path of the field, and answers `None`: `on_configure` then returns `false`
+/// and Envoy refuses to start the filter.
+pub fn load_configuration<T>(
+    root: &dyn RootContext,
+    filter: &str,
+    parse: impl FnOnce(&[u8]) -> Result<T, ConfigError>,
+) -> Option<T> {
+    let bytes = root.get_plugin_configuration().unwrap_or_default();
+    match parse(&bytes) {
+        Ok(config) => Some(config),
+        Err(error) => {
+            log::error!("{filter}: invalid configuration: {error}");
+            None
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The JWT filter's configuration: serde structs as written by the operator, then validated
+//! types. Every error names the JSON path of the field at fault.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::claims::ClaimRules;
+use super::keys::KeySet;
+use crate::config_error::ConfigError;
+
+/// The plugin configuration as JSON (`config.configuration` of the Envoy Wasm filter).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtFilterConfigJson {
+    /// Realm named in `WWW-Authenticate` (RFC 6750 §3). Default `zt`. Printable ASCII without
+    /// `"` or `\`, since it is sent inside a quoted string.
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// Token issuers. At least one; a token is matched to its provider by `iss`.
+    pub providers: Vec<ProviderJson>,
+    /// Default `false`: the `Authorization` header is removed once verified, so the upstream
+    /// never sees a token it could replay. `true` forwards it unchanged.
+    #[serde(default)]
+    pub forward_token: bool,
+    /// Default 8192. Longer tokens are refused before any decoding; raising it raises the
+    /// work an anonymous client can make the filter do.
+    #[serde(default = "default_max_token_bytes")]
+    pub max_token_bytes: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderJson {
+    /// Unique name, reported in the identity and in logs.
+    pub name: String,
+    /// Exact `iss` value (RFC 7519 §4.1.1).
+    pub issuer: String,
+    /// Accepted `aud` values; at least one must appear in the token.
+    pub audiences: Vec<String>,
+    /// Where the verification keys come from.
+    pub jwks: JwksSourceJson,
+    /// Default 60. Tolerance for `exp`, `nbf` and `iat` against the proxy's clock; at most 300.
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew_seconds: u64,
+    /// Default 86400 (one day). Tokens whose `exp` lies further after `iat` (or after now,
+    /// without `iat`) are refused.
+    #[serde(default = "default_max_lifetime")]
+    pub max_lifetime_seconds: u64,
+    /// Default `false`: a token without `exp` is refused. `true` accepts tokens that never
+    /// expire; dangerous, since such a token, once leaked, is valid forever.
+    #[serde(default)]
+    pub dangerous_allow_missing_expiration: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum JwksSourceJson {
+    /// A JWKS as a JSON object, or a string holding one.
+    #[serde(rename = "inline")]
+    Inline(Value),
+}
+
+fn default_realm() -> String {
+    "zt".to_owned()
+}
+fn default_max_token_bytes() -> usize {
+    8192
+}
+fn default_clock_skew() -> u64 {
+    60
+}
+fn default_max_lifetime() -> u64 {
+    86_400
+}
+
+const MAX_CLOCK_SKEW: u64 = 300;
+
+/// A validated provider.
+pub struct Provider {
+    pub name: String,
+    pub rules: ClaimRules,
+    pub keys: KeySet,
+}
+
+/// The validated configuration.
+pub struct JwtFilterConfig {
+    pub realm: String,
+    pub providers: Vec<Provider>,
+    pub forward_token: bool,
+    pub max_token_bytes: usize,
+}
+
+impl JwtFilterConfig {
+    /// Parses and validates the plugin configuration bytes.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        Self::try_from(ConfigError::parse_json::<JwtFilterConfigJson>(bytes)?)
+    }
+
+    /// The provider whose issuer is exactly `iss`.
+    pub fn provider_for(&self, iss: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.rules.issuer == iss)
+    }
+}
+
+impl TryFrom<JwtFilterConfigJson> for JwtFilterConfig {
+    type Error = ConfigError;
+
+    fn try_from(json: JwtFilterConfigJson) -> Result<Self, ConfigError> {
+        if json.realm.is_empty() || !json.realm.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+            return Err(ConfigError::new("realm", "must be non-empty printable ASCII without `\"` or `\\`"));
+        }
+        if !(256..=65_536).contains(&json.max_token_bytes) {
+            return Err(ConfigError::new("max_token_bytes", "must be between 256 and 65536"));
+        }
+        if json.providers.is_empty() {
+            return Err(ConfigError::new("providers", "must not be empty"));
+        }
+        let mut providers: Vec<Provider> = Vec::with_capacity(json.providers.len());
+        for (i, provider) in json.providers.into_iter().enumerate() {
+            let provider = validate_provider(provider, &format!("providers[{i}]"))?;
+            if let Some(j) = providers.iter().position(|p| p.name == provider.name) {
+                return Err(ConfigError::new(format!("providers[{i}].name"), format!("duplicates providers[{j}].name")));
+            }
+            if let Some(j) = providers.iter().position(|p| p.rules.issuer == provider.rules.issuer) {
+                return Err(ConfigError::new(
+                    format!("providers[{i}].issuer"),
+                    format!("duplicates providers[{j}].issuer: a token must match one provider"),
+                ));
+            }
+            providers.push(provider);
+        }
+        Ok(Self { realm: json.realm, providers, forward_token: json.forward_token, max_token_bytes: json.max_token_bytes })
+    }
+}
+
+fn validate_provider(json: ProviderJson, path: &str) -> Result<Provider, ConfigError> {
+    let err = |field: &str, message: &str| ConfigError::new(format!("{path}.{field}"), message);
+    if json.name.trim().is_empty() {
+        return Err(err("name", "must not be empty"));
+    }
+    if json.issuer.is_empty() {
+        return Err(err("issuer", "must not be empty"));
+    }
+    if json.audiences.is_empty() {
+        return Err(err("audiences", "must not be empty: a token for any audience would be accepted"));
+    }
+    if let Some(i) = json.audiences.iter().position(String::is_empty) {
+        return Err(ConfigError::new(format!("{path}.audiences[{i}]"), "must not be empty"));
+    }
+    if json.clock_skew_seconds > MAX_CLOCK_SKEW {
+        return Err(err("clock_skew_seconds", "must be at most 300"));
+    }
+    if json.max_lifetime_seconds == 0 {
+        return Err(err("max_lifetime_seconds", "must be positive"));
+    }
+    let keys = match &json.jwks {
+        JwksSourceJson::Inline(jwks) => KeySet::from_jwks(jwks, &format!("{path}.jwks.inline"))?,
+    };
+    Ok(Provider {
+        name: json.name,
+        rules: ClaimRules {
+            issuer: json.issuer,
+            audiences: json.audiences,
+            clock_skew_seconds: json.clock_skew_seconds,
+            require_expiration: !json.dangerous_allow_missing_expiration,
+            max_lifetime_seconds: json.max_lifetime_seconds,
+        },
+        keys,
+    })
+}

@@ -1,0 +1,85 @@
+//! Why a request's token was not accepted. Variants are facts; none carries the token or a
+//! claim value that the caller chose, so an error can be logged as it is.
+
+use std::fmt;
+
+use crate::time::UnixSeconds;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtError {
+    /// No `Authorization` header: RFC 6750 §3.1 says to answer without an error code.
+    Missing,
+    /// More than one token on the request: picking one would let a client choose which is
+    /// checked by which component.
+    MultipleTokens,
+    /// An `Authorization` header whose scheme is not `Bearer` or whose value is not one token.
+    NotBearer,
+    TooLarge { len: usize, max: usize },
+    /// Not a compact JWS (three base64url parts, JSON object header and claims).
+    Malformed(&'static str),
+    /// Header or claims name a member twice; parsers disagree on which wins.
+    DuplicateMember,
+    UnsupportedAlgorithm,
+    /// RFC 7515 §4.1.11: the suite understands no extension, so any `crit` is refused; `b64`
+    /// (RFC 7797) changes what is signed and is refused too.
+    CriticalHeader,
+    UnsupportedType,
+    IssuerMissing,
+    UnknownIssuer,
+    /// No configured key of the token's provider has the token's `kid` and `alg`.
+    NoMatchingKey,
+    SignatureInvalid,
+    ExpirationMissing,
+    Expired { exp: u64, now: UnixSeconds },
+    NotYetValid { nbf: u64, now: UnixSeconds },
+    IssuedInFuture { iat: u64, now: UnixSeconds },
+    LifetimeTooLong { lifetime: u64, max: u64 },
+    AudienceMissing,
+    AudienceMismatch,
+    /// A registered claim of the wrong JSON type or out of range (RFC 7519 §4.1).
+    ClaimInvalid { claim: &'static str },
+}
+
+impl JwtError {
+    /// The short, fixed text sent to the client. It mirrors Envoy `jwt_authn`'s messages where
+    /// one exists, so clients migrating from it see familiar words.
+    pub fn client_message(&self) -> &'static str {
+        match self {
+            JwtError::Missing => "Jwt is missing",
+            JwtError::MultipleTokens => "Jwt is presented more than once",
+            JwtError::NotBearer => "Authorization is not a Bearer token",
+            JwtError::TooLarge { .. } => "Jwt is too large",
+            JwtError::Malformed(_) | JwtError::DuplicateMember => "Jwt is not in the form of Header.Payload.Signature",
+            JwtError::UnsupportedAlgorithm => "Jwt algorithm is not supported",
+            JwtError::CriticalHeader => "Jwt header has an unsupported critical parameter",
+            JwtError::UnsupportedType => "Jwt type is not supported",
+            JwtError::IssuerMissing | JwtError::UnknownIssuer => "Jwt issuer is not configured",
+            JwtError::NoMatchingKey => "Jwks doesn't have key to match kid or alg from Jwt",
+            JwtError::SignatureInvalid => "Jwt verification fails",
+            JwtError::ExpirationMissing => "Jwt has no expiration",
+            JwtError::Expired { .. } => "Jwt is expired",
+            JwtError::NotYetValid { .. } => "Jwt not yet valid",
+            JwtError::IssuedInFuture { .. } => "Jwt is issued in the future",
+            JwtError::LifetimeTooLong { .. } => "Jwt lifetime is too long",
+            JwtError::AudienceMissing | JwtError::AudienceMismatch => "Audiences in Jwt are not allowed",
+            JwtError::ClaimInvalid { .. } => "Jwt has an invalid claim",
+        }
+    }
+}
+
+impl fmt::Display for JwtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JwtError::TooLarge { len, max } => write!(f, "token of {len} bytes exceeds {max}"),
+            JwtError::Malformed(why) => write!(f, "malformed token: {why}"),
+            JwtError::Expired { exp, now } => write!(f, "token expired: exp {exp}, now {}", now.0),
+            JwtError::NotYetValid { nbf, now } => write!(f, "token not yet valid: nbf {nbf}, now {}", now.0),
+            JwtError::IssuedInFuture { iat, now } => write!(f, "token issued in the future: iat {iat}, now {}", now.0),
+            JwtError::LifetimeTooLong { lifetime, max } => write!(f, "token lifetime {lifetime}s exceeds {max}s"),
+            JwtError::ClaimInvalid { claim } => write!(f, "claim `{claim}` has an invalid type or value"),
+            other => f.write_str(other.client_message()),
+        }
+    }
+}
+
+impl std::error::Error for JwtError {}

@@ -1,0 +1,77 @@
+//! The verified identity handed to later filters through filter state.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Who the caller is, built only after the signature and every claim rule held. Later filters
+/// (authorization, rate limit, audit) read it as JSON from [`crate::filter_state::IDENTITY`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The configured provider's `name`.
+    pub provider: String,
+    pub iss: String,
+    pub sub: Option<String>,
+    pub aud: Vec<String>,
+    /// From `scope` (space-delimited, RFC 8693 §4.2) or `scp` (array of strings).
+    pub scopes: Vec<String>,
+    pub exp: Option<u64>,
+    /// Every claim of the token, for rules on custom claims.
+    pub claims: Map<String, Value>,
+}
+
+impl Identity {
+    pub fn from_claims(provider: &str, claims: Map<String, Value>) -> Self {
+        let string = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+        let aud = match claims.get("aud") {
+            Some(Value::String(aud)) => vec![aud.clone()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        };
+        let scopes = match (claims.get("scope"), claims.get("scp")) {
+            (Some(Value::String(scope)), _) => scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            (_, Some(Value::Array(items))) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        };
+        Self {
+            provider: provider.to_owned(),
+            iss: string("iss").unwrap_or_default(),
+            sub: string("sub"),
+            aud,
+            scopes,
+            exp: claims.get("exp").and_then(Value::as_u64),
+            claims,
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+    use serde_json::json;
+
+    fn identity(claims: Value) -> Identity {
+        let Value::Object(map) = claims else { panic!("object") };
+        Identity::from_claims("p", map)
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn reads_scopes_from_scope_or_scp() {
+        assert_eq!(identity(json!({"scope": "read  write"})).scopes, ["read", "write"]);
+        assert_eq!(identity(json!({"scp": ["a", "b"]})).scopes, ["a", "b"]);
+        assert!(identity(json!({})).scopes.is_empty());
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn round_trips_as_json() {
+        let id = identity(json!({"iss": "i", "sub": "s", "aud": ["x", "y"], "exp": 5, "team": "blue"}));
+        let back: Identity = serde_json::from_slice(&id.to_json()).unwrap();
+        assert_eq!(back, id);
+        assert_eq!(back.aud, ["x", "y"]);
+        assert_eq!(back.claims["team"], "blue");
+    }
+}

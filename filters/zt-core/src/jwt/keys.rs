@@ -1,0 +1,160 @@
+//! Verification keys from a JWKS (RFC 7517), checked once at configuration time.
+//!
+//! Each JWK is imported by `jwt-simple`'s strict `from_jwk` (size, curve, exponent, `use`,
+//! `key_ops`, private members); the set-level rules (no duplicate `kid`, no symmetric keys, at
+//! least one key) are ours. A bad key refuses the whole configuration: dropping it silently
+//! would turn a typo into a 401 for every caller of that key.
+
+use jwt_simple::prelude::{
+    ES256PublicKey, ES384PublicKey, Ed25519PublicKey, RS256PublicKey, RS384PublicKey, RS512PublicKey,
+};
+use serde_json::Value;
+
+use super::algorithm::Algorithm;
+use crate::config_error::ConfigError;
+
+/// One public key and the algorithms it may verify.
+pub struct VerifyingKey {
+    pub kid: Option<String>,
+    /// The JWK's `alg`, when it names one: then no other algorithm is accepted with this key.
+    pub declared_alg: Option<Algorithm>,
+    pub material: KeyMaterial,
+}
+
+/// The imported key, one variant per key type and curve. RSA keys are imported once per hash
+/// so that a JWK without `alg` serves RS256, RS384 and RS512, as in Envoy's `jwt_authn`.
+pub enum KeyMaterial {
+    Rsa { rs256: Box<RS256PublicKey>, rs384: Box<RS384PublicKey>, rs512: Box<RS512PublicKey> },
+    P256(Box<ES256PublicKey>),
+    P384(Box<ES384PublicKey>),
+    Ed25519(Box<Ed25519PublicKey>),
+}
+
+impl VerifyingKey {
+    /// Whether this key may verify a token signed with `alg`: key type and curve decide the
+    /// family, and a declared `alg` narrows it to one (RFC 8725 §3.1).
+    pub fn accepts(&self, alg: Algorithm) -> bool {
+        let family_matches = match self.material {
+            KeyMaterial::Rsa { .. } => matches!(alg, Algorithm::Rs256 | Algorithm::Rs384 | Algorithm::Rs512),
+            KeyMaterial::P256(_) => alg == Algorithm::Es256,
+            KeyMaterial::P384(_) => alg == Algorithm::Es384,
+            KeyMaterial::Ed25519(_) => alg == Algorithm::EdDsa,
+        };
+        family_matches && self.declared_alg.is_none_or(|declared| declared == alg)
+    }
+}
+
+/// The keys of one provider.
+pub struct KeySet {
+    keys: Vec<VerifyingKey>,
+}
+
+impl KeySet {
+    /// Imports a JWKS given as a JSON object `{"keys":[...]}` or as a string holding one
+    /// (Envoy's `inline_string` form). `path` names the JSON location for errors.
+    pub fn from_jwks(jwks: &Value, path: &str) -> Result<Self, ConfigError> {
+        let parsed;
+        let jwks = match jwks {
+            Value::String(text) => {
+                parsed = serde_json::from_str::<Value>(text)
+                    .map_err(|e| ConfigError::new(path, format!("not a JSON JWKS: {e}")))?;
+                &parsed
+            }
+            other => other,
+        };
+        let Some(Value::Array(entries)) = jwks.get("keys") else {
+            return Err(ConfigError::new(format!("{path}.keys"), "must be an array of JWKs"));
+        };
+        if entries.is_empty() {
+            return Err(ConfigError::new(format!("{path}.keys"), "must hold at least one key"));
+        }
+        let mut keys: Vec<VerifyingKey> = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let key_path = format!("{path}.keys[{i}]");
+            let key = import_jwk(entry, &key_path)?;
+            if let Some(kid) = &key.kid
+                && let Some(first) = keys.iter().position(|k| k.kid.as_ref() == Some(kid)) {
+                    return Err(ConfigError::new(format!("{key_path}.kid"), format!("duplicates the kid of keys[{first}]")));
+                }
+            keys.push(key);
+        }
+        Ok(Self { keys })
+    }
+
+    /// The keys that may verify a token with this `kid` and `alg`, following Envoy's
+    /// `jwt_verify_lib`: a key with another `kid` is skipped, a key without one is tried.
+    pub fn candidates<'s>(&'s self, kid: Option<&'s str>, alg: Algorithm) -> impl Iterator<Item = &'s VerifyingKey> + 's {
+        self.keys.iter().filter(move |key| {
+            let kid_matches = match (kid, key.kid.as_deref()) {
+                (Some(token_kid), Some(key_kid)) => token_kid == key_kid,
+                _ => true,
+            };
+            kid_matches && key.accepts(alg)
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+fn import_jwk(entry: &Value, path: &str) -> Result<VerifyingKey, ConfigError> {
+    let field = |name: &str| entry.get(name).and_then(Value::as_str);
+    if !entry.is_object() {
+        return Err(ConfigError::new(path, "must be a JWK object"));
+    }
+    let declared_alg = match entry.get("alg") {
+        None => None,
+        Some(Value::String(name)) => Some(
+            Algorithm::from_jws_name(name)
+                .ok_or_else(|| ConfigError::new(format!("{path}.alg"), format!("`{name}` is not a supported algorithm")))?,
+        ),
+        Some(_) => return Err(ConfigError::new(format!("{path}.alg"), "must be a string")),
+    };
+    let kid = match entry.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(ConfigError::new(format!("{path}.kid"), "must be a string")),
+    };
+    let text = entry.to_string();
+    let invalid = |e: jwt_simple::Error| ConfigError::new(path, format!("invalid key: {e}"));
+    let material = match (field("kty"), field("crv")) {
+        (Some("RSA"), _) => {
+            // Import without `alg` so one JWK yields the three hashes; `declared_alg` narrows.
+            let mut bare = entry.clone();
+            if let Some(object) = bare.as_object_mut() {
+                object.remove("alg");
+            }
+            let bare = bare.to_string();
+            KeyMaterial::Rsa {
+                rs256: Box::new(RS256PublicKey::from_jwk(&bare).map_err(invalid)?),
+                rs384: Box::new(RS384PublicKey::from_jwk(&bare).map_err(invalid)?),
+                rs512: Box::new(RS512PublicKey::from_jwk(&bare).map_err(invalid)?),
+            }
+        }
+        (Some("EC"), Some("P-256")) => KeyMaterial::P256(Box::new(ES256PublicKey::from_jwk(&text).map_err(invalid)?)),
+        (Some("EC"), Some("P-384")) => KeyMaterial::P384(Box::new(ES384PublicKey::from_jwk(&text).map_err(invalid)?)),
+        (Some("OKP"), Some("Ed25519")) => KeyMaterial::Ed25519(Box::new(Ed25519PublicKey::from_jwk(&text).map_err(invalid)?)),
+        (Some("oct"), _) => {
+            return Err(ConfigError::new(
+                format!("{path}.kty"),
+                "symmetric keys are not accepted in a JWKS: a shared secret in a key set can forge tokens",
+            ));
+        }
+        (Some("EC" | "OKP"), crv) => {
+            return Err(ConfigError::new(format!("{path}.crv"), format!("unsupported curve {crv:?}")));
+        }
+        (Some(kty), _) => return Err(ConfigError::new(format!("{path}.kty"), format!("unsupported key type `{kty}`"))),
+        (None, _) => return Err(ConfigError::new(format!("{path}.kty"), "missing")),
+    };
+    let key = VerifyingKey { kid, declared_alg, material };
+    if let Some(alg) = declared_alg
+        && !key.accepts(alg) {
+            return Err(ConfigError::new(format!("{path}.alg"), format!("{alg} does not fit the key type")));
+        }
+    Ok(key)
+}

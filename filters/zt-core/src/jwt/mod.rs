@@ -1,0 +1,30 @@
+//! JWT verification: the pure logic behind the JWT filter.
+//!
+//! [`Authenticator::authenticate`] takes the request's `Authorization` values and the time and
+//! answers an [`Identity`] or a [`JwtError`]; [`denial`] turns the error into the response.
+
+mod algorithm;
+mod authenticate;
+mod claims;
+mod config;
+mod error;
+mod identity;
+mod keys;
+mod response;
+mod signature;
+mod strict_json;
+mod token;
+
+pub use algorithm::Algorithm;
+pub use authenticate::Authenticator;
+pub use claims::ClaimRules;
+pub use config::{JwksSourceJson, JwtFilterConfig, JwtFilterConfigJson, Provider, ProviderJson};
+pub use error::JwtError;
+pub use identity::Identity;
+pub use keys::{KeyMaterial, KeySet, VerifyingKey};
+pub use response::denial;
+pub use signature::{InModuleVerifier, SignatureVerifier};
+pub use token::ParsedToken;
+
+#[cfg(test)]
+mod tests;

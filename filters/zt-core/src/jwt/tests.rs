@@ -1,0 +1,273 @@
+//! End-to-end tests of the JWT pipeline: configuration, real signatures, and the RFC vectors.
+//! Keys are the RFC 7515 / RFC 8037 example keys (fixed, fast, also under Wasm); tokens are
+//! minted here at a fixed time, so none is committed and none expires.
+
+use std::sync::OnceLock;
+
+use jwt_simple::prelude::*;
+use serde_json::{Map, Value, json};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use super::*;
+use crate::time::UnixSeconds;
+
+const NOW: UnixSeconds = UnixSeconds(1_700_000_000);
+const ISS: &str = "https://issuer.test";
+
+struct Signers {
+    rsa: RS256KeyPair,
+    ec: ES256KeyPair,
+    ed: Ed25519KeyPair,
+}
+
+fn signers() -> &'static Signers {
+    static SIGNERS: OnceLock<Signers> = OnceLock::new();
+    SIGNERS.get_or_init(|| Signers {
+        rsa: RS256KeyPair::from_jwk(include_str!("../../testdata/A.2_RS256.jwk.json")).unwrap().with_key_id("rsa"),
+        ec: ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap().with_key_id("ec"),
+        ed: Ed25519KeyPair::from_jwk(include_str!("../../testdata/A.1_Ed25519_private.jwk.json")).unwrap().with_key_id("ed"),
+    })
+}
+
+/// The public half of a private test JWK, with a `kid`.
+fn public_jwk(private: &str, kid: &str) -> Value {
+    let mut jwk: Value = serde_json::from_str(private).unwrap();
+    let object = jwk.as_object_mut().unwrap();
+    for member in ["d", "p", "q", "dp", "dq", "qi"] {
+        object.remove(member);
+    }
+    object.insert("kid".into(), json!(kid));
+    jwk
+}
+
+fn all_public_jwks() -> Value {
+    json!({"keys": [
+        public_jwk(include_str!("../../testdata/A.2_RS256.jwk.json"), "rsa"),
+        public_jwk(include_str!("../../testdata/A.3_ES256.jwk.json"), "ec"),
+        public_jwk(include_str!("../../testdata/A.1_Ed25519_private.jwk.json"), "ed"),
+    ]})
+}
+
+fn config_json(jwks: Value) -> Value {
+    json!({"realm": "test", "providers": [{"name": "main", "issuer": ISS, "audiences": ["api"], "jwks": {"inline": jwks}}]})
+}
+
+fn authenticator(config: Value) -> Authenticator {
+    let config = JwtFilterConfig::from_json(config.to_string().as_bytes()).unwrap();
+    Authenticator::new(config, Box::new(InModuleVerifier))
+}
+
+fn default_authenticator() -> Authenticator {
+    authenticator(config_json(all_public_jwks()))
+}
+
+fn claims(extra: Value) -> JWTClaims<Map<String, Value>> {
+    let Value::Object(custom) = extra else { panic!("extra claims must be an object") };
+    let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(300))
+        .with_issuer(ISS)
+        .with_audience("api")
+        .with_subject("alice");
+    claims.issued_at = Some(UnixTimeStamp::from_secs(NOW.0));
+    claims.expires_at = Some(UnixTimeStamp::from_secs(NOW.0 + 300));
+    claims.invalid_before = None;
+    claims
+}
+
+fn rs256(claims: JWTClaims<Map<String, Value>>) -> String {
+    signers().rsa.sign(claims).unwrap()
+}
+
+fn es256(claims: JWTClaims<Map<String, Value>>) -> String {
+    signers().ec.sign(claims).unwrap()
+}
+
+fn eddsa(claims: JWTClaims<Map<String, Value>>) -> String {
+    signers().ed.sign(claims).unwrap()
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn accepts_rs256_es256_and_eddsa() {
+    let auth = default_authenticator();
+    for token in [rs256(claims(json!({}))), es256(claims(json!({}))), eddsa(claims(json!({})))] {
+        let identity = auth.verify(&token, NOW).unwrap();
+        assert_eq!(identity.provider, "main");
+        assert_eq!(identity.iss, ISS);
+        assert_eq!(identity.sub.as_deref(), Some("alice"));
+        assert_eq!(identity.aud, ["api"]);
+        assert_eq!(identity.exp, Some(NOW.0 + 300));
+    }
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn authenticates_from_the_authorization_header() {
+    let auth = default_authenticator();
+    let header = format!("Bearer {}", es256(claims(json!({"scope": "read write"}))));
+    let identity = auth.authenticate(&[header.as_bytes()], NOW).unwrap();
+    assert_eq!(identity.scopes, ["read", "write"]);
+    assert_eq!(auth.authenticate(&[], NOW).unwrap_err(), JwtError::Missing);
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn refuses_a_tampered_token() {
+    let auth = default_authenticator();
+    for token in [rs256(claims(json!({}))), es256(claims(json!({}))), eddsa(claims(json!({})))] {
+        // Same header and signature, claims from another token granting more.
+        let other = rs256(claims(json!({"scope": "admin"})));
+        let forged_payload = other.split('.').nth(1).unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+        assert_eq!(auth.verify(&forged, NOW).unwrap_err(), JwtError::SignatureInvalid);
+    }
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn refuses_a_token_signed_by_an_unconfigured_key_with_a_known_kid() {
+    let attacker = ES256KeyPair::generate().with_key_id("ec");
+    let token = attacker.sign(claims(json!({}))).unwrap();
+    assert_eq!(default_authenticator().verify(&token, NOW).unwrap_err(), JwtError::SignatureInvalid);
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn selects_keys_by_kid_and_algorithm() {
+    let auth = default_authenticator();
+    let unknown_kid = ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap().with_key_id("nope");
+    assert_eq!(auth.verify(&unknown_kid.sign(claims(json!({}))).unwrap(), NOW).unwrap_err(), JwtError::NoMatchingKey);
+    // An ES256 token naming the RSA key's kid: the key cannot do ES256.
+    let wrong_family = ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap().with_key_id("rsa");
+    assert_eq!(auth.verify(&wrong_family.sign(claims(json!({}))).unwrap(), NOW).unwrap_err(), JwtError::NoMatchingKey);
+    // Without a kid every key of the right family is tried.
+    let no_kid = ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap();
+    assert!(auth.verify(&no_kid.sign(claims(json!({}))).unwrap(), NOW).is_ok());
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_declared_alg_narrows_an_rsa_key() {
+    let mut jwk = public_jwk(include_str!("../../testdata/A.2_RS256.jwk.json"), "rsa");
+    jwk["alg"] = json!("RS384");
+    let auth = authenticator(config_json(json!({"keys": [jwk]})));
+    assert_eq!(auth.verify(&rs256(claims(json!({}))), NOW).unwrap_err(), JwtError::NoMatchingKey);
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_key_of_one_provider_never_verifies_another_providers_token() {
+    let other = ES256KeyPair::generate();
+    let other_jwk: Value = serde_json::from_str(&other.public_key().with_key_id("other").to_jwk()).unwrap();
+    let config = json!({"providers": [
+        {"name": "a", "issuer": ISS, "audiences": ["api"], "jwks": {"inline": all_public_jwks()}},
+        {"name": "b", "issuer": "https://b.test", "audiences": ["api"], "jwks": {"inline": {"keys": [other_jwk]}}},
+    ]});
+    let auth = authenticator(config);
+    // Claims say provider b, signature is provider a's EC key (no kid, so every b key is tried).
+    let signer = ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap();
+    let token = signer.sign(claims(json!({})).with_issuer("https://b.test")).unwrap();
+    assert_eq!(auth.verify(&token, NOW).unwrap_err(), JwtError::SignatureInvalid);
+    // And b's own key is accepted, reported as provider b.
+    let token = other.with_key_id("other").sign(claims(json!({})).with_issuer("https://b.test")).unwrap();
+    assert_eq!(auth.verify(&token, NOW).unwrap().provider, "b");
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn applies_claim_rules_to_signed_tokens() {
+    let auth = default_authenticator();
+    let mut expired = claims(json!({}));
+    expired.expires_at = Some(UnixTimeStamp::from_secs(NOW.0 - 61));
+    expired.issued_at = Some(UnixTimeStamp::from_secs(NOW.0 - 400));
+    assert_eq!(auth.verify(&es256(expired), NOW).unwrap_err(), JwtError::Expired { exp: NOW.0 - 61, now: NOW });
+    let mut no_exp = claims(json!({}));
+    no_exp.expires_at = None;
+    assert_eq!(auth.verify(&es256(no_exp), NOW).unwrap_err(), JwtError::ExpirationMissing);
+    let wrong_aud = claims(json!({})).with_audience("other");
+    assert_eq!(auth.verify(&es256(wrong_aud), NOW).unwrap_err(), JwtError::AudienceMismatch);
+    let unknown_iss = claims(json!({})).with_issuer("https://issuer.test/");
+    assert_eq!(auth.verify(&es256(unknown_iss), NOW).unwrap_err(), JwtError::UnknownIssuer);
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn refuses_the_unsecured_rfc_example() {
+    let token = include_str!("../../testdata/A.5_unsecured_none.jws").trim();
+    assert_eq!(default_authenticator().verify(token, NOW).unwrap_err(), JwtError::UnsupportedAlgorithm);
+    let (head, _) = token.rsplit_once('.').unwrap();
+    let with_signature = format!("{head}.c2ln");
+    assert_eq!(default_authenticator().verify(&with_signature, NOW).unwrap_err(), JwtError::UnsupportedAlgorithm);
+}
+
+/// RFC 7515 A.2 (RS256) and A.3 (ES256) verify at the signature layer at their own time.
+#[wasm_bindgen_test(unsupported = test)]
+fn verifies_the_rfc_7515_examples() {
+    let rfc_time = UnixSeconds(1_300_819_000);
+    for (jws, jwk) in [
+        (include_str!("../../testdata/A.2_RS256.jws"), include_str!("../../testdata/A.2_RS256.jwk.json")),
+        (include_str!("../../testdata/A.3_ES256.jws"), include_str!("../../testdata/A.3_ES256.jwk.json")),
+    ] {
+        let keys = KeySet::from_jwks(&json!({"keys": [public_jwk(jwk, "k")]}), "jwks").unwrap();
+        let token = ParsedToken::parse(jws.trim(), 8192).unwrap();
+        let key = keys.candidates(None, token.alg).next().unwrap();
+        assert!(InModuleVerifier.verify(&token, key, rfc_time), "{}", token.alg);
+        let mut flipped = token.clone();
+        let tampered = jws.trim().replacen("eyJpc3MiOiJqb2UiLA0K", "eyJpc3MiOiJqb2UiLA0l", 1);
+        flipped.compact = &tampered;
+        assert!(!InModuleVerifier.verify(&flipped, key, rfc_time), "{}", token.alg);
+    }
+}
+
+/// RFC 8037 A.4 signs prose, not claims: its key imports, and the token is refused as a JWT.
+#[wasm_bindgen_test(unsupported = test)]
+fn the_rfc_8037_example_is_not_a_jwt() {
+    let public = include_str!("../../testdata/A.2_Ed25519_public.jwk.json");
+    let keys = KeySet::from_jwks(&json!({"keys": [serde_json::from_str::<Value>(public).unwrap()]}), "jwks").unwrap();
+    assert_eq!(keys.len(), 1);
+    let jws = include_str!("../../testdata/A.4_EdDSA.jws").trim();
+    assert_eq!(ParsedToken::parse(jws, 8192).unwrap_err(), JwtError::Malformed("payload is not a JSON object"));
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn configuration_errors_name_the_field() {
+    let provider = |overrides: Value| {
+        let mut p = json!({"name": "p", "issuer": ISS, "audiences": ["api"], "jwks": {"inline": all_public_jwks()}});
+        for (k, v) in overrides.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        p
+    };
+    let mut ec_private: Value = serde_json::from_str(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap();
+    ec_private["kid"] = json!("ec");
+    let small_rsa = json!({"kty": "RSA", "n": base64_url(&[0xc5; 128]), "e": "AQAB"});
+    let rsa = public_jwk(include_str!("../../testdata/A.2_RS256.jwk.json"), "same");
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (json!({"providers": []}), "providers", "must not be empty"),
+        (json!({}), "(root)", "missing field `providers`"),
+        (json!({"providers": [provider(json!({}))], "extra": 1}), "extra", "unknown field `extra`"),
+        (json!({"realm": "a\"b", "providers": [provider(json!({}))]}), "realm", "printable ASCII"),
+        (json!({"providers": [provider(json!({"audiences": []}))]}), "providers[0].audiences", "must not be empty"),
+        (json!({"providers": [provider(json!({"audiences": "api"}))]}), "providers[0].audiences", "invalid type"),
+        (json!({"providers": [provider(json!({"issuer": ""}))]}), "providers[0].issuer", "must not be empty"),
+        (json!({"providers": [provider(json!({"clock_skew_seconds": 3600}))]}), "providers[0].clock_skew_seconds", "at most 300"),
+        (json!({"providers": [provider(json!({"jwks": {"remote": {}}}))]}), "providers[0].jwks", "unknown variant `remote`"),
+        (json!({"providers": [provider(json!({})), provider(json!({"name": "q"}))]}), "providers[1].issuer", "duplicates providers[0].issuer"),
+        (json!({"providers": [provider(json!({"jwks": {"inline": {"keys": []}}}))]}), "providers[0].jwks.inline.keys", "at least one key"),
+        (json!({"providers": [provider(json!({"jwks": {"inline": {"keys": [ec_private]}}}))]}), "providers[0].jwks.inline.keys[0]", "invalid key"),
+        (json!({"providers": [provider(json!({"jwks": {"inline": {"keys": [small_rsa]}}}))]}), "providers[0].jwks.inline.keys[0]", "invalid key"),
+        (json!({"providers": [provider(json!({"jwks": {"inline": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}}))]}), "providers[0].jwks.inline.keys[0].kty", "symmetric"),
+        (json!({"providers": [provider(json!({"jwks": {"inline": {"keys": [rsa.clone(), rsa]}}}))]}), "providers[0].jwks.inline.keys[1].kid", "duplicates"),
+        (json!({"providers": [provider(json!({"jwks": {"inline": "{not json"}}))]}), "providers[0].jwks.inline", "not a JSON JWKS"),
+    ];
+    for (config, path, message) in cases {
+        let err = match JwtFilterConfig::from_json(config.to_string().as_bytes()) {
+            Ok(_) => panic!("accepted: {config}"),
+            Err(err) => err,
+        };
+        assert_eq!(err.path, path, "{config} -> {err}");
+        assert!(err.message.contains(message), "{config} -> {err}");
+    }
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_jwks_may_be_given_as_a_string() {
+    let auth = authenticator(config_json(json!(all_public_jwks().to_string())));
+    assert!(auth.verify(&eddsa(claims(json!({}))), NOW).is_ok());
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

@@ -1,0 +1,44 @@
+//! The per-request context: one core call, then continue or answer.
+
+use std::rc::Rc;
+
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+use zt_core::LocalReply;
+use zt_core::filter_state::IDENTITY;
+use zt_core::jwt::{Authenticator, denial};
+
+use crate::FILTER;
+
+pub struct JwtAuthHttp {
+    pub(crate) authenticator: Rc<Authenticator>,
+}
+
+impl Context for JwtAuthHttp {}
+
+impl HttpContext for JwtAuthHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let values = zt_proxy::request_header_values(self, "authorization");
+        let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+        let config = &self.authenticator.config;
+        match self.authenticator.authenticate(&values, zt_proxy::now(self)) {
+            Ok(identity) => {
+                if let Err(status) = zt_proxy::set_filter_state(IDENTITY, &identity.to_json()) {
+                    // Later filters would see no identity: refuse rather than pass it on.
+                    log::error!("{FILTER}: cannot set filter state {IDENTITY}: {status:?}");
+                    zt_proxy::send_reply(self, &LocalReply::json(500, Vec::new(), &serde_json::json!({"error": "internal"})));
+                    return Action::Pause;
+                }
+                if !config.forward_token {
+                    zt_proxy::remove_request_header(self, "authorization");
+                }
+                Action::Continue
+            }
+            Err(error) => {
+                log::debug!("{FILTER}: denied: {error}");
+                zt_proxy::send_reply(self, &denial(&error, &config.realm));
+                Action::Pause
+            }
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The root context: loads and validates the configuration once per VM.
+
+use std::rc::Rc;
+
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::ContextType;
+use zt_core::jwt::{Authenticator, InModuleVerifier, JwtFilterConfig};
+
+use crate::FILTER;
+use crate::http::JwtAuthHttp;
+
+#[derive(Default)]
+pub struct JwtAuthRoot {
+    authenticator: Option<Rc<Authenticator>>,
+}
+
+impl Context for JwtAuthRoot {}
+
+impl RootContext for JwtAuthRoot {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let Some(config) = zt_proxy::load_configuration(self, FILTER, JwtFilterConfig::from_json) else {
+            return false;
+        };
+        let authenticator = Authenticator::new(config, Box::new(InModuleVerifier));
+        log::info!(
+            "{FILTER}: configured {} provider(s); signatures verified {}",
+            authenticator.config.providers.len(),
+            authenticator.verifier_name()
+        );
+        self.authenticator = Some(Rc::new(authenticator));
+        true
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        // Without a valid configuration Envoy never creates streams; `None` stays closed anyway.
+        let authenticator = Rc::clone(self.authenticator.as_ref()?);
+        Some(Box::new(JwtAuthHttp { authenticator }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
