@@ -4,7 +4,8 @@ use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
-use zt_core::jwt::{Authenticator, InModuleVerifier, JwtFilterConfig};
+use zt_core::jwt::{Authenticator, HostVerifier, InModuleVerifier, JwtFilterConfig, SignatureVerifier, SignatureVerifierChoice, host_crypto_works};
+use zt_proxy::EnvoyHostCrypto;
 
 use crate::FILTER;
 use crate::http::JwtAuthHttp;
@@ -21,7 +22,12 @@ impl RootContext for JwtAuthRoot {
         let Some(config) = zt_proxy::load_configuration(self, FILTER, JwtFilterConfig::from_json) else {
             return false;
         };
-        let authenticator = Authenticator::new(config, Box::new(InModuleVerifier));
+        let verifier: Box<dyn SignatureVerifier> = match config.signature_verifier {
+            // Probed once per VM: the host must accept a known signature and refuse a bad one.
+            SignatureVerifierChoice::Auto if host_crypto_works(&EnvoyHostCrypto) => Box::new(HostVerifier::new(EnvoyHostCrypto)),
+            SignatureVerifierChoice::Auto | SignatureVerifierChoice::InModule => Box::new(InModuleVerifier),
+        };
+        let authenticator = Authenticator::new(config, verifier);
         log::info!(
             "{FILTER}: configured {} provider(s); signatures verified {}",
             authenticator.config.providers.len(),

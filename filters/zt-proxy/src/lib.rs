@@ -4,6 +4,10 @@
 //! This is the only shared crate that names `proxy-wasm`; the policy itself lives in
 //! `zt-core` and never sees the host.
 
+mod host_crypto;
+
+pub use host_crypto::EnvoyHostCrypto;
+
 use std::time::UNIX_EPOCH;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};

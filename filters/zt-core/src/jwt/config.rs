@@ -26,6 +26,20 @@ pub struct JwtFilterConfigJson {
     /// work an anonymous client can make the filter do.
     #[serde(default = "default_max_token_bytes")]
     pub max_token_bytes: usize,
+    /// Default `auto`: RS* and ES* signatures are verified by the host (Envoy's BoringSSL
+    /// through `verify_signature`) when a probe at start shows it works, the rest in the
+    /// module. `in_module` verifies everything with `jwt-simple` inside the VM (slower; for
+    /// hosts whose function misbehaves, and for benchmarks).
+    #[serde(default)]
+    pub signature_verifier: SignatureVerifierChoice,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureVerifierChoice {
+    #[default]
+    Auto,
+    InModule,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +98,7 @@ pub struct Provider {
 
 /// The validated configuration.
 pub struct JwtFilterConfig {
+    pub signature_verifier: SignatureVerifierChoice,
     pub realm: String,
     pub providers: Vec<Provider>,
     pub forward_token: bool,
@@ -129,7 +144,7 @@ impl TryFrom<JwtFilterConfigJson> for JwtFilterConfig {
             }
             providers.push(provider);
         }
-        Ok(Self { realm: json.realm, providers, forward_token: json.forward_token, max_token_bytes: json.max_token_bytes })
+        Ok(Self { signature_verifier: json.signature_verifier, realm: json.realm, providers, forward_token: json.forward_token, max_token_bytes: json.max_token_bytes })
     }
 }
 

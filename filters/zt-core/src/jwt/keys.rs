@@ -19,6 +19,8 @@ pub struct VerifyingKey {
     /// The JWK's `alg`, when it names one: then no other algorithm is accepted with this key.
     pub declared_alg: Option<Algorithm>,
     pub material: KeyMaterial,
+    /// SubjectPublicKeyInfo DER of RSA and EC keys, computed once for the host's verifier.
+    pub spki_der: Option<Vec<u8>>,
 }
 
 /// The imported key, one variant per key type and curve. RSA keys are imported once per hash
@@ -151,7 +153,13 @@ fn import_jwk(entry: &Value, path: &str) -> Result<VerifyingKey, ConfigError> {
         (Some(kty), _) => return Err(ConfigError::new(format!("{path}.kty"), format!("unsupported key type `{kty}`"))),
         (None, _) => return Err(ConfigError::new(format!("{path}.kty"), "missing")),
     };
-    let key = VerifyingKey { kid, declared_alg, material };
+    let spki_der = match &material {
+        KeyMaterial::Rsa { rs256, .. } => rs256.to_der().ok(),
+        KeyMaterial::P256(key) => key.to_der().ok(),
+        KeyMaterial::P384(key) => key.to_der().ok(),
+        KeyMaterial::Ed25519(_) => None,
+    };
+    let key = VerifyingKey { kid, declared_alg, material, spki_der };
     if let Some(alg) = declared_alg
         && !key.accepts(alg) {
             return Err(ConfigError::new(format!("{path}.alg"), format!("{alg} does not fit the key type")));

@@ -8,6 +8,7 @@ mod authenticate;
 mod claims;
 mod config;
 mod error;
+mod host_crypto;
 mod identity;
 mod keys;
 mod response;
@@ -18,13 +19,16 @@ mod token;
 pub use algorithm::Algorithm;
 pub use authenticate::Authenticator;
 pub use claims::ClaimRules;
-pub use config::{JwksSourceJson, JwtFilterConfig, JwtFilterConfigJson, Provider, ProviderJson};
+pub use config::{JwksSourceJson, SignatureVerifierChoice, JwtFilterConfig, JwtFilterConfigJson, Provider, ProviderJson};
 pub use error::JwtError;
+pub use host_crypto::{HostCrypto, HostVerdict, HostVerifier, HostVerifyRequest, host_crypto_works, host_request};
 pub use identity::Identity;
 pub use keys::{KeyMaterial, KeySet, VerifyingKey};
 pub use response::denial;
 pub use signature::{InModuleVerifier, SignatureVerifier};
 pub use token::ParsedToken;
 
+#[cfg(test)]
+mod test_host;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ use jwt_simple::prelude::*;
 use serde_json::{Map, Value, json};
 use wasm_bindgen_test::wasm_bindgen_test;
 
+use super::test_host::NativeHost;
 use super::*;
 use crate::time::UnixSeconds;
 
@@ -52,12 +53,37 @@ fn config_json(jwks: Value) -> Value {
     json!({"realm": "test", "providers": [{"name": "main", "issuer": ISS, "audiences": ["api"], "jwks": {"inline": jwks}}]})
 }
 
-fn authenticator(config: Value) -> Authenticator {
-    let config = JwtFilterConfig::from_json(config.to_string().as_bytes()).unwrap();
-    Authenticator::new(config, Box::new(InModuleVerifier))
+/// The same configuration behind both verifiers; every call runs both and asserts that they
+/// agree, so the whole corpus below proves "accepted by one, accepted by the other".
+struct Both {
+    in_module: Authenticator,
+    host: Authenticator,
 }
 
-fn default_authenticator() -> Authenticator {
+impl Both {
+    fn verify(&self, token: &str, now: UnixSeconds) -> Result<Identity, JwtError> {
+        let in_module = self.in_module.verify(token, now);
+        let host = self.host.verify(token, now);
+        assert_eq!(in_module, host, "the two verifiers disagree");
+        in_module
+    }
+
+    fn authenticate(&self, authorization: &[&[u8]], now: UnixSeconds) -> Result<Identity, JwtError> {
+        let in_module = self.in_module.authenticate(authorization, now);
+        assert_eq!(in_module, self.host.authenticate(authorization, now), "the two verifiers disagree");
+        in_module
+    }
+}
+
+fn authenticator(config: Value) -> Both {
+    let parse = || JwtFilterConfig::from_json(config.to_string().as_bytes()).unwrap();
+    Both {
+        in_module: Authenticator::new(parse(), Box::new(InModuleVerifier)),
+        host: Authenticator::new(parse(), Box::new(HostVerifier::new(NativeHost::default()))),
+    }
+}
+
+fn default_authenticator() -> Both {
     authenticator(config_json(all_public_jwks()))
 }
 
@@ -202,11 +228,15 @@ fn verifies_the_rfc_7515_examples() {
         let keys = KeySet::from_jwks(&json!({"keys": [public_jwk(jwk, "k")]}), "jwks").unwrap();
         let token = ParsedToken::parse(jws.trim(), 8192).unwrap();
         let key = keys.candidates(None, token.alg).next().unwrap();
+        let host = HostVerifier::new(NativeHost::default());
         assert!(InModuleVerifier.verify(&token, key, rfc_time), "{}", token.alg);
+        assert!(host.verify(&token, key, rfc_time), "{}", token.alg);
         let mut flipped = token.clone();
         let tampered = jws.trim().replacen("eyJpc3MiOiJqb2UiLA0K", "eyJpc3MiOiJqb2UiLA0l", 1);
         flipped.compact = &tampered;
+        flipped.signing_input = &tampered[..token.signing_input.len()];
         assert!(!InModuleVerifier.verify(&flipped, key, rfc_time), "{}", token.alg);
+        assert!(!host.verify(&flipped, key, rfc_time), "{}", token.alg);
     }
 }
 
@@ -270,4 +300,59 @@ fn a_jwks_may_be_given_as_a_string() {
 fn base64_url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn the_host_verifies_rsa_and_ecdsa_and_the_module_eddsa() {
+    let config = JwtFilterConfig::from_json(config_json(all_public_jwks()).to_string().as_bytes()).unwrap();
+    let host = std::rc::Rc::new(NativeHost::default());
+    struct Shared(std::rc::Rc<NativeHost>);
+    impl HostCrypto for Shared {
+        fn verify(&self, request: &HostVerifyRequest<'_>) -> HostVerdict {
+            self.0.verify(request)
+        }
+    }
+    let auth = Authenticator::new(config, Box::new(HostVerifier::new(Shared(host.clone()))));
+    auth.verify(&rs256(claims(json!({}))), NOW).unwrap();
+    auth.verify(&es256(claims(json!({}))), NOW).unwrap();
+    assert_eq!(host.calls.get(), 2);
+    auth.verify(&eddsa(claims(json!({}))), NOW).unwrap();
+    assert_eq!(host.calls.get(), 2);
+}
+
+/// CVE-2022-21449: r or s of zero or not below the group order never reach the host.
+#[wasm_bindgen_test(unsupported = test)]
+fn ecdsa_signatures_out_of_range_are_refused_before_the_host() {
+    let token = es256(claims(json!({})));
+    let (input, _) = token.rsplit_once('.').unwrap();
+    let order = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
+    let hex = |h: &str| (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
+    let valid_half = hex("0000000000000000000000000000000000000000000000000000000000000001");
+    for (r, s) in [(vec![0u8; 32], vec![0u8; 32]), (valid_half.clone(), vec![0u8; 32]), (hex(order), valid_half.clone()), (valid_half.clone(), vec![0xff; 32])] {
+        let forged = format!("{input}.{}", base64_url(&[r, s].concat()));
+        let parsed = ParsedToken::parse(&forged, 8192).unwrap();
+        let keys = KeySet::from_jwks(&all_public_jwks(), "jwks").unwrap();
+        let key = keys.candidates(Some("ec"), Algorithm::Es256).next().unwrap();
+        assert_eq!(host_request(&parsed, key).map(|r| r.is_err()), Some(true));
+        assert_eq!(default_authenticator().verify(&forged, NOW).unwrap_err(), JwtError::SignatureInvalid);
+    }
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn the_probe_detects_a_working_host() {
+    struct Withheld;
+    impl HostCrypto for Withheld {
+        fn verify(&self, _: &HostVerifyRequest<'_>) -> HostVerdict {
+            HostVerdict::Unavailable
+        }
+    }
+    struct AlwaysYes;
+    impl HostCrypto for AlwaysYes {
+        fn verify(&self, _: &HostVerifyRequest<'_>) -> HostVerdict {
+            HostVerdict::Valid
+        }
+    }
+    assert!(host_crypto_works(&NativeHost::default()));
+    assert!(!host_crypto_works(&Withheld));
+    assert!(!host_crypto_works(&AlwaysYes));
 }
