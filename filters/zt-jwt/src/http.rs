@@ -9,9 +9,11 @@ use zt_core::filter_state::IDENTITY;
 use zt_core::jwt::{Authenticator, denial};
 
 use crate::FILTER;
+use crate::metrics::JwtMetrics;
 
 pub struct JwtAuthHttp {
     pub(crate) authenticator: Rc<Authenticator>,
+    pub(crate) metrics: Rc<JwtMetrics>,
 }
 
 impl Context for JwtAuthHttp {}
@@ -22,19 +24,26 @@ impl HttpContext for JwtAuthHttp {
         let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
         let config = &self.authenticator.config;
         match self.authenticator.authenticate(&values, zt_proxy::now(self)) {
-            Ok(identity) => {
-                if let Err(status) = zt_proxy::set_filter_state(IDENTITY, &identity.to_json()) {
+            Ok(authenticated) => {
+                let cache = if authenticated.cache_hit { self.metrics.cache_hit } else { self.metrics.cache_miss };
+                cache.increment();
+                if let Err(status) = zt_proxy::set_filter_state(IDENTITY, &authenticated.token.identity_json) {
                     // Later filters would see no identity: refuse rather than pass it on.
                     log::error!("{FILTER}: cannot set filter state {IDENTITY}: {status:?}");
-                    zt_proxy::send_reply(self, &LocalReply::json(500, Vec::new(), &serde_json::json!({"error": "internal"})));
+                    zt_proxy::send_reply(
+                        self,
+                        &LocalReply::json(500, Vec::new(), &serde_json::json!({"error": "internal"})),
+                    );
                     return Action::Pause;
                 }
                 if !config.forward_token {
                     zt_proxy::remove_request_header(self, "authorization");
                 }
+                self.metrics.allowed.increment();
                 Action::Continue
             }
             Err(error) => {
+                self.metrics.denied(&error);
                 log::debug!("{FILTER}: denied: {error}");
                 zt_proxy::send_reply(self, &denial(&error, &config.realm));
                 Action::Pause

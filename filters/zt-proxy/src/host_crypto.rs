@@ -38,7 +38,10 @@ impl HostCrypto for EnvoyHostCrypto {
             signature: request.signature.to_vec(),
             text: request.text.to_vec(),
         };
-        let answer = match proxy_wasm::hostcalls::call_foreign_function(FUNCTION, Some(&prost::Message::encode_to_vec(&arguments))) {
+        let answer = match proxy_wasm::hostcalls::call_foreign_function(
+            FUNCTION,
+            Some(&prost::Message::encode_to_vec(&arguments)),
+        ) {
             Ok(Some(bytes)) => bytes,
             Ok(None) | Err(Status::NotFound) => return HostVerdict::Unavailable,
             Err(status) => {

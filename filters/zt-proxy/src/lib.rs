@@ -5,8 +5,10 @@
 //! `zt-core` and never sees the host.
 
 mod host_crypto;
+mod metrics;
 
 pub use host_crypto::EnvoyHostCrypto;
+pub use metrics::Counter;
 
 use std::time::UNIX_EPOCH;
 

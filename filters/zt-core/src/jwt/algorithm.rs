@@ -16,14 +16,8 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 6] = [
-        Algorithm::Rs256,
-        Algorithm::Rs384,
-        Algorithm::Rs512,
-        Algorithm::Es256,
-        Algorithm::Es384,
-        Algorithm::EdDsa,
-    ];
+    pub const ALL: [Algorithm; 6] =
+        [Algorithm::Rs256, Algorithm::Rs384, Algorithm::Rs512, Algorithm::Es256, Algorithm::Es384, Algorithm::EdDsa];
 
     /// The `alg` value exactly as RFC 7518 spells it; names are case-sensitive (RFC 7515 §4.1.1).
     pub fn from_jws_name(name: &str) -> Option<Self> {

@@ -1,6 +1,10 @@
 //! The JWT verification pipeline: extract the bearer token, parse it, pick the provider and
 //! the key, check the claims, verify the signature, and only then build the identity.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::cache::{TokenCache, VerifiedToken};
 use super::config::JwtFilterConfig;
 use super::error::JwtError;
 use super::identity::Identity;
@@ -8,28 +12,49 @@ use super::signature::SignatureVerifier;
 use super::token::ParsedToken;
 use crate::time::UnixSeconds;
 
-/// A configured verifier; one per filter instance, shared by its requests.
+/// A configured verifier; one per filter instance (per Wasm VM, so per Envoy worker), shared
+/// by its requests. The VM is single-threaded, hence the `RefCell` around the cache.
 pub struct Authenticator {
     pub config: JwtFilterConfig,
     verifier: Box<dyn SignatureVerifier>,
+    cache: RefCell<TokenCache>,
+}
+
+/// A request's verified token, and whether it came from the cache.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub token: Rc<VerifiedToken>,
+    pub cache_hit: bool,
 }
 
 impl Authenticator {
     pub fn new(config: JwtFilterConfig, verifier: Box<dyn SignatureVerifier>) -> Self {
-        Self { config, verifier }
+        let cache = RefCell::new(TokenCache::new(config.cache_entries));
+        Self { config, verifier, cache }
     }
 
     pub fn verifier_name(&self) -> &'static str {
         self.verifier.name()
     }
 
-    /// Authenticates a request from the values of all its `Authorization` headers.
-    pub fn authenticate(&self, authorization: &[&[u8]], now: UnixSeconds) -> Result<Identity, JwtError> {
+    /// Authenticates a request from the values of all its `Authorization` headers, through the
+    /// cache of verified tokens.
+    pub fn authenticate(&self, authorization: &[&[u8]], now: UnixSeconds) -> Result<Authenticated, JwtError> {
         let token = bearer_token(authorization)?;
-        self.verify(token, now)
+        let digest = TokenCache::digest(token);
+        if let Some(hit) = self.cache.borrow_mut().get(&digest, now) {
+            return Ok(Authenticated { token: hit, cache_hit: true });
+        }
+        let identity = self.verify(token, now)?;
+        let skew = self.config.provider_for(&identity.iss).map_or(0, |p| p.rules.clock_skew_seconds);
+        // No `exp` (only with `dangerous_allow_missing_expiration`): never cached.
+        let valid_until = UnixSeconds(identity.exp.map_or(now.0, |exp| exp.saturating_add(skew)));
+        let verified = Rc::new(VerifiedToken { identity_json: identity.to_json(), identity, valid_until });
+        self.cache.borrow_mut().insert(digest, Rc::clone(&verified), now);
+        Ok(Authenticated { token: verified, cache_hit: false })
     }
 
-    /// Verifies one compact token.
+    /// Verifies one compact token, without the cache.
     pub fn verify(&self, token: &str, now: UnixSeconds) -> Result<Identity, JwtError> {
         let parsed = ParsedToken::parse(token, self.config.max_token_bytes)?;
         let iss = match parsed.claims.get("iss") {
@@ -88,7 +113,16 @@ mod tests {
     fn refuses_anything_else() {
         assert_eq!(bearer_token(&[]), Err(JwtError::Missing));
         assert_eq!(bearer_token(&[b"Bearer a", b"Bearer b"]), Err(JwtError::MultipleTokens));
-        for bad in [&b"Basic dXNlcjpwYXNz"[..], b"Bearer", b"Bearer ", b"Bearerabc", b"Bearer a b", b"Bearer a,b", b"Bearer \xff", b""] {
+        for bad in [
+            &b"Basic dXNlcjpwYXNz"[..],
+            b"Bearer",
+            b"Bearer ",
+            b"Bearerabc",
+            b"Bearer a b",
+            b"Bearer a,b",
+            b"Bearer \xff",
+            b"",
+        ] {
             assert_eq!(bearer_token(&[bad]), Err(JwtError::NotBearer), "{}", String::from_utf8_lossy(bad));
         }
     }

@@ -57,13 +57,15 @@ impl ClaimRules {
             None => {}
         }
         if let Some(nbf) = nbf
-            && now.0.saturating_add(skew) < nbf {
-                return Err(JwtError::NotYetValid { nbf, now });
-            }
+            && now.0.saturating_add(skew) < nbf
+        {
+            return Err(JwtError::NotYetValid { nbf, now });
+        }
         if let Some(iat) = iat
-            && iat > now.0.saturating_add(skew) {
-                return Err(JwtError::IssuedInFuture { iat, now });
-            }
+            && iat > now.0.saturating_add(skew)
+        {
+            return Err(JwtError::IssuedInFuture { iat, now });
+        }
         if let Some(exp) = exp {
             // A token minted for longer than the provider allows is refused even while valid:
             // a leaked long-lived token is a long-lived breach. Without `iat`, count from now.
@@ -110,8 +112,8 @@ fn numeric_date(claims: &Map<String, Value>, claim: &'static str) -> Result<Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasm_bindgen_test::wasm_bindgen_test;
     use serde_json::json;
+    use wasm_bindgen_test::wasm_bindgen_test;
 
     const NOW: UnixSeconds = UnixSeconds(1_700_000_000);
 
@@ -195,7 +197,9 @@ mod tests {
 
     #[wasm_bindgen_test(unsupported = test)]
     fn numeric_dates_must_be_in_range_integers() {
-        for bad in [json!(-1), json!(1.5e9), json!("1700000300"), json!(1.8e19), json!(u64::MAX), json!(null), json!(true)] {
+        for bad in
+            [json!(-1), json!(1.5e9), json!("1700000300"), json!(1.8e19), json!(u64::MAX), json!(null), json!(true)]
+        {
             assert_eq!(check(with("exp", bad.clone())), Err(JwtError::ClaimInvalid { claim: "exp" }), "{bad}");
             assert_eq!(check(with("nbf", bad.clone())), Err(JwtError::ClaimInvalid { claim: "nbf" }), "{bad}");
             assert_eq!(check(with("iat", bad.clone())), Err(JwtError::ClaimInvalid { claim: "iat" }), "{bad}");

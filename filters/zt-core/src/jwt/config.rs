@@ -32,6 +32,10 @@ pub struct JwtFilterConfigJson {
     /// hosts whose function misbehaves, and for benchmarks).
     #[serde(default)]
     pub signature_verifier: SignatureVerifierChoice,
+    /// Default 1024 per worker. Verified tokens kept (by SHA-256) until their `exp`, so that a
+    /// repeated token skips the signature check; 0 disables the cache. At most 100000.
+    #[serde(default = "default_cache_entries")]
+    pub cache_entries: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -80,6 +84,9 @@ fn default_realm() -> String {
 fn default_max_token_bytes() -> usize {
     8192
 }
+fn default_cache_entries() -> usize {
+    1024
+}
 fn default_clock_skew() -> u64 {
     60
 }
@@ -99,6 +106,7 @@ pub struct Provider {
 /// The validated configuration.
 pub struct JwtFilterConfig {
     pub signature_verifier: SignatureVerifierChoice,
+    pub cache_entries: usize,
     pub realm: String,
     pub providers: Vec<Provider>,
     pub forward_token: bool,
@@ -134,7 +142,10 @@ impl TryFrom<JwtFilterConfigJson> for JwtFilterConfig {
         for (i, provider) in json.providers.into_iter().enumerate() {
             let provider = validate_provider(provider, &format!("providers[{i}]"))?;
             if let Some(j) = providers.iter().position(|p| p.name == provider.name) {
-                return Err(ConfigError::new(format!("providers[{i}].name"), format!("duplicates providers[{j}].name")));
+                return Err(ConfigError::new(
+                    format!("providers[{i}].name"),
+                    format!("duplicates providers[{j}].name"),
+                ));
             }
             if let Some(j) = providers.iter().position(|p| p.rules.issuer == provider.rules.issuer) {
                 return Err(ConfigError::new(
@@ -144,7 +155,17 @@ impl TryFrom<JwtFilterConfigJson> for JwtFilterConfig {
             }
             providers.push(provider);
         }
-        Ok(Self { signature_verifier: json.signature_verifier, realm: json.realm, providers, forward_token: json.forward_token, max_token_bytes: json.max_token_bytes })
+        if json.cache_entries > 100_000 {
+            return Err(ConfigError::new("cache_entries", "must be at most 100000"));
+        }
+        Ok(Self {
+            signature_verifier: json.signature_verifier,
+            cache_entries: json.cache_entries,
+            realm: json.realm,
+            providers,
+            forward_token: json.forward_token,
+            max_token_bytes: json.max_token_bytes,
+        })
     }
 }
 

@@ -14,7 +14,10 @@ pub enum JwtError {
     MultipleTokens,
     /// An `Authorization` header whose scheme is not `Bearer` or whose value is not one token.
     NotBearer,
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        len: usize,
+        max: usize,
+    },
     /// Not a compact JWS (three base64url parts, JSON object header and claims).
     Malformed(&'static str),
     /// Header or claims name a member twice; parsers disagree on which wins.
@@ -30,17 +33,79 @@ pub enum JwtError {
     NoMatchingKey,
     SignatureInvalid,
     ExpirationMissing,
-    Expired { exp: u64, now: UnixSeconds },
-    NotYetValid { nbf: u64, now: UnixSeconds },
-    IssuedInFuture { iat: u64, now: UnixSeconds },
-    LifetimeTooLong { lifetime: u64, max: u64 },
+    Expired {
+        exp: u64,
+        now: UnixSeconds,
+    },
+    NotYetValid {
+        nbf: u64,
+        now: UnixSeconds,
+    },
+    IssuedInFuture {
+        iat: u64,
+        now: UnixSeconds,
+    },
+    LifetimeTooLong {
+        lifetime: u64,
+        max: u64,
+    },
     AudienceMissing,
     AudienceMismatch,
     /// A registered claim of the wrong JSON type or out of range (RFC 7519 §4.1).
-    ClaimInvalid { claim: &'static str },
+    ClaimInvalid {
+        claim: &'static str,
+    },
 }
 
 impl JwtError {
+    /// Every value [`JwtError::reason`] can take, for defining one metric per reason up front.
+    pub const REASONS: [&'static str; 19] = [
+        "missing",
+        "multiple_tokens",
+        "not_bearer",
+        "too_large",
+        "malformed",
+        "duplicate_member",
+        "unsupported_algorithm",
+        "critical_header",
+        "unsupported_type",
+        "unknown_issuer",
+        "no_matching_key",
+        "bad_signature",
+        "expiration_missing",
+        "expired",
+        "not_yet_valid",
+        "issued_in_future",
+        "lifetime_too_long",
+        "audience_mismatch",
+        "invalid_claim",
+    ];
+
+    /// A stable snake_case name of the failure, for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            JwtError::Missing => "missing",
+            JwtError::MultipleTokens => "multiple_tokens",
+            JwtError::NotBearer => "not_bearer",
+            JwtError::TooLarge { .. } => "too_large",
+            JwtError::Malformed(_) => "malformed",
+            JwtError::DuplicateMember => "duplicate_member",
+            JwtError::UnsupportedAlgorithm => "unsupported_algorithm",
+            JwtError::CriticalHeader => "critical_header",
+            JwtError::UnsupportedType => "unsupported_type",
+            JwtError::IssuerMissing | JwtError::UnknownIssuer => "unknown_issuer",
+            JwtError::NoMatchingKey => "no_matching_key",
+            JwtError::SignatureInvalid => "bad_signature",
+            JwtError::ExpirationMissing => "expiration_missing",
+            JwtError::Expired { .. } => "expired",
+            JwtError::NotYetValid { .. } => "not_yet_valid",
+            JwtError::IssuedInFuture { .. } => "issued_in_future",
+            JwtError::LifetimeTooLong { .. } => "lifetime_too_long",
+            JwtError::AudienceMissing | JwtError::AudienceMismatch => "audience_mismatch",
+            JwtError::ClaimInvalid { .. } => "invalid_claim",
+        }
+    }
+
     /// The short, fixed text sent to the client. It mirrors Envoy `jwt_authn`'s messages where
     /// one exists, so clients migrating from it see familiar words.
     pub fn client_message(&self) -> &'static str {
@@ -83,3 +148,43 @@ impl fmt::Display for JwtError {
 }
 
 impl std::error::Error for JwtError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn every_reason_is_listed() {
+        let now = UnixSeconds(0);
+        let all = [
+            JwtError::Missing,
+            JwtError::MultipleTokens,
+            JwtError::NotBearer,
+            JwtError::TooLarge { len: 0, max: 0 },
+            JwtError::Malformed(""),
+            JwtError::DuplicateMember,
+            JwtError::UnsupportedAlgorithm,
+            JwtError::CriticalHeader,
+            JwtError::UnsupportedType,
+            JwtError::IssuerMissing,
+            JwtError::UnknownIssuer,
+            JwtError::NoMatchingKey,
+            JwtError::SignatureInvalid,
+            JwtError::ExpirationMissing,
+            JwtError::Expired { exp: 0, now },
+            JwtError::NotYetValid { nbf: 0, now },
+            JwtError::IssuedInFuture { iat: 0, now },
+            JwtError::LifetimeTooLong { lifetime: 0, max: 0 },
+            JwtError::AudienceMissing,
+            JwtError::AudienceMismatch,
+            JwtError::ClaimInvalid { claim: "" },
+        ];
+        for error in &all {
+            assert!(JwtError::REASONS.contains(&error.reason()), "{error:?}");
+        }
+        for reason in JwtError::REASONS {
+            assert!(all.iter().any(|e| e.reason() == reason), "{reason}");
+        }
+    }
+}

@@ -46,18 +46,29 @@ pub trait HostCrypto {
 /// host can verify. `Some(Err(()))`: the signature cannot be valid (wrong length, or an ECDSA
 /// `r` or `s` of zero or not below the group order, CVE-2022-21449), so no call is made.
 #[allow(clippy::result_unit_err)]
-pub fn host_request<'a>(token: &'a ParsedToken<'_>, key: &'a VerifyingKey) -> Option<Result<HostVerifyRequest<'a>, ()>> {
+pub fn host_request<'a>(
+    token: &'a ParsedToken<'_>,
+    key: &'a VerifyingKey,
+) -> Option<Result<HostVerifyRequest<'a>, ()>> {
     let public_key_der = key.spki_der.as_deref()?;
     let (hash_function, signature) = match token.alg {
         Algorithm::Rs256 => ("sha256", Ok(Cow::Borrowed(token.signature.as_slice()))),
         Algorithm::Rs384 => ("sha384", Ok(Cow::Borrowed(token.signature.as_slice()))),
         Algorithm::Rs512 => ("sha512", Ok(Cow::Borrowed(token.signature.as_slice()))),
-        Algorithm::Es256 => ("sha256", p256::ecdsa::Signature::from_slice(&token.signature).map(|s| Cow::Owned(s.to_der().as_bytes().to_vec()))),
-        Algorithm::Es384 => ("sha384", p384::ecdsa::Signature::from_slice(&token.signature).map(|s| Cow::Owned(s.to_der().as_bytes().to_vec()))),
+        Algorithm::Es256 => (
+            "sha256",
+            p256::ecdsa::Signature::from_slice(&token.signature).map(|s| Cow::Owned(s.to_der().as_bytes().to_vec())),
+        ),
+        Algorithm::Es384 => (
+            "sha384",
+            p384::ecdsa::Signature::from_slice(&token.signature).map(|s| Cow::Owned(s.to_der().as_bytes().to_vec())),
+        ),
         Algorithm::EdDsa => return None,
     };
     Some(match signature {
-        Ok(signature) => Ok(HostVerifyRequest { hash_function, public_key_der, signature, text: token.signing_input.as_bytes() }),
+        Ok(signature) => {
+            Ok(HostVerifyRequest { hash_function, public_key_der, signature, text: token.signing_input.as_bytes() })
+        }
         Err(_) => Err(()),
     })
 }
@@ -92,7 +103,10 @@ impl<H: HostCrypto> SignatureVerifier for HostVerifier<H> {
 /// refuse it with one byte of the signing input changed. Anything else, including a host
 /// without the function, means the module verifies everything itself.
 pub fn host_crypto_works(host: &dyn HostCrypto) -> bool {
-    let Ok(keys) = serde_json::from_str(PROBE_JWKS).map_err(|_| ()).and_then(|jwks| super::keys::KeySet::from_jwks(&jwks, "probe").map_err(|_| ())) else {
+    let Ok(keys) = serde_json::from_str(PROBE_JWKS)
+        .map_err(|_| ())
+        .and_then(|jwks| super::keys::KeySet::from_jwks(&jwks, "probe").map_err(|_| ()))
+    else {
         return false;
     };
     let Ok(token) = ParsedToken::parse(PROBE_TOKEN, PROBE_TOKEN.len()) else { return false };
@@ -104,5 +118,6 @@ pub fn host_crypto_works(host: &dyn HostCrypto) -> bool {
 }
 
 /// RFC 7515 Appendix A.2: a public example key and the token it signed.
-const PROBE_JWKS: &str = concat!(r#"{"keys":[{"kty":"RSA","e":"AQAB","n":""#, include_str!("probe_rsa_n.txt"), r#""}]}"#);
+const PROBE_JWKS: &str =
+    concat!(r#"{"keys":[{"kty":"RSA","e":"AQAB","n":""#, include_str!("probe_rsa_n.txt"), r#""}]}"#);
 const PROBE_TOKEN: &str = include_str!("probe_token.txt");

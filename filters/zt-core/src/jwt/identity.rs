@@ -51,8 +51,8 @@ impl Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasm_bindgen_test::wasm_bindgen_test;
     use serde_json::json;
+    use wasm_bindgen_test::wasm_bindgen_test;
 
     fn identity(claims: Value) -> Identity {
         let Value::Object(map) = claims else { panic!("object") };

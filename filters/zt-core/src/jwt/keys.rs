@@ -75,9 +75,13 @@ impl KeySet {
             let key_path = format!("{path}.keys[{i}]");
             let key = import_jwk(entry, &key_path)?;
             if let Some(kid) = &key.kid
-                && let Some(first) = keys.iter().position(|k| k.kid.as_ref() == Some(kid)) {
-                    return Err(ConfigError::new(format!("{key_path}.kid"), format!("duplicates the kid of keys[{first}]")));
-                }
+                && let Some(first) = keys.iter().position(|k| k.kid.as_ref() == Some(kid))
+            {
+                return Err(ConfigError::new(
+                    format!("{key_path}.kid"),
+                    format!("duplicates the kid of keys[{first}]"),
+                ));
+            }
             keys.push(key);
         }
         Ok(Self { keys })
@@ -85,7 +89,11 @@ impl KeySet {
 
     /// The keys that may verify a token with this `kid` and `alg`, following Envoy's
     /// `jwt_verify_lib`: a key with another `kid` is skipped, a key without one is tried.
-    pub fn candidates<'s>(&'s self, kid: Option<&'s str>, alg: Algorithm) -> impl Iterator<Item = &'s VerifyingKey> + 's {
+    pub fn candidates<'s>(
+        &'s self,
+        kid: Option<&'s str>,
+        alg: Algorithm,
+    ) -> impl Iterator<Item = &'s VerifyingKey> + 's {
         self.keys.iter().filter(move |key| {
             let kid_matches = match (kid, key.kid.as_deref()) {
                 (Some(token_kid), Some(key_kid)) => token_kid == key_kid,
@@ -111,10 +119,9 @@ fn import_jwk(entry: &Value, path: &str) -> Result<VerifyingKey, ConfigError> {
     }
     let declared_alg = match entry.get("alg") {
         None => None,
-        Some(Value::String(name)) => Some(
-            Algorithm::from_jws_name(name)
-                .ok_or_else(|| ConfigError::new(format!("{path}.alg"), format!("`{name}` is not a supported algorithm")))?,
-        ),
+        Some(Value::String(name)) => Some(Algorithm::from_jws_name(name).ok_or_else(|| {
+            ConfigError::new(format!("{path}.alg"), format!("`{name}` is not a supported algorithm"))
+        })?),
         Some(_) => return Err(ConfigError::new(format!("{path}.alg"), "must be a string")),
     };
     let kid = match entry.get("kid") {
@@ -140,7 +147,9 @@ fn import_jwk(entry: &Value, path: &str) -> Result<VerifyingKey, ConfigError> {
         }
         (Some("EC"), Some("P-256")) => KeyMaterial::P256(Box::new(ES256PublicKey::from_jwk(&text).map_err(invalid)?)),
         (Some("EC"), Some("P-384")) => KeyMaterial::P384(Box::new(ES384PublicKey::from_jwk(&text).map_err(invalid)?)),
-        (Some("OKP"), Some("Ed25519")) => KeyMaterial::Ed25519(Box::new(Ed25519PublicKey::from_jwk(&text).map_err(invalid)?)),
+        (Some("OKP"), Some("Ed25519")) => {
+            KeyMaterial::Ed25519(Box::new(Ed25519PublicKey::from_jwk(&text).map_err(invalid)?))
+        }
         (Some("oct"), _) => {
             return Err(ConfigError::new(
                 format!("{path}.kty"),
@@ -161,8 +170,9 @@ fn import_jwk(entry: &Value, path: &str) -> Result<VerifyingKey, ConfigError> {
     };
     let key = VerifyingKey { kid, declared_alg, material, spki_der };
     if let Some(alg) = declared_alg
-        && !key.accepts(alg) {
-            return Err(ConfigError::new(format!("{path}.alg"), format!("{alg} does not fit the key type")));
-        }
+        && !key.accepts(alg)
+    {
+        return Err(ConfigError::new(format!("{path}.alg"), format!("{alg} does not fit the key type")));
+    }
     Ok(key)
 }

@@ -5,6 +5,7 @@
 
 mod algorithm;
 mod authenticate;
+mod cache;
 mod claims;
 mod config;
 mod error;
@@ -17,9 +18,12 @@ mod strict_json;
 mod token;
 
 pub use algorithm::Algorithm;
-pub use authenticate::Authenticator;
+pub use authenticate::{Authenticated, Authenticator};
+pub use cache::{TokenCache, VerifiedToken};
 pub use claims::ClaimRules;
-pub use config::{JwksSourceJson, SignatureVerifierChoice, JwtFilterConfig, JwtFilterConfigJson, Provider, ProviderJson};
+pub use config::{
+    JwksSourceJson, JwtFilterConfig, JwtFilterConfigJson, Provider, ProviderJson, SignatureVerifierChoice,
+};
 pub use error::JwtError;
 pub use host_crypto::{HostCrypto, HostVerdict, HostVerifier, HostVerifyRequest, host_crypto_works, host_request};
 pub use identity::Identity;

@@ -23,8 +23,8 @@ pub fn denial(error: &JwtError, realm: &str) -> LocalReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasm_bindgen_test::wasm_bindgen_test;
     use crate::time::UnixSeconds;
+    use wasm_bindgen_test::wasm_bindgen_test;
 
     #[wasm_bindgen_test(unsupported = test)]
     fn missing_token_gets_a_bare_challenge() {

@@ -39,7 +39,9 @@ fn verify_ec(request: &HostVerifyRequest<'_>) -> Option<bool> {
     use p256::ecdsa::signature::Verifier as _;
     if let Ok(key) = p256::ecdsa::VerifyingKey::from_public_key_der(request.public_key_der) {
         let signature = p256::ecdsa::Signature::from_der(&request.signature).ok()?;
-        return Some(request.hash_function.eq_ignore_ascii_case("sha256") && key.verify(request.text, &signature).is_ok());
+        return Some(
+            request.hash_function.eq_ignore_ascii_case("sha256") && key.verify(request.text, &signature).is_ok(),
+        );
     }
     let key = p384::ecdsa::VerifyingKey::from_public_key_der(request.public_key_der).ok()?;
     let signature = p384::ecdsa::Signature::from_der(&request.signature).ok()?;

@@ -26,7 +26,9 @@ fn signers() -> &'static Signers {
     SIGNERS.get_or_init(|| Signers {
         rsa: RS256KeyPair::from_jwk(include_str!("../../testdata/A.2_RS256.jwk.json")).unwrap().with_key_id("rsa"),
         ec: ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap().with_key_id("ec"),
-        ed: Ed25519KeyPair::from_jwk(include_str!("../../testdata/A.1_Ed25519_private.jwk.json")).unwrap().with_key_id("ed"),
+        ed: Ed25519KeyPair::from_jwk(include_str!("../../testdata/A.1_Ed25519_private.jwk.json"))
+            .unwrap()
+            .with_key_id("ed"),
     })
 }
 
@@ -68,9 +70,10 @@ impl Both {
         in_module
     }
 
-    fn authenticate(&self, authorization: &[&[u8]], now: UnixSeconds) -> Result<Identity, JwtError> {
+    fn authenticate(&self, authorization: &[&[u8]], now: UnixSeconds) -> Result<Authenticated, JwtError> {
         let in_module = self.in_module.authenticate(authorization, now);
-        assert_eq!(in_module, self.host.authenticate(authorization, now), "the two verifiers disagree");
+        let host = self.host.authenticate(authorization, now);
+        assert_eq!(in_module.as_ref().map(|a| &a.token), host.as_ref().map(|a| &a.token), "the two verifiers disagree");
         in_module
     }
 }
@@ -128,7 +131,7 @@ fn accepts_rs256_es256_and_eddsa() {
 fn authenticates_from_the_authorization_header() {
     let auth = default_authenticator();
     let header = format!("Bearer {}", es256(claims(json!({"scope": "read write"}))));
-    let identity = auth.authenticate(&[header.as_bytes()], NOW).unwrap();
+    let identity = auth.authenticate(&[header.as_bytes()], NOW).unwrap().token.identity.clone();
     assert_eq!(identity.scopes, ["read", "write"]);
     assert_eq!(auth.authenticate(&[], NOW).unwrap_err(), JwtError::Missing);
 }
@@ -156,10 +159,12 @@ fn refuses_a_token_signed_by_an_unconfigured_key_with_a_known_kid() {
 #[wasm_bindgen_test(unsupported = test)]
 fn selects_keys_by_kid_and_algorithm() {
     let auth = default_authenticator();
-    let unknown_kid = ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap().with_key_id("nope");
+    let unknown_kid =
+        ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap().with_key_id("nope");
     assert_eq!(auth.verify(&unknown_kid.sign(claims(json!({}))).unwrap(), NOW).unwrap_err(), JwtError::NoMatchingKey);
     // An ES256 token naming the RSA key's kid: the key cannot do ES256.
-    let wrong_family = ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap().with_key_id("rsa");
+    let wrong_family =
+        ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap().with_key_id("rsa");
     assert_eq!(auth.verify(&wrong_family.sign(claims(json!({}))).unwrap(), NOW).unwrap_err(), JwtError::NoMatchingKey);
     // Without a kid every key of the right family is tried.
     let no_kid = ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap();
@@ -271,15 +276,51 @@ fn configuration_errors_name_the_field() {
         (json!({"providers": [provider(json!({"audiences": []}))]}), "providers[0].audiences", "must not be empty"),
         (json!({"providers": [provider(json!({"audiences": "api"}))]}), "providers[0].audiences", "invalid type"),
         (json!({"providers": [provider(json!({"issuer": ""}))]}), "providers[0].issuer", "must not be empty"),
-        (json!({"providers": [provider(json!({"clock_skew_seconds": 3600}))]}), "providers[0].clock_skew_seconds", "at most 300"),
-        (json!({"providers": [provider(json!({"jwks": {"remote": {}}}))]}), "providers[0].jwks", "unknown variant `remote`"),
-        (json!({"providers": [provider(json!({})), provider(json!({"name": "q"}))]}), "providers[1].issuer", "duplicates providers[0].issuer"),
-        (json!({"providers": [provider(json!({"jwks": {"inline": {"keys": []}}}))]}), "providers[0].jwks.inline.keys", "at least one key"),
-        (json!({"providers": [provider(json!({"jwks": {"inline": {"keys": [ec_private]}}}))]}), "providers[0].jwks.inline.keys[0]", "invalid key"),
-        (json!({"providers": [provider(json!({"jwks": {"inline": {"keys": [small_rsa]}}}))]}), "providers[0].jwks.inline.keys[0]", "invalid key"),
-        (json!({"providers": [provider(json!({"jwks": {"inline": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}}))]}), "providers[0].jwks.inline.keys[0].kty", "symmetric"),
-        (json!({"providers": [provider(json!({"jwks": {"inline": {"keys": [rsa.clone(), rsa]}}}))]}), "providers[0].jwks.inline.keys[1].kid", "duplicates"),
-        (json!({"providers": [provider(json!({"jwks": {"inline": "{not json"}}))]}), "providers[0].jwks.inline", "not a JSON JWKS"),
+        (
+            json!({"providers": [provider(json!({"clock_skew_seconds": 3600}))]}),
+            "providers[0].clock_skew_seconds",
+            "at most 300",
+        ),
+        (
+            json!({"providers": [provider(json!({"jwks": {"remote": {}}}))]}),
+            "providers[0].jwks",
+            "unknown variant `remote`",
+        ),
+        (
+            json!({"providers": [provider(json!({})), provider(json!({"name": "q"}))]}),
+            "providers[1].issuer",
+            "duplicates providers[0].issuer",
+        ),
+        (
+            json!({"providers": [provider(json!({"jwks": {"inline": {"keys": []}}}))]}),
+            "providers[0].jwks.inline.keys",
+            "at least one key",
+        ),
+        (
+            json!({"providers": [provider(json!({"jwks": {"inline": {"keys": [ec_private]}}}))]}),
+            "providers[0].jwks.inline.keys[0]",
+            "invalid key",
+        ),
+        (
+            json!({"providers": [provider(json!({"jwks": {"inline": {"keys": [small_rsa]}}}))]}),
+            "providers[0].jwks.inline.keys[0]",
+            "invalid key",
+        ),
+        (
+            json!({"providers": [provider(json!({"jwks": {"inline": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}}))]}),
+            "providers[0].jwks.inline.keys[0].kty",
+            "symmetric",
+        ),
+        (
+            json!({"providers": [provider(json!({"jwks": {"inline": {"keys": [rsa.clone(), rsa]}}}))]}),
+            "providers[0].jwks.inline.keys[1].kid",
+            "duplicates",
+        ),
+        (
+            json!({"providers": [provider(json!({"jwks": {"inline": "{not json"}}))]}),
+            "providers[0].jwks.inline",
+            "not a JSON JWKS",
+        ),
     ];
     for (config, path, message) in cases {
         let err = match JwtFilterConfig::from_json(config.to_string().as_bytes()) {
@@ -326,9 +367,15 @@ fn ecdsa_signatures_out_of_range_are_refused_before_the_host() {
     let token = es256(claims(json!({})));
     let (input, _) = token.rsplit_once('.').unwrap();
     let order = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
-    let hex = |h: &str| (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
+    let hex =
+        |h: &str| (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
     let valid_half = hex("0000000000000000000000000000000000000000000000000000000000000001");
-    for (r, s) in [(vec![0u8; 32], vec![0u8; 32]), (valid_half.clone(), vec![0u8; 32]), (hex(order), valid_half.clone()), (valid_half.clone(), vec![0xff; 32])] {
+    for (r, s) in [
+        (vec![0u8; 32], vec![0u8; 32]),
+        (valid_half.clone(), vec![0u8; 32]),
+        (hex(order), valid_half.clone()),
+        (valid_half.clone(), vec![0xff; 32]),
+    ] {
         let forged = format!("{input}.{}", base64_url(&[r, s].concat()));
         let parsed = ParsedToken::parse(&forged, 8192).unwrap();
         let keys = KeySet::from_jwks(&all_public_jwks(), "jwks").unwrap();
@@ -355,4 +402,32 @@ fn the_probe_detects_a_working_host() {
     assert!(host_crypto_works(&NativeHost::default()));
     assert!(!host_crypto_works(&Withheld));
     assert!(!host_crypto_works(&AlwaysYes));
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_repeated_token_is_served_from_the_cache_until_it_expires() {
+    let auth = default_authenticator();
+    let header = format!("Bearer {}", rs256(claims(json!({}))));
+    let first = auth.authenticate(&[header.as_bytes()], NOW).unwrap();
+    let second = auth.authenticate(&[header.as_bytes()], UnixSeconds(NOW.0 + 1)).unwrap();
+    assert!(!first.cache_hit && second.cache_hit);
+    assert_eq!(first.token, second.token);
+    // exp is NOW + 300 and the skew 60: valid through NOW + 359, then verified again and refused.
+    assert!(auth.authenticate(&[header.as_bytes()], UnixSeconds(NOW.0 + 359)).unwrap().cache_hit);
+    let late = UnixSeconds(NOW.0 + 360);
+    assert_eq!(
+        auth.authenticate(&[header.as_bytes()], late).unwrap_err(),
+        JwtError::Expired { exp: NOW.0 + 300, now: late }
+    );
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_refused_token_is_never_cached() {
+    let auth = default_authenticator();
+    let token = rs256(claims(json!({})));
+    let (input, _) = token.rsplit_once('.').unwrap();
+    let forged = format!("Bearer {input}.{}", base64_url(&[7u8; 256]));
+    for _ in 0..2 {
+        assert_eq!(auth.authenticate(&[forged.as_bytes()], NOW).unwrap_err(), JwtError::SignatureInvalid);
+    }
 }

@@ -140,8 +140,14 @@ mod tests {
             ("a.b".into(), JwtError::Malformed("expected three dot-separated parts")),
             (format!("{good}.x.y"), JwtError::Malformed("expected three dot-separated parts")),
             (format!("{}.{}.", b64(r#"{"alg":"ES256"}"#), b64(CLAIMS)), JwtError::Malformed("empty signature")),
-            (format!("{}=.{}.{}", b64(r#"{"alg":"ES256"}"#), b64(CLAIMS), b64("s")), JwtError::Malformed("header is not base64url")),
-            (format!("{}.{}.a+/b", b64(r#"{"alg":"ES256"}"#), b64(CLAIMS)), JwtError::Malformed("signature is not base64url")),
+            (
+                format!("{}=.{}.{}", b64(r#"{"alg":"ES256"}"#), b64(CLAIMS), b64("s")),
+                JwtError::Malformed("header is not base64url"),
+            ),
+            (
+                format!("{}.{}.a+/b", b64(r#"{"alg":"ES256"}"#), b64(CLAIMS)),
+                JwtError::Malformed("signature is not base64url"),
+            ),
             (token(r#"["ES256"]"#, CLAIMS), JwtError::Malformed("header is not a JSON object")),
             (token(r#"{"alg":"ES256"}"#, r#""claims""#), JwtError::Malformed("payload is not a JSON object")),
             (token(r#"{"alg":"ES256"}"#, r#"{"scope":"a","scope":"admin"}"#), JwtError::DuplicateMember),

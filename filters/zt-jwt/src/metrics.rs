@@ -1,0 +1,33 @@
+//! The JWT filter's metrics, all in one place. Envoy shows Wasm-defined stats under the
+//! `wasmcustom.` prefix, e.g. `wasmcustom.zt_jwt.denied.expired`.
+
+use zt_core::jwt::JwtError;
+use zt_proxy::Counter;
+
+pub struct JwtMetrics {
+    pub allowed: Counter,
+    pub cache_hit: Counter,
+    pub cache_miss: Counter,
+    denied: Vec<(&'static str, Counter)>,
+}
+
+impl JwtMetrics {
+    pub fn define() -> Self {
+        Self {
+            allowed: Counter::define("zt_jwt.allowed"),
+            cache_hit: Counter::define("zt_jwt.cache_hit"),
+            cache_miss: Counter::define("zt_jwt.cache_miss"),
+            denied: JwtError::REASONS
+                .iter()
+                .map(|reason| (*reason, Counter::define(&format!("zt_jwt.denied.{reason}"))))
+                .collect(),
+        }
+    }
+
+    pub fn denied(&self, error: &JwtError) {
+        let reason = error.reason();
+        if let Some((_, counter)) = self.denied.iter().find(|(name, _)| *name == reason) {
+            counter.increment();
+        }
+    }
+}
