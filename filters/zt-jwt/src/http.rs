@@ -20,10 +20,9 @@ impl Context for JwtAuthHttp {}
 
 impl HttpContext for JwtAuthHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let values = zt_proxy::request_header_values(self, "authorization");
-        let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+        let headers = self.get_http_request_headers_bytes();
         let config = &self.authenticator.config;
-        match self.authenticator.authenticate(&values, zt_proxy::now(self)) {
+        match self.authenticator.authenticate(&headers, zt_proxy::now(self)) {
             Ok(authenticated) => {
                 let cache = if authenticated.cache_hit { self.metrics.cache_hit } else { self.metrics.cache_miss };
                 cache.increment();
@@ -37,7 +36,9 @@ impl HttpContext for JwtAuthHttp {
                     return Action::Pause;
                 }
                 if !config.forward_token {
-                    zt_proxy::remove_request_header(self, "authorization");
+                    for header in config.token_headers() {
+                        zt_proxy::remove_request_header(self, header);
+                    }
                 }
                 self.metrics.allowed.increment();
                 Action::Continue

@@ -16,15 +16,8 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::Status;
 use zt_core::{ConfigError, LocalReply, UnixSeconds};
 
-/// Every value of a request header, as bytes. The SDK's `String` getters panic on a value that
-/// is not UTF-8, which would kill the worker's VM: a client could crash the filter at will.
-pub fn request_header_values(http: &dyn HttpContext, name: &str) -> Vec<Vec<u8>> {
-    http.get_http_request_headers_bytes()
-        .into_iter()
-        .filter(|(header, _)| header.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value)
-        .collect()
-}
+// Filters read request headers with `get_http_request_headers_bytes`: the SDK's `String`
+// getters panic on a value that is not UTF-8, which would let a client kill the worker's VM.
 
 /// Removes every value of a request header before the request goes upstream.
 pub fn remove_request_header(http: &dyn HttpContext, name: &str) {

@@ -9,6 +9,7 @@ use super::config::JwtFilterConfig;
 use super::error::JwtError;
 use super::identity::Identity;
 use super::signature::SignatureVerifier;
+use super::sources::find_token;
 use super::token::ParsedToken;
 use crate::time::UnixSeconds;
 
@@ -37,10 +38,20 @@ impl Authenticator {
         self.verifier.name()
     }
 
-    /// Authenticates a request from the values of all its `Authorization` headers, through the
-    /// cache of verified tokens.
-    pub fn authenticate(&self, authorization: &[&[u8]], now: UnixSeconds) -> Result<Authenticated, JwtError> {
-        let token = bearer_token(authorization)?;
+    /// Authenticates a request from its headers (`:path` included, for query tokens), through
+    /// the cache of verified tokens.
+    pub fn authenticate(&self, headers: &[(String, Vec<u8>)], now: UnixSeconds) -> Result<Authenticated, JwtError> {
+        let found = find_token(&self.config.token_sources, headers)?;
+        let authenticated = self.verify_cached(found.token, now)?;
+        // The token must have come from a place its own provider takes tokens from.
+        let provider = self.config.providers.iter().find(|p| p.name == authenticated.token.identity.provider);
+        if !provider.is_some_and(|p| found.sources.iter().any(|source| p.token_sources.contains(source))) {
+            return Err(JwtError::TokenLocationNotAllowed);
+        }
+        Ok(authenticated)
+    }
+
+    fn verify_cached(&self, token: &str, now: UnixSeconds) -> Result<Authenticated, JwtError> {
         let digest = TokenCache::digest(token);
         if let Some(hit) = self.cache.borrow_mut().get(&digest, now) {
             return Ok(Authenticated { token: hit, cache_hit: true });
@@ -74,56 +85,5 @@ impl Authenticator {
             return Err(JwtError::SignatureInvalid);
         }
         Ok(Identity::from_claims(&provider.name, parsed.claims))
-    }
-}
-
-/// RFC 6750 §2.1: `Authorization: Bearer <token>`, scheme case-insensitive. Exactly one
-/// header may carry it: with two, proxies and upstreams may each see a different token.
-fn bearer_token<'a>(authorization: &[&'a [u8]]) -> Result<&'a str, JwtError> {
-    let value = match authorization {
-        [] => return Err(JwtError::Missing),
-        [value] => *value,
-        _ => return Err(JwtError::MultipleTokens),
-    };
-    let value = std::str::from_utf8(value).map_err(|_| JwtError::NotBearer)?.trim_matches(|c| c == ' ' || c == '\t');
-    let (scheme, token) = value.split_once(' ').ok_or(JwtError::NotBearer)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(JwtError::NotBearer);
-    }
-    let token = token.trim_start_matches(' ');
-    if token.is_empty() || token.contains([' ', '\t', ',']) {
-        return Err(JwtError::NotBearer);
-    }
-    Ok(token)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use wasm_bindgen_test::wasm_bindgen_test;
-
-    #[wasm_bindgen_test(unsupported = test)]
-    fn extracts_one_bearer_token() {
-        assert_eq!(bearer_token(&[b"Bearer abc"]), Ok("abc"));
-        assert_eq!(bearer_token(&[b"bearer abc"]), Ok("abc"));
-        assert_eq!(bearer_token(&[b"BEARER  abc "]), Ok("abc"));
-    }
-
-    #[wasm_bindgen_test(unsupported = test)]
-    fn refuses_anything_else() {
-        assert_eq!(bearer_token(&[]), Err(JwtError::Missing));
-        assert_eq!(bearer_token(&[b"Bearer a", b"Bearer b"]), Err(JwtError::MultipleTokens));
-        for bad in [
-            &b"Basic dXNlcjpwYXNz"[..],
-            b"Bearer",
-            b"Bearer ",
-            b"Bearerabc",
-            b"Bearer a b",
-            b"Bearer a,b",
-            b"Bearer \xff",
-            b"",
-        ] {
-            assert_eq!(bearer_token(&[bad]), Err(JwtError::NotBearer), "{}", String::from_utf8_lossy(bad));
-        }
     }
 }

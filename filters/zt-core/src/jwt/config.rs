@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::claims::ClaimRules;
 use super::keys::KeySet;
+use super::sources::TokenSource;
 use crate::config_error::ConfigError;
 
 /// The plugin configuration as JSON (`config.configuration` of the Envoy Wasm filter).
@@ -57,6 +58,10 @@ pub struct ProviderJson {
     pub audiences: Vec<String>,
     /// Where the verification keys come from.
     pub jwks: JwksSourceJson,
+    /// Default `[{"header": {"name": "authorization", "value_prefix": "Bearer "}}]`. Where this
+    /// provider's tokens may be found: `header` (with a prefix), `query`, `cookie`.
+    #[serde(default = "default_token_sources")]
+    pub token_sources: Vec<TokenSource>,
     /// Default 60. Tolerance for `exp`, `nbf` and `iat` against the proxy's clock; at most 300.
     #[serde(default = "default_clock_skew")]
     pub clock_skew_seconds: u64,
@@ -84,6 +89,9 @@ fn default_realm() -> String {
 fn default_max_token_bytes() -> usize {
     8192
 }
+fn default_token_sources() -> Vec<TokenSource> {
+    vec![TokenSource::bearer()]
+}
 fn default_cache_entries() -> usize {
     1024
 }
@@ -99,6 +107,7 @@ const MAX_CLOCK_SKEW: u64 = 300;
 /// A validated provider.
 pub struct Provider {
     pub name: String,
+    pub token_sources: Vec<TokenSource>,
     pub rules: ClaimRules,
     pub keys: KeySet,
 }
@@ -109,6 +118,8 @@ pub struct JwtFilterConfig {
     pub cache_entries: usize,
     pub realm: String,
     pub providers: Vec<Provider>,
+    /// Every provider's token sources, each once: a request is searched in all of them.
+    pub token_sources: Vec<TokenSource>,
     pub forward_token: bool,
     pub max_token_bytes: usize,
 }
@@ -117,6 +128,14 @@ impl JwtFilterConfig {
     /// Parses and validates the plugin configuration bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         Self::try_from(ConfigError::parse_json::<JwtFilterConfigJson>(bytes)?)
+    }
+
+    /// The headers that carry tokens, to remove before the request goes upstream.
+    pub fn token_headers(&self) -> impl Iterator<Item = &str> {
+        self.token_sources.iter().filter_map(|source| match source {
+            TokenSource::Header { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
     }
 
     /// The provider whose issuer is exactly `iss`.
@@ -158,9 +177,16 @@ impl TryFrom<JwtFilterConfigJson> for JwtFilterConfig {
         if json.cache_entries > 100_000 {
             return Err(ConfigError::new("cache_entries", "must be at most 100000"));
         }
+        let mut token_sources: Vec<TokenSource> = Vec::new();
+        for source in providers.iter().flat_map(|p| &p.token_sources) {
+            if !token_sources.contains(source) {
+                token_sources.push(source.clone());
+            }
+        }
         Ok(Self {
             signature_verifier: json.signature_verifier,
             cache_entries: json.cache_entries,
+            token_sources,
             realm: json.realm,
             providers,
             forward_token: json.forward_token,
@@ -189,11 +215,26 @@ fn validate_provider(json: ProviderJson, path: &str) -> Result<Provider, ConfigE
     if json.max_lifetime_seconds == 0 {
         return Err(err("max_lifetime_seconds", "must be positive"));
     }
+    if json.token_sources.is_empty() {
+        return Err(err("token_sources", "must not be empty"));
+    }
+    for (i, source) in json.token_sources.iter().enumerate() {
+        let name = match source {
+            TokenSource::Header { name, .. } | TokenSource::Query { name } | TokenSource::Cookie { name } => name,
+        };
+        if name.is_empty() || name.contains([' ', '=', ';', '&']) {
+            return Err(ConfigError::new(
+                format!("{path}.token_sources[{i}]"),
+                "needs a name without spaces, `=`, `;` or `&`",
+            ));
+        }
+    }
     let keys = match &json.jwks {
         JwksSourceJson::Inline(jwks) => KeySet::from_jwks(jwks, &format!("{path}.jwks.inline"))?,
     };
     Ok(Provider {
         name: json.name,
+        token_sources: json.token_sources,
         rules: ClaimRules {
             issuer: json.issuer,
             audiences: json.audiences,

@@ -12,8 +12,11 @@ pub enum JwtError {
     /// More than one token on the request: picking one would let a client choose which is
     /// checked by which component.
     MultipleTokens,
-    /// An `Authorization` header whose scheme is not `Bearer` or whose value is not one token.
-    NotBearer,
+    /// A token source's header holds no token in the expected form (for `Authorization`: a
+    /// scheme other than `Bearer`, or more than one word after it).
+    TokenFormat,
+    /// The token was found only in places its provider does not take tokens from.
+    TokenLocationNotAllowed,
     TooLarge {
         len: usize,
         max: usize,
@@ -59,10 +62,11 @@ pub enum JwtError {
 
 impl JwtError {
     /// Every value [`JwtError::reason`] can take, for defining one metric per reason up front.
-    pub const REASONS: [&'static str; 19] = [
+    pub const REASONS: [&'static str; 20] = [
         "missing",
         "multiple_tokens",
-        "not_bearer",
+        "token_format",
+        "token_location",
         "too_large",
         "malformed",
         "duplicate_member",
@@ -86,7 +90,8 @@ impl JwtError {
         match self {
             JwtError::Missing => "missing",
             JwtError::MultipleTokens => "multiple_tokens",
-            JwtError::NotBearer => "not_bearer",
+            JwtError::TokenFormat => "token_format",
+            JwtError::TokenLocationNotAllowed => "token_location",
             JwtError::TooLarge { .. } => "too_large",
             JwtError::Malformed(_) => "malformed",
             JwtError::DuplicateMember => "duplicate_member",
@@ -112,7 +117,8 @@ impl JwtError {
         match self {
             JwtError::Missing => "Jwt is missing",
             JwtError::MultipleTokens => "Jwt is presented more than once",
-            JwtError::NotBearer => "Authorization is not a Bearer token",
+            JwtError::TokenFormat => "Jwt is not in the expected format",
+            JwtError::TokenLocationNotAllowed => "Jwt is not accepted from this location",
             JwtError::TooLarge { .. } => "Jwt is too large",
             JwtError::Malformed(_) | JwtError::DuplicateMember => "Jwt is not in the form of Header.Payload.Signature",
             JwtError::UnsupportedAlgorithm => "Jwt algorithm is not supported",
@@ -160,7 +166,8 @@ mod tests {
         let all = [
             JwtError::Missing,
             JwtError::MultipleTokens,
-            JwtError::NotBearer,
+            JwtError::TokenFormat,
+            JwtError::TokenLocationNotAllowed,
             JwtError::TooLarge { len: 0, max: 0 },
             JwtError::Malformed(""),
             JwtError::DuplicateMember,

@@ -14,6 +14,7 @@ mod identity;
 mod keys;
 mod response;
 mod signature;
+mod sources;
 mod strict_json;
 mod token;
 
@@ -30,6 +31,7 @@ pub use identity::Identity;
 pub use keys::{KeyMaterial, KeySet, VerifyingKey};
 pub use response::denial;
 pub use signature::{InModuleVerifier, SignatureVerifier};
+pub use sources::TokenSource;
 pub use token::ParsedToken;
 
 #[cfg(test)]

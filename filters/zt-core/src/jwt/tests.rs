@@ -70,9 +70,11 @@ impl Both {
         in_module
     }
 
-    fn authenticate(&self, authorization: &[&[u8]], now: UnixSeconds) -> Result<Authenticated, JwtError> {
-        let in_module = self.in_module.authenticate(authorization, now);
-        let host = self.host.authenticate(authorization, now);
+    fn authenticate(&self, headers: &[(&str, &str)], now: UnixSeconds) -> Result<Authenticated, JwtError> {
+        let headers: Vec<(String, Vec<u8>)> =
+            headers.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect();
+        let in_module = self.in_module.authenticate(&headers, now);
+        let host = self.host.authenticate(&headers, now);
         assert_eq!(in_module.as_ref().map(|a| &a.token), host.as_ref().map(|a| &a.token), "the two verifiers disagree");
         in_module
     }
@@ -131,9 +133,11 @@ fn accepts_rs256_es256_and_eddsa() {
 fn authenticates_from_the_authorization_header() {
     let auth = default_authenticator();
     let header = format!("Bearer {}", es256(claims(json!({"scope": "read write"}))));
-    let identity = auth.authenticate(&[header.as_bytes()], NOW).unwrap().token.identity.clone();
+    let identity = auth.authenticate(&[("authorization", &header)], NOW).unwrap().token.identity.clone();
     assert_eq!(identity.scopes, ["read", "write"]);
     assert_eq!(auth.authenticate(&[], NOW).unwrap_err(), JwtError::Missing);
+    let basic = [("authorization", "Basic dXNlcjpwYXNz")];
+    assert_eq!(auth.authenticate(&basic, NOW).unwrap_err(), JwtError::TokenFormat);
 }
 
 #[wasm_bindgen_test(unsupported = test)]
@@ -321,6 +325,21 @@ fn configuration_errors_name_the_field() {
             "providers[0].jwks.inline",
             "not a JSON JWKS",
         ),
+        (
+            json!({"providers": [provider(json!({"token_sources": []}))]}),
+            "providers[0].token_sources",
+            "must not be empty",
+        ),
+        (
+            json!({"providers": [provider(json!({"token_sources": [{"query": {"name": ""}}]}))]}),
+            "providers[0].token_sources[0]",
+            "needs a name",
+        ),
+        (
+            json!({"providers": [provider(json!({"token_sources": [{"body": {"name": "t"}}]}))]}),
+            "providers[0].token_sources[0]",
+            "unknown variant `body`",
+        ),
     ];
     for (config, path, message) in cases {
         let err = match JwtFilterConfig::from_json(config.to_string().as_bytes()) {
@@ -408,15 +427,15 @@ fn the_probe_detects_a_working_host() {
 fn a_repeated_token_is_served_from_the_cache_until_it_expires() {
     let auth = default_authenticator();
     let header = format!("Bearer {}", rs256(claims(json!({}))));
-    let first = auth.authenticate(&[header.as_bytes()], NOW).unwrap();
-    let second = auth.authenticate(&[header.as_bytes()], UnixSeconds(NOW.0 + 1)).unwrap();
+    let first = auth.authenticate(&[("authorization", &header)], NOW).unwrap();
+    let second = auth.authenticate(&[("authorization", &header)], UnixSeconds(NOW.0 + 1)).unwrap();
     assert!(!first.cache_hit && second.cache_hit);
     assert_eq!(first.token, second.token);
     // exp is NOW + 300 and the skew 60: valid through NOW + 359, then verified again and refused.
-    assert!(auth.authenticate(&[header.as_bytes()], UnixSeconds(NOW.0 + 359)).unwrap().cache_hit);
+    assert!(auth.authenticate(&[("authorization", &header)], UnixSeconds(NOW.0 + 359)).unwrap().cache_hit);
     let late = UnixSeconds(NOW.0 + 360);
     assert_eq!(
-        auth.authenticate(&[header.as_bytes()], late).unwrap_err(),
+        auth.authenticate(&[("authorization", &header)], late).unwrap_err(),
         JwtError::Expired { exp: NOW.0 + 300, now: late }
     );
 }
@@ -428,6 +447,38 @@ fn a_refused_token_is_never_cached() {
     let (input, _) = token.rsplit_once('.').unwrap();
     let forged = format!("Bearer {input}.{}", base64_url(&[7u8; 256]));
     for _ in 0..2 {
-        assert_eq!(auth.authenticate(&[forged.as_bytes()], NOW).unwrap_err(), JwtError::SignatureInvalid);
+        assert_eq!(auth.authenticate(&[("authorization", &forged)], NOW).unwrap_err(), JwtError::SignatureInvalid);
     }
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_token_counts_only_where_its_provider_takes_tokens() {
+    let other = ES256KeyPair::generate();
+    let other_jwk: Value = serde_json::from_str(&other.public_key().with_key_id("other").to_jwk()).unwrap();
+    let config = json!({"providers": [
+        {"name": "a", "issuer": ISS, "audiences": ["api"], "jwks": {"inline": all_public_jwks()}},
+        {"name": "b", "issuer": "https://b.test", "audiences": ["api"], "jwks": {"inline": {"keys": [other_jwk]}},
+         "token_sources": [{"cookie": {"name": "session"}}, {"query": {"name": "access_token"}}]},
+    ]});
+    let auth = authenticator(config);
+    let a_token = es256(claims(json!({})));
+    let b_token = other.with_key_id("other").sign(claims(json!({})).with_issuer("https://b.test")).unwrap();
+    let cookie = format!("session={b_token}");
+    assert_eq!(auth.authenticate(&[("cookie", &cookie)], NOW).unwrap().token.identity.provider, "b");
+    let query = format!("/x?access_token={b_token}");
+    assert_eq!(auth.authenticate(&[(":path", &query)], NOW).unwrap().token.identity.provider, "b");
+    // a's token in b's cookie, b's token in a's header: refused.
+    let a_in_cookie = format!("session={a_token}");
+    assert_eq!(auth.authenticate(&[("cookie", &a_in_cookie)], NOW).unwrap_err(), JwtError::TokenLocationNotAllowed);
+    let b_in_header = format!("Bearer {b_token}");
+    assert_eq!(
+        auth.authenticate(&[("authorization", &b_in_header)], NOW).unwrap_err(),
+        JwtError::TokenLocationNotAllowed
+    );
+    // Two different tokens on one request: refused, whichever would verify.
+    let a_in_header = format!("Bearer {a_token}");
+    assert_eq!(
+        auth.authenticate(&[("authorization", &a_in_header), ("cookie", &cookie)], NOW).unwrap_err(),
+        JwtError::MultipleTokens
+    );
 }
