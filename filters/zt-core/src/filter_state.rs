@@ -4,3 +4,7 @@
 
 /// The verified identity, JSON of [`crate::jwt::Identity`], set by the JWT filter.
 pub const IDENTITY: &str = "zt.identity";
+
+/// The JWT filter's decision on the request, JSON of [`crate::jwt::Decision::record`]:
+/// `{"decision": "allow"|"anonymous"|"advisory_deny"|"deny", "reason", "requirement", "provider"}`.
+pub const JWT_DECISION: &str = "zt.jwt.decision";

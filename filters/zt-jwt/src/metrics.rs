@@ -6,6 +6,8 @@ use zt_proxy::Counter;
 
 pub struct JwtMetrics {
     pub allowed: Counter,
+    pub anonymous: Counter,
+    pub advisory_denied: Counter,
     pub cache_hit: Counter,
     pub cache_miss: Counter,
     denied: Vec<(&'static str, Counter)>,
@@ -15,6 +17,8 @@ impl JwtMetrics {
     pub fn define() -> Self {
         Self {
             allowed: Counter::define("zt_jwt.allowed"),
+            anonymous: Counter::define("zt_jwt.anonymous"),
+            advisory_denied: Counter::define("zt_jwt.advisory_denied"),
             cache_hit: Counter::define("zt_jwt.cache_hit"),
             cache_miss: Counter::define("zt_jwt.cache_miss"),
             denied: JwtError::REASONS

@@ -37,9 +37,15 @@ pub fn set_filter_state(name: &str, value: &[u8]) -> Result<(), Status> {
     proxy_wasm::hostcalls::set_property(vec![name], Some(value))
 }
 
-/// Reads a filter-state entry (or any property) as bytes; `None` when absent or unreadable.
-pub fn filter_state(name: &str) -> Option<Vec<u8>> {
-    proxy_wasm::hostcalls::get_property(vec![name]).ok().flatten()
+/// Reads a property (an Envoy attribute such as `["xds", "route_name"]`, or a filter-state
+/// entry) as bytes; `None` when absent or unreadable.
+pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+    proxy_wasm::hostcalls::get_property(path.to_vec()).ok().flatten()
+}
+
+/// A property that holds text, such as a route name or a string leaf of route metadata.
+pub fn property_string(path: &[&str]) -> Option<String> {
+    property(path).and_then(|bytes| String::from_utf8(bytes).ok())
 }
 
 /// Answers the request locally with a reply built by the core.

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::claims::ClaimRules;
 use super::keys::KeySet;
+use super::requirement::{Requirements, RequirementsJson};
 use super::sources::TokenSource;
 use crate::config_error::ConfigError;
 
@@ -37,6 +38,9 @@ pub struct JwtFilterConfigJson {
     /// repeated token skips the signature check; 0 disables the cache. At most 100000.
     #[serde(default = "default_cache_entries")]
     pub cache_entries: usize,
+    /// What routes require: by default a valid token of any provider on every route.
+    #[serde(default)]
+    pub requirements: RequirementsJson,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -114,6 +118,7 @@ pub struct Provider {
 
 /// The validated configuration.
 pub struct JwtFilterConfig {
+    pub requirements: Requirements,
     pub signature_verifier: SignatureVerifierChoice,
     pub cache_entries: usize,
     pub realm: String,
@@ -183,7 +188,10 @@ impl TryFrom<JwtFilterConfigJson> for JwtFilterConfig {
                 token_sources.push(source.clone());
             }
         }
+        let names: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
+        let requirements = Requirements::validate(json.requirements, &names, "requirements")?;
         Ok(Self {
+            requirements,
             signature_verifier: json.signature_verifier,
             cache_entries: json.cache_entries,
             token_sources,

@@ -54,6 +54,10 @@ pub enum JwtError {
     },
     AudienceMissing,
     AudienceMismatch,
+    /// A valid token of a provider the route does not accept.
+    ProviderNotAllowed,
+    /// The route's metadata names a requirement the configuration does not define.
+    UnknownRequirement,
     /// A registered claim of the wrong JSON type or out of range (RFC 7519 §4.1).
     ClaimInvalid {
         claim: &'static str,
@@ -62,7 +66,7 @@ pub enum JwtError {
 
 impl JwtError {
     /// Every value [`JwtError::reason`] can take, for defining one metric per reason up front.
-    pub const REASONS: [&'static str; 20] = [
+    pub const REASONS: [&'static str; 22] = [
         "missing",
         "multiple_tokens",
         "token_format",
@@ -83,6 +87,8 @@ impl JwtError {
         "lifetime_too_long",
         "audience_mismatch",
         "invalid_claim",
+        "provider_not_allowed",
+        "unknown_requirement",
     ];
 
     /// A stable snake_case name of the failure, for metrics and logs.
@@ -108,6 +114,8 @@ impl JwtError {
             JwtError::LifetimeTooLong { .. } => "lifetime_too_long",
             JwtError::AudienceMissing | JwtError::AudienceMismatch => "audience_mismatch",
             JwtError::ClaimInvalid { .. } => "invalid_claim",
+            JwtError::ProviderNotAllowed => "provider_not_allowed",
+            JwtError::UnknownRequirement => "unknown_requirement",
         }
     }
 
@@ -134,6 +142,8 @@ impl JwtError {
             JwtError::LifetimeTooLong { .. } => "Jwt lifetime is too long",
             JwtError::AudienceMissing | JwtError::AudienceMismatch => "Audiences in Jwt are not allowed",
             JwtError::ClaimInvalid { .. } => "Jwt has an invalid claim",
+            JwtError::ProviderNotAllowed => "Jwt issuer is not allowed for this route",
+            JwtError::UnknownRequirement => "Jwt requirement of this route is not configured",
         }
     }
 }
@@ -186,6 +196,8 @@ mod tests {
             JwtError::AudienceMissing,
             JwtError::AudienceMismatch,
             JwtError::ClaimInvalid { claim: "" },
+            JwtError::ProviderNotAllowed,
+            JwtError::UnknownRequirement,
         ];
         for error in &all {
             assert!(JwtError::REASONS.contains(&error.reason()), "{error:?}");

@@ -9,6 +9,14 @@ use crate::reply::LocalReply;
 /// only the realm (§3.1: no error code when the request carries no credentials); otherwise
 /// `error="invalid_token"`. The body carries a fixed message, never the token or a claim.
 pub fn denial(error: &JwtError, realm: &str) -> LocalReply {
+    if *error == JwtError::UnknownRequirement {
+        // The proxy's own configuration is inconsistent: not the client's fault, never a pass.
+        return LocalReply::json(
+            500,
+            Vec::new(),
+            &json!({"error": "configuration", "message": error.client_message()}),
+        );
+    }
     let (challenge, code) = match error {
         JwtError::Missing => (format!("Bearer realm=\"{realm}\""), "missing_token"),
         _ => (format!("Bearer realm=\"{realm}\", error=\"invalid_token\""), "invalid_token"),

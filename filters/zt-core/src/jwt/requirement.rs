@@ -1,0 +1,287 @@
+//! What a route requires of its caller's token, chosen per route, and the decision it yields.
+//!
+//! Envoy gives a Wasm filter no per-route configuration, so a route is matched by what Envoy
+//! does expose: its route metadata (`filter_metadata.zt.jwt_requirement` names a requirement)
+//! first, then its name (`xds.route_name`), then the default. Named requirements inherit every
+//! field they leave out from the default.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::authenticate::Authenticated;
+use super::error::JwtError;
+use crate::config_error::ConfigError;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequirementsJson {
+    /// Applies to routes that name no requirement. Default: a valid token of any provider.
+    #[serde(default)]
+    pub default: RequirementJson,
+    /// Requirements that routes select by name.
+    #[serde(default)]
+    pub named: BTreeMap<String, RequirementJson>,
+    /// Envoy route name → requirement name. Route metadata, when present, takes precedence.
+    #[serde(default)]
+    pub by_route_name: BTreeMap<String, String>,
+}
+
+/// Every field absent here is inherited from the default requirement.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequirementJson {
+    /// Providers whose tokens satisfy the route. Default: any configured provider.
+    pub providers: Option<Vec<String>>,
+    /// Default `false`. `true` lets a request without any token through, without identity
+    /// (anonymous routes); a token that is present must still be valid.
+    pub allow_missing: Option<bool>,
+    /// Default `false`. `true` lets every request through; only a valid token yields an
+    /// identity. Weaker than `allow_missing`: an invalid token is not refused.
+    pub allow_failed: Option<bool>,
+    /// Default `false`. `true` verifies and records the decision that would have been taken
+    /// (filter state, metrics, log) but lets refused requests through: for rolling out.
+    pub advisory: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    pub name: String,
+    /// `None`: any configured provider.
+    pub providers: Option<Vec<String>>,
+    pub allow_missing: bool,
+    pub allow_failed: bool,
+    pub advisory: bool,
+}
+
+/// What the filter does with a request.
+#[derive(Debug)]
+pub enum Decision {
+    Allow(Authenticated),
+    /// Let through without an identity, as the requirement allows; `failure` says why there is
+    /// none when a token was present but refused.
+    AllowAnonymous {
+        failure: Option<JwtError>,
+    },
+    /// Would have been refused; let through because the requirement is advisory.
+    AdvisoryDeny(JwtError),
+    Deny(JwtError),
+}
+
+impl Requirement {
+    pub fn decide(&self, result: Result<Authenticated, JwtError>) -> Decision {
+        match result {
+            Ok(authenticated) => {
+                let provider = &authenticated.token.identity.provider;
+                if self.providers.as_ref().is_some_and(|allowed| !allowed.contains(provider)) {
+                    self.refuse(JwtError::ProviderNotAllowed)
+                } else {
+                    Decision::Allow(authenticated)
+                }
+            }
+            Err(error) => self.refuse(error),
+        }
+    }
+
+    fn refuse(&self, error: JwtError) -> Decision {
+        match error {
+            JwtError::Missing if self.allow_missing || self.allow_failed => Decision::AllowAnonymous { failure: None },
+            error if self.allow_failed => Decision::AllowAnonymous { failure: Some(error) },
+            error if self.advisory => Decision::AdvisoryDeny(error),
+            error => Decision::Deny(error),
+        }
+    }
+}
+
+impl Decision {
+    /// The record handed to later filters (the audit filter) through filter state.
+    pub fn record(&self, requirement: &Requirement) -> serde_json::Value {
+        let (decision, reason, provider) = match self {
+            Decision::Allow(a) => ("allow", None, Some(a.token.identity.provider.as_str())),
+            Decision::AllowAnonymous { failure } => ("anonymous", failure.as_ref().map(JwtError::reason), None),
+            Decision::AdvisoryDeny(e) => ("advisory_deny", Some(e.reason()), None),
+            Decision::Deny(e) => ("deny", Some(e.reason()), None),
+        };
+        json!({"decision": decision, "reason": reason, "requirement": requirement.name, "provider": provider})
+    }
+}
+
+/// The validated requirements and how routes select them.
+#[derive(Debug, Clone)]
+pub struct Requirements {
+    pub default: Requirement,
+    named: BTreeMap<String, Requirement>,
+    by_route_name: BTreeMap<String, String>,
+}
+
+impl Requirements {
+    /// Whether any route can differ from the default: if not, the filter need not read the
+    /// route's name and metadata on every request.
+    pub fn depend_on_route(&self) -> bool {
+        !self.named.is_empty()
+    }
+
+    /// The requirement for a route. A name in route metadata that the configuration does not
+    /// define is an error, not a fallback: falling back could be weaker than intended.
+    pub fn select(&self, route_name: Option<&str>, metadata_choice: Option<&str>) -> Result<&Requirement, JwtError> {
+        if let Some(choice) = metadata_choice {
+            return self.named.get(choice).ok_or(JwtError::UnknownRequirement);
+        }
+        match route_name.and_then(|route| self.by_route_name.get(route)) {
+            Some(name) => self.named.get(name).ok_or(JwtError::UnknownRequirement),
+            None => Ok(&self.default),
+        }
+    }
+
+    pub fn validate(json: RequirementsJson, providers: &[String], path: &str) -> Result<Self, ConfigError> {
+        let base = Requirement {
+            name: "default".to_owned(),
+            providers: None,
+            allow_missing: false,
+            allow_failed: false,
+            advisory: false,
+        };
+        let default = inherit(&base, json.default, "default", providers, &format!("{path}.default"))?;
+        let mut named = BTreeMap::new();
+        for (name, requirement) in json.named {
+            let field = format!("{path}.named.{name}");
+            if name.is_empty() || name == "default" {
+                return Err(ConfigError::new(field, "needs a name other than `default`"));
+            }
+            named.insert(name.clone(), inherit(&default, requirement, &name, providers, &field)?);
+        }
+        for (route, name) in &json.by_route_name {
+            if !named.contains_key(name) {
+                return Err(ConfigError::new(
+                    format!("{path}.by_route_name.{route}"),
+                    format!("no requirement named `{name}`"),
+                ));
+            }
+        }
+        Ok(Self { default, named, by_route_name: json.by_route_name })
+    }
+}
+
+fn inherit(
+    base: &Requirement,
+    json: RequirementJson,
+    name: &str,
+    providers: &[String],
+    path: &str,
+) -> Result<Requirement, ConfigError> {
+    if let Some(listed) = &json.providers {
+        if listed.is_empty() {
+            return Err(ConfigError::new(format!("{path}.providers"), "must not be empty (omit it for any provider)"));
+        }
+        if let Some(unknown) = listed.iter().find(|p| !providers.contains(p)) {
+            return Err(ConfigError::new(format!("{path}.providers"), format!("no provider named `{unknown}`")));
+        }
+    }
+    Ok(Requirement {
+        name: name.to_owned(),
+        providers: json.providers.or_else(|| base.providers.clone()),
+        allow_missing: json.allow_missing.unwrap_or(base.allow_missing),
+        allow_failed: json.allow_failed.unwrap_or(base.allow_failed),
+        advisory: json.advisory.unwrap_or(base.advisory),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::jwt::cache::VerifiedToken;
+    use crate::jwt::identity::Identity;
+    use crate::time::UnixSeconds;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn requirements(json: serde_json::Value) -> Result<Requirements, ConfigError> {
+        let parsed: RequirementsJson = serde_json::from_value(json).unwrap();
+        Requirements::validate(parsed, &["corp".to_owned(), "partner".to_owned()], "requirements")
+    }
+
+    fn authenticated(provider: &str) -> Authenticated {
+        let identity = Identity::from_claims(provider, serde_json::Map::new());
+        let token = Rc::new(VerifiedToken { identity_json: identity.to_json(), identity, valid_until: UnixSeconds(1) });
+        Authenticated { token, cache_hit: false }
+    }
+
+    fn outcome(decision: Decision) -> String {
+        match decision {
+            Decision::Allow(a) => format!("allow {}", a.token.identity.provider),
+            Decision::AllowAnonymous { failure } => format!("anonymous {:?}", failure.map(|f| f.reason())),
+            Decision::AdvisoryDeny(e) => format!("advisory_deny {}", e.reason()),
+            Decision::Deny(e) => format!("deny {}", e.reason()),
+        }
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn selects_by_metadata_then_route_name_then_default() {
+        let r = requirements(serde_json::json!({
+            "default": {"providers": ["corp"]},
+            "named": {"public": {"allow_missing": true}, "partners": {"providers": ["partner"]}},
+            "by_route_name": {"docs": "public"},
+        }))
+        .unwrap();
+        assert_eq!(r.select(None, None).unwrap().name, "default");
+        assert_eq!(r.select(Some("docs"), None).unwrap().name, "public");
+        assert_eq!(r.select(Some("docs"), Some("partners")).unwrap().name, "partners");
+        assert_eq!(r.select(Some("other"), None).unwrap().name, "default");
+        assert_eq!(r.select(None, Some("nope")).unwrap_err(), JwtError::UnknownRequirement);
+        // `public` inherits `providers` from the default.
+        assert_eq!(r.select(Some("docs"), None).unwrap().providers, Some(vec!["corp".to_owned()]));
+        assert!(r.depend_on_route());
+        assert!(!requirements(serde_json::json!({})).unwrap().depend_on_route());
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn decides_per_requirement() {
+        let r = requirements(serde_json::json!({
+            "default": {"providers": ["corp"]},
+            "named": {
+                "anonymous": {"allow_missing": true},
+                "lenient": {"allow_failed": true},
+                "monitor": {"advisory": true},
+                "any": {"providers": ["corp", "partner"]},
+            },
+        }))
+        .unwrap();
+        let decide = |name: Option<&str>, result: Result<Authenticated, JwtError>| {
+            outcome(r.select(None, name).unwrap().decide(result))
+        };
+        assert_eq!(decide(None, Ok(authenticated("corp"))), "allow corp");
+        assert_eq!(decide(None, Ok(authenticated("partner"))), "deny provider_not_allowed");
+        assert_eq!(decide(Some("any"), Ok(authenticated("partner"))), "allow partner");
+        assert_eq!(decide(None, Err(JwtError::Missing)), "deny missing");
+        assert_eq!(decide(Some("anonymous"), Err(JwtError::Missing)), "anonymous None");
+        assert_eq!(decide(Some("anonymous"), Err(JwtError::SignatureInvalid)), "deny bad_signature");
+        assert_eq!(decide(Some("lenient"), Err(JwtError::SignatureInvalid)), "anonymous Some(\"bad_signature\")");
+        assert_eq!(decide(Some("monitor"), Err(JwtError::SignatureInvalid)), "advisory_deny bad_signature");
+        assert_eq!(decide(Some("monitor"), Ok(authenticated("partner"))), "advisory_deny provider_not_allowed");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn records_the_decision_without_token_or_claims() {
+        let r = requirements(serde_json::json!({})).unwrap();
+        let record = Decision::Deny(JwtError::Expired { exp: 5, now: UnixSeconds(9) }).record(&r.default);
+        assert_eq!(
+            record,
+            serde_json::json!({"decision": "deny", "reason": "expired", "requirement": "default", "provider": null})
+        );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn refuses_inconsistent_requirements() {
+        let cases = [
+            (serde_json::json!({"default": {"providers": []}}), "requirements.default.providers"),
+            (serde_json::json!({"named": {"x": {"providers": ["ghost"]}}}), "requirements.named.x.providers"),
+            (serde_json::json!({"by_route_name": {"r": "missing"}}), "requirements.by_route_name.r"),
+            (serde_json::json!({"named": {"default": {}}}), "requirements.named.default"),
+        ];
+        for (json, path) in cases {
+            assert_eq!(requirements(json.clone()).unwrap_err().path, path, "{json}");
+        }
+    }
+}
