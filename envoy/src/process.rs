@@ -1,0 +1,191 @@
+//! Runs Envoy as a child process under a guard that always kills it on drop (also when a test
+//! panics), and shows its log when a test fails.
+//!
+//! Each instance gets its own directory (config, log, admin address) and runs with
+//! `--disable-hot-restart`: no shared memory and no base id, so any number of test Envoys run side
+//! by side. Templates rendered with port 0 let the kernel choose the ports; the guard then reads
+//! the admin address from `--admin-address-path` and the listener's port from the admin API, so
+//! no port is ever guessed (and raced for).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::{BedError, envoy_binary, get};
+
+/// How long Envoy may take to become ready; V8 compiles each module at start, and a test machine
+/// may be busy compiling in parallel.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long `envoy --mode validate` may take.
+const VALIDATE_TIMEOUT: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(50);
+/// Lines of the log shown with a failure.
+const LOG_TAIL_LINES: usize = 150;
+
+/// The outcome of a start: a serving Envoy, or the exit of one that refused its configuration.
+pub enum Started {
+    Ready(Envoy),
+    Exited { status: ExitStatus, log: String },
+}
+
+pub struct Envoy {
+    child: Child,
+    dir: PathBuf,
+    admin_port: u16,
+    listener_port: u16,
+}
+
+impl Envoy {
+    /// Starts Envoy on a rendered configuration with `concurrency` workers and waits, at most
+    /// [`READY_TIMEOUT`], until it is ready or has exited.
+    pub fn start(config: &str, concurrency: u32) -> Result<Started, BedError> {
+        let dir = instance_dir()?;
+        let config_path = write(&dir, "envoy.yaml", config)?;
+        let log_path = dir.join("envoy.log");
+        let log = File::create(&log_path).map_err(BedError::io("create Envoy log"))?;
+        let log_err = log.try_clone().map_err(BedError::io("clone Envoy log"))?;
+        let child = Command::new(envoy_binary()?)
+            .arg("-c")
+            .arg(&config_path)
+            .args(["--disable-hot-restart", "--concurrency", &concurrency.to_string(), "-l", "info"])
+            // The main logger lists every compiled-in extension at info: noise in a failure report.
+            .args(["--component-log-level", "main:warning"])
+            .arg("--admin-address-path")
+            .arg(dir.join("admin.addr"))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(BedError::io("spawn Envoy"))?;
+        // From here on the guard owns the child: every early return kills it.
+        let mut envoy = Envoy { child, dir, admin_port: 0, listener_port: 0 };
+        let started = Instant::now();
+        while started.elapsed() < READY_TIMEOUT {
+            if let Some(status) = envoy.child.try_wait().map_err(BedError::io("wait for Envoy"))? {
+                return Ok(Started::Exited { status, log: envoy.log() });
+            }
+            if envoy.admin_port == 0 {
+                envoy.admin_port = read_admin_port(&envoy.dir).unwrap_or(0);
+            } else if envoy.admin_get("/ready").is_some_and(|r| r.status == 200) {
+                let listeners = envoy.admin_get("/listeners?format=json").map(|r| r.body).unwrap_or_default();
+                envoy.listener_port = first_listener_port(&listeners)
+                    .ok_or_else(|| BedError::Http(format!("no listener port in {listeners}")))?;
+                return Ok(Started::Ready(envoy));
+            }
+            std::thread::sleep(POLL);
+        }
+        Err(BedError::EnvoyNotReady { waited: READY_TIMEOUT, log: envoy.log() })
+    }
+
+    /// Starts Envoy and requires it to become ready.
+    pub fn serve(config: &str) -> Result<Envoy, BedError> {
+        match Self::start(config, 1)? {
+            Started::Ready(envoy) => Ok(envoy),
+            Started::Exited { status, log } => Err(BedError::EnvoyExited { status, log: tail(&log) }),
+        }
+    }
+
+    /// The port of the (first) listener.
+    pub fn port(&self) -> u16 {
+        self.listener_port
+    }
+
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// `true` while the process runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Everything Envoy has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+    }
+
+    fn admin_get(&self, path: &str) -> Option<crate::Response> {
+        get(self.admin_port, path, &[], Duration::from_secs(2)).ok()
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            // The test harness shows this only for the failed test.
+            eprintln!("--- Envoy log ({}) ---\n{}", self.dir.display(), tail(&self.log()));
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// `envoy --mode validate` on a rendered configuration: its exit status and output.
+pub fn validate(config: &str) -> Result<(ExitStatus, String), BedError> {
+    let dir = instance_dir()?;
+    let config_path = write(&dir, "envoy.yaml", config)?;
+    let log_path = dir.join("validate.log");
+    let log = File::create(&log_path).map_err(BedError::io("create validate log"))?;
+    let log_err = log.try_clone().map_err(BedError::io("clone validate log"))?;
+    let mut child = Command::new(envoy_binary()?)
+        .args(["--mode", "validate", "--disable-hot-restart", "-l", "warn", "-c"])
+        .arg(&config_path)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .map_err(BedError::io("spawn envoy --mode validate"))?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(BedError::io("wait for envoy --mode validate"))? {
+            break status;
+        }
+        if started.elapsed() > VALIDATE_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(BedError::EnvoyNotReady { waited: VALIDATE_TIMEOUT, log });
+        }
+        std::thread::sleep(POLL);
+    };
+    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((status, output))
+}
+
+/// A fresh directory per instance: tests in one process and concurrent test processes never share one.
+fn instance_dir() -> Result<PathBuf, BedError> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("zt-envoy-tests/{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(BedError::io(format!("create {}", dir.display())))?;
+    Ok(dir)
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<PathBuf, BedError> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).map_err(BedError::io(format!("write {}", path.display())))?;
+    Ok(path)
+}
+
+/// `--admin-address-path` holds `127.0.0.1:PORT` once the admin listener is bound.
+fn read_admin_port(dir: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(dir.join("admin.addr")).ok()?;
+    text.trim().rsplit_once(':')?.1.parse().ok().filter(|port| *port != 0)
+}
+
+/// The bound port of the first listener in the admin's `/listeners?format=json`.
+fn first_listener_port(json: &str) -> Option<u16> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    let port = value.get("listener_statuses")?.get(0)?.pointer("/local_address/socket_address/port_value")?;
+    port.as_u64()?.try_into().ok()
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines.get(lines.len().saturating_sub(LOG_TAIL_LINES)..).unwrap_or_default().join("\n")
+}

@@ -1,0 +1,80 @@
+//! Renders the Envoy configuration templates of `envoy/configs/`.
+//!
+//! Placeholders: `{{LISTENER_PORT}}`, `{{ADMIN_PORT}}`, `{{UPSTREAM_PORT}}`, `{{WASM_DIR}}` (the
+//! template names its module file after it) and `{{PLUGIN_CONFIG}}` (the plugin's JSON, rendered
+//! as one quoted YAML scalar). A placeholder left over is an error, never an empty string.
+
+use std::path::Path;
+
+use crate::BedError;
+use crate::paths::configs_dir;
+
+/// Ports to render; 0 lets the kernel choose (the bed then asks Envoy's admin which it got).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ports {
+    pub listener: u16,
+    pub admin: u16,
+    pub upstream: u16,
+}
+
+/// The text of one template of `envoy/configs`.
+pub fn template(name: &str) -> Result<String, BedError> {
+    let path = configs_dir().join(name);
+    std::fs::read_to_string(&path).map_err(BedError::io(format!("read template {}", path.display())))
+}
+
+/// Fills a template. Every module it names under `{{WASM_DIR}}` must exist in `wasm_dir`.
+pub fn render(template: &str, ports: Ports, wasm_dir: &Path, plugin_config: &str) -> Result<String, BedError> {
+    let dir = wasm_dir
+        .to_str()
+        .filter(|d| !d.contains(['"', '\\', '\n', '{']))
+        .ok_or_else(|| BedError::Template(format!("unusable wasm directory {}", wasm_dir.display())))?;
+    for module in named_modules(template) {
+        wasm_module_in(wasm_dir, module)?;
+    }
+    // A JSON string literal is also a valid YAML double-quoted scalar.
+    let plugin = serde_json::Value::String(plugin_config.to_owned()).to_string();
+    let text = template
+        .replace("{{LISTENER_PORT}}", &ports.listener.to_string())
+        .replace("{{ADMIN_PORT}}", &ports.admin.to_string())
+        .replace("{{UPSTREAM_PORT}}", &ports.upstream.to_string())
+        .replace("{{WASM_DIR}}", dir)
+        .replace("{{PLUGIN_CONFIG}}", &plugin);
+    match text.lines().find(|line| line.contains("{{")) {
+        Some(line) => Err(BedError::Template(format!("placeholder without a value: {}", line.trim()))),
+        None => Ok(text),
+    }
+}
+
+/// The module file names that follow `{{WASM_DIR}}/` in a template.
+fn named_modules(template: &str) -> impl Iterator<Item = &str> {
+    template.split("{{WASM_DIR}}/").skip(1).filter_map(|rest| rest.split(['"', '\n', ' ', '}']).next())
+}
+
+fn wasm_module_in(dir: &Path, file: &str) -> Result<(), BedError> {
+    let path = dir.join(file);
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(BedError::Missing { path, hint: "build the modules first: make build build-fixtures" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_every_placeholder_and_quotes_the_plugin_config() {
+        let t = "a: {{LISTENER_PORT}} {{ADMIN_PORT}} {{UPSTREAM_PORT}}\nv: {{PLUGIN_CONFIG}}\n";
+        let out = render(t, Ports { listener: 1, admin: 2, upstream: 3 }, Path::new("/w"), r#"{"a":"b"}"#).unwrap();
+        assert_eq!(out, "a: 1 2 3\nv: \"{\\\"a\\\":\\\"b\\\"}\"\n");
+    }
+
+    #[test]
+    fn refuses_an_unknown_placeholder_and_a_missing_module() {
+        assert!(matches!(render("{{NOPE}}", Ports::default(), Path::new("/w"), ""), Err(BedError::Template(_))));
+        let missing = render("f: {{WASM_DIR}}/none.wasm", Ports::default(), Path::new("/nonexistent"), "");
+        assert!(matches!(missing, Err(BedError::Missing { .. })), "{missing:?}");
+    }
+}

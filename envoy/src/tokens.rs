@@ -1,0 +1,119 @@
+//! Keys, a JWKS and tokens for the JWT scenarios, generated fresh per run: no key or token is
+//! ever committed. The claims match [`jwt_plugin_config`], the configuration the tests and the
+//! demo give `zt-jwt`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+/// Token lifetimes are `jwt-simple` (coarsetime) durations, not `std::time::Duration`.
+pub use jwt_simple::prelude::Duration as TokenLifetime;
+use jwt_simple::prelude::*;
+use serde_json::{Value, json};
+
+use crate::BedError;
+
+pub const REALM: &str = "zt-demo";
+pub const ISSUER: &str = "https://issuer.demo.local";
+pub const AUDIENCE: &str = "demo-api";
+const SUBJECT: &str = "demo-user";
+
+/// The signing algorithms `zt-jwt` accepts that a scenario exercises: RS256 and ES256 (verified by
+/// Envoy's host crypto) and EdDSA (verified inside the module).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alg {
+    Rs256,
+    Es256,
+    EdDsa,
+}
+
+impl Alg {
+    pub const ALL: [Alg; 3] = [Alg::Rs256, Alg::Es256, Alg::EdDsa];
+}
+
+pub struct KeySet {
+    rs256: RS256KeyPair,
+    es256: ES256KeyPair,
+    ed25519: Ed25519KeyPair,
+}
+
+impl KeySet {
+    /// One key per algorithm, each with its own `kid`.
+    pub fn generate() -> Result<Self, BedError> {
+        let rs256 = RS256KeyPair::generate(2048).map_err(|e| BedError::Token(format!("RSA key: {e}")))?;
+        Ok(KeySet {
+            rs256: rs256.with_key_id("demo-rs256"),
+            es256: ES256KeyPair::generate().with_key_id("demo-es256"),
+            ed25519: Ed25519KeyPair::generate().with_key_id("demo-ed25519"),
+        })
+    }
+
+    /// The public keys as a JWKS (`{"keys": [...]}`).
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> =
+            [self.rs256.public_key().to_jwk(), self.es256.public_key().to_jwk(), self.ed25519.public_key().to_jwk()]
+                .iter()
+                .filter_map(|jwk| serde_json::from_str(jwk).ok())
+                .collect();
+        json!({ "keys": keys })
+    }
+
+    /// A token that `jwt_plugin_config` accepts for the next five minutes.
+    pub fn valid(&self, alg: Alg) -> Result<String, BedError> {
+        self.valid_for(alg, Duration::from_mins(5))
+    }
+
+    /// A token that `jwt_plugin_config` accepts for `lifetime` (at most the filter's 24 h lifetime).
+    pub fn valid_for(&self, alg: Alg, lifetime: TokenLifetime) -> Result<String, BedError> {
+        self.sign(alg, Claims::create(lifetime))
+    }
+
+    /// A token whose `exp` lies ten minutes in the past, beyond the 60 s clock skew.
+    pub fn expired(&self, alg: Alg) -> Result<String, BedError> {
+        let now = Clock::now_since_epoch();
+        let mut claims = Claims::create(Duration::from_mins(5));
+        claims.issued_at = Some(now - Duration::from_mins(20));
+        claims.invalid_before = claims.issued_at;
+        claims.expires_at = Some(now - Duration::from_mins(10));
+        self.sign(alg, claims)
+    }
+
+    fn sign(&self, alg: Alg, claims: JWTClaims<NoCustomClaims>) -> Result<String, BedError> {
+        let claims = claims.with_issuer(ISSUER).with_audience(AUDIENCE).with_subject(SUBJECT);
+        let token = match alg {
+            Alg::Rs256 => self.rs256.sign(claims),
+            Alg::Es256 => self.es256.sign(claims),
+            Alg::EdDsa => self.ed25519.sign(claims),
+        };
+        token.map_err(|e| BedError::Token(format!("sign {alg:?}: {e}")))
+    }
+}
+
+/// The same token with its payload rewritten (`sub` becomes `admin`) and the original signature
+/// kept: what an attacker who edits a token produces.
+pub fn tamper(token: &str) -> Result<String, BedError> {
+    let bad = || BedError::Token("not a compact JWS".to_owned());
+    let mut parts = token.split('.');
+    let (header, payload, signature) =
+        (parts.next().ok_or_else(bad)?, parts.next().ok_or_else(bad)?, parts.next().ok_or_else(bad)?);
+    let mut claims: Value =
+        URL_SAFE_NO_PAD.decode(payload).ok().and_then(|json| serde_json::from_slice(&json).ok()).ok_or_else(bad)?;
+    if let Some(claims) = claims.as_object_mut() {
+        claims.insert("sub".to_owned(), "admin".into());
+    }
+    Ok(format!("{header}.{}.{signature}", URL_SAFE_NO_PAD.encode(claims.to_string())))
+}
+
+/// The `zt-jwt` plugin configuration trusting `jwks` for [`ISSUER`] and [`AUDIENCE`].
+pub fn jwt_plugin_config(jwks: &Value) -> String {
+    json!({
+        "realm": REALM,
+        "providers": [{
+            "name": "demo",
+            "issuer": ISSUER,
+            "audiences": [AUDIENCE],
+            "jwks": { "inline": jwks },
+            "clock_skew_seconds": 60
+        }],
+        "forward_token": false
+    })
+    .to_string()
+}

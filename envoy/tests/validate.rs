@@ -1,0 +1,35 @@
+//! Every shipped Envoy configuration passes `envoy --mode validate`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use serde_json::json;
+use zt_envoy_tests::{ISSUER, KeySet, Ports, jwt_plugin_config, render, shipped_configs, template, validate, wasm_dir};
+
+/// The demo's ports: validation binds nothing, and port 0 reads as a mistake in a static cluster.
+const PORTS: Ports = Ports { listener: 10000, admin: 9901, upstream: 10080 };
+
+fn rendered(name: &str, plugin_config: &str) -> String {
+    render(&template(name).unwrap(), PORTS, &wasm_dir(), plugin_config).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn every_shipped_config_passes_envoy_validate() {
+    let jwks = KeySet::generate().unwrap().jwks();
+    let names = shipped_configs().unwrap();
+    assert!(names.contains(&"jwt.yaml".to_owned()), "{names:?}");
+    for name in names {
+        let plugin_config = if name == "jwt.yaml" { jwt_plugin_config(&jwks) } else { "{}".to_owned() };
+        let (status, output) = validate(&rendered(&name, &plugin_config)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(status.success(), "{name} fails envoy --mode validate ({status}):\n{output}");
+    }
+}
+
+/// Envoy 1.40's validation creates the static listeners' Wasm plugins, so it runs the plugin's
+/// `on_configure` too: with `FAIL_CLOSED`, a plugin configuration the filter refuses fails
+/// validation, and the output carries the filter's error naming the JSON path.
+#[test]
+fn validate_runs_the_plugin_on_configure_and_refuses_a_bad_configuration() {
+    let refused = json!({ "providers": [{ "name": "demo", "issuer": ISSUER, "audiences": [], "jwks": { "inline": { "keys": [] } } }] });
+    let (status, output) = validate(&rendered("jwt.yaml", &refused.to_string())).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!status.success(), "envoy --mode validate accepted a configuration zt-jwt refuses:\n{output}");
+    assert!(output.contains("providers[0].audiences"), "the output does not name the field:\n{output}");
+}
