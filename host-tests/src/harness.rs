@@ -1,0 +1,441 @@
+//! The harness: load filters as Envoy does (one VM each, configured once), send requests
+//! through them in order, move the clock, and report what came out.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proxy_wasm_host::Limits;
+use proxy_wasm_host::abi::v0_2_1::types::{Action, LogLevel};
+use proxy_wasm_host::abi::v0_2_1::{
+    CallScope, ContextId, Guest, GuestError, HeaderPairs, HttpCallResponse, PluginConfig, StreamKind, VmServices,
+};
+
+use crate::HarnessError;
+use crate::modules;
+use crate::request::{LocalReply, Request, StreamData, pairs_text};
+use crate::services::{
+    HarnessStore, LogCapture, LogLine, RecordedCall, ScriptedCallouts, ScriptedResponse, TestClock, lock,
+};
+
+/// A filter to load: its module (file stem in the build directory) and Envoy's `config`.
+#[derive(Debug, Clone)]
+pub struct FilterSpec {
+    pub module: String,
+    pub name: String,
+    pub root_id: String,
+    pub vm_id: String,
+    pub configuration: Vec<u8>,
+    pub vm_configuration: Vec<u8>,
+}
+
+impl FilterSpec {
+    /// `module` is the file stem (`zt_jwt`); name, root id and VM id default to it with dashes.
+    pub fn new(module: &str, configuration: impl Into<Vec<u8>>) -> Self {
+        let name = module.replace('_', "-");
+        Self {
+            module: module.to_owned(),
+            root_id: name.clone(),
+            vm_id: name.clone(),
+            name,
+            configuration: configuration.into(),
+            vm_configuration: Vec::new(),
+        }
+    }
+
+    pub fn name(mut self, name: &str) -> Self {
+        name.clone_into(&mut self.name);
+        self
+    }
+
+    pub fn vm_id(mut self, vm_id: &str) -> Self {
+        vm_id.clone_into(&mut self.vm_id);
+        self
+    }
+}
+
+struct LoadedFilter {
+    name: String,
+    guest: Guest,
+    root: ContextId,
+    last_tick_nanos: u64,
+}
+
+/// What happened to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every filter let it through; these are the headers and body the upstream receives.
+    Upstream { headers: Vec<(String, Vec<u8>)>, body: Vec<u8> },
+    /// A filter answered it (`send_local_response`).
+    LocalReply(LocalReply),
+    /// A filter's VM failed (trap, poisoned VM). Envoy with `FAIL_CLOSED` answers 503.
+    VmFailed { filter: String, error: String },
+    /// A filter paused the request and nothing resumed or answered it.
+    Stalled { filter: String },
+}
+
+/// A request's outcome with what the filters left behind.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub outcome: Outcome,
+    /// Filter state at the end of the request, keyed by the property path joined with `.`.
+    pub filter_state: BTreeMap<String, Vec<u8>>,
+    /// Response headers after the response callbacks, when the upstream answered.
+    pub response_headers: Vec<(String, Vec<u8>)>,
+    /// `verify_signature` calls made during the request.
+    pub foreign_calls: usize,
+}
+
+impl Exchange {
+    /// The status the client sees: the upstream's, the local reply's, or 503 for a failed VM
+    /// (Envoy's `FAIL_CLOSED`). `None` for a stalled request.
+    pub fn status(&self) -> Option<u16> {
+        match &self.outcome {
+            Outcome::Upstream { .. } => Some(200),
+            Outcome::LocalReply(reply) => Some(reply.status),
+            Outcome::VmFailed { .. } => Some(503),
+            Outcome::Stalled { .. } => None,
+        }
+    }
+
+    pub fn local_reply(&self) -> Option<&LocalReply> {
+        match &self.outcome {
+            Outcome::LocalReply(reply) => Some(reply),
+            _ => None,
+        }
+    }
+
+    /// A header as the upstream receives it; `None` if absent or the request did not get there.
+    pub fn upstream_header(&self, name: &str) -> Option<String> {
+        match &self.outcome {
+            Outcome::Upstream { headers, .. } => headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
+            _ => None,
+        }
+    }
+
+    /// Every value of a header as the upstream receives it.
+    pub fn upstream_header_values(&self, name: &str) -> Vec<String> {
+        match &self.outcome {
+            Outcome::Upstream { headers, .. } => headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn reached_upstream(&self) -> bool {
+        matches!(self.outcome, Outcome::Upstream { .. })
+    }
+
+    pub fn filter_state_text(&self, key: &str) -> Option<String> {
+        self.filter_state.get(key).map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+/// One test's Envoy: its filters, clock, logs, shared data, metrics and scripted upstreams.
+pub struct Harness {
+    clock: Arc<TestClock>,
+    logs: Arc<LogCapture>,
+    store: Arc<HarnessStore>,
+    callouts: Arc<ScriptedCallouts>,
+    offer_verify_signature: bool,
+    filters: Vec<LoadedFilter>,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self {
+            clock: Arc::default(),
+            logs: Arc::default(),
+            store: Arc::new(HarnessStore::new()),
+            callouts: Arc::default(),
+            offer_verify_signature: true,
+            filters: Vec::new(),
+        }
+    }
+
+    pub fn clock(&self) -> &TestClock {
+        &self.clock
+    }
+
+    /// Behave like a host without Envoy's `verify_signature` (NotFound), from now on:
+    /// call it before loading the filters, which probe for it when configured.
+    pub fn withhold_verify_signature(&mut self) {
+        self.offer_verify_signature = false;
+    }
+
+    /// Scripts the answer to every HTTP call to `cluster`. Calls to unscripted clusters are
+    /// refused with BadArgument, as Envoy refuses a cluster it does not know.
+    pub fn script_http(&self, cluster: &str, response: ScriptedResponse) {
+        self.callouts.script(cluster, response);
+    }
+
+    pub fn http_calls(&self) -> Vec<RecordedCall> {
+        self.callouts.made()
+    }
+
+    pub fn logs(&self) -> Vec<LogLine> {
+        self.logs.lines()
+    }
+
+    /// Every log line, one per line: for `contains` checks and failure messages.
+    pub fn log_text(&self) -> String {
+        self.logs.lines().iter().map(|l| format!("{:?} {}", l.level, l.message)).collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn metric(&self, name: &str) -> Option<i64> {
+        self.store.metric(name)
+    }
+
+    pub fn metric_names(&self) -> Vec<String> {
+        self.store.metric_names()
+    }
+
+    /// Loads, starts and configures a filter in its own VM, and appends it to the chain.
+    /// `on_configure` answering false is `HarnessError::ConfigureRefused`: Envoy would refuse
+    /// to start.
+    pub fn load(&mut self, spec: FilterSpec) -> Result<(), HarnessError> {
+        let (host, module) = modules::load(&spec.module)?;
+        let services = VmServices::new(self.logs.clone())
+            .with_clock(self.clock.clone())
+            .with_shared(self.store.clone())
+            .with_callouts(self.callouts.clone())
+            .with_vm_id(spec.vm_id.clone().into_bytes())
+            .with_vm_configuration(spec.vm_configuration.clone())
+            .with_log_level(LogLevel::Trace);
+        let mut guest = Guest::new(&host, &module, services, &Limits::default()).map_err(runtime)?;
+        let plugin = PluginConfig::new()
+            .with_name(spec.name.clone().into_bytes())
+            .with_root_id(spec.root_id.clone().into_bytes())
+            .with_configuration(spec.configuration.clone());
+        // Started by hand rather than with `Guest::start`, so that `on_configure` can reach
+        // foreign functions (the JWT filter probes `verify_signature` there, as in Envoy).
+        let (started, _) = guest.with(StreamData::for_root(self.offer_verify_signature), |scope| {
+            let root = scope.on_context_create(None)?;
+            let vm_started = scope.on_vm_start(root)?;
+            let configured = vm_started && scope.on_configure(root, plugin)?;
+            Ok::<_, GuestError>((root, configured))
+        });
+        let (root, configured) = started.map_err(runtime)?;
+        if !configured {
+            return Err(HarnessError::ConfigureRefused { filter: spec.name });
+        }
+        let mut filter = LoadedFilter { name: spec.name, guest, root, last_tick_nanos: self.clock.now_nanos() };
+        self.deliver_root_callouts(&mut filter)?;
+        self.filters.push(filter);
+        Ok(())
+    }
+
+    /// Moves the clock forward, firing each root's `on_tick` as often as its period elapsed,
+    /// and answering the HTTP calls and queue items that the ticks produced.
+    pub fn advance(&mut self, by: Duration) -> Result<(), HarnessError> {
+        let end = self.clock.now_nanos().saturating_add(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX));
+        let mut filters = std::mem::take(&mut self.filters);
+        let result = (|| {
+            loop {
+                // The next due tick across all filters, in time order.
+                let due = filters
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, f)| {
+                        let period = f.guest.tick_period(f.root)?;
+                        let period = u64::try_from(period.as_nanos()).ok().filter(|p| *p > 0)?;
+                        Some((f.last_tick_nanos.saturating_add(period), i))
+                    })
+                    .filter(|(at, _)| *at <= end)
+                    .min();
+                let Some((at, index)) = due else { break };
+                self.clock.set_nanos(at);
+                let Some(filter) = filters.get_mut(index) else { break };
+                filter.last_tick_nanos = at;
+                let root = filter.root;
+                let (ticked, _) =
+                    filter.guest.with(StreamData::for_root(self.offer_verify_signature), |scope| scope.on_tick(root));
+                ticked.map_err(runtime)?;
+                self.deliver_root_callouts(filter)?;
+            }
+            self.deliver_queues(&mut filters)
+        })();
+        self.filters = filters;
+        self.clock.set_nanos(end);
+        result
+    }
+
+    /// Sends a request through the chain, then (if it reached the upstream) the upstream's
+    /// response back through the filters in reverse order, then ends the stream everywhere.
+    pub fn send(&mut self, request: Request) -> Exchange {
+        let mut data = StreamData::for_request(&request, self.offer_verify_signature);
+        let mut streams: Vec<(usize, ContextId)> = Vec::new();
+        let mut outcome = None;
+        let has_body = request.body.is_some();
+        for index in 0..self.filters.len() {
+            data.continued = false;
+            let callouts = Arc::clone(&self.callouts);
+            let Some(filter) = self.filters.get_mut(index) else { break };
+            let root = filter.root;
+            let guest_id = filter.guest.id();
+            let (result, back) = filter.guest.with(data, |scope| {
+                let stream = scope.on_context_create(Some(root))?;
+                scope.expect_stream_kind(stream, StreamKind::Http)?;
+                let count = u32::try_from(scope.stream().request_headers_len()).unwrap_or(u32::MAX);
+                let mut action = scope.on_request_headers(stream, count, !has_body)?;
+                if action == Action::Pause && scope.stream().local_reply.is_none() {
+                    deliver_callouts(scope, &callouts, guest_id)?;
+                    if scope.stream().continued {
+                        action = Action::Continue;
+                    }
+                }
+                if action == Action::Continue && has_body && scope.stream().local_reply.is_none() {
+                    let size = u32::try_from(scope.stream().request_body.len()).unwrap_or(u32::MAX);
+                    action = scope.on_request_body(stream, size, true)?;
+                }
+                Ok::<_, GuestError>((stream, action))
+            });
+            data = back;
+            match result {
+                Err(error) => {
+                    outcome = Some(Outcome::VmFailed { filter: filter.name.clone(), error: error.to_string() });
+                    break;
+                }
+                Ok((stream, action)) => {
+                    streams.push((index, stream));
+                    if let Some(reply) = data.local_reply.clone() {
+                        outcome = Some(Outcome::LocalReply(reply));
+                        break;
+                    }
+                    if action == Action::Pause {
+                        outcome = Some(Outcome::Stalled { filter: filter.name.clone() });
+                        break;
+                    }
+                }
+            }
+        }
+        let outcome = match outcome {
+            Some(outcome) => outcome,
+            None => {
+                let upstream =
+                    Outcome::Upstream { headers: pairs_text(&data.request_headers), body: data.request_body.clone() };
+                data = self.run_response(data, &request, &streams);
+                upstream
+            }
+        };
+        data = self.end_streams(data, &streams);
+        Exchange {
+            outcome,
+            filter_state: data
+                .filter_state
+                .iter()
+                .map(|(path, value)| {
+                    let key =
+                        path.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect::<Vec<_>>().join(".");
+                    (key, value.clone())
+                })
+                .collect(),
+            response_headers: pairs_text(&data.response_headers),
+            foreign_calls: data.foreign_calls,
+        }
+    }
+
+    fn run_response(&mut self, mut data: StreamData, request: &Request, streams: &[(usize, ContextId)]) -> StreamData {
+        let mut headers = vec![(b":status".to_vec(), request.upstream_status.to_string().into_bytes())];
+        headers.extend(request.upstream_headers.iter().cloned());
+        data.response_headers = headers.into();
+        for (index, stream) in streams.iter().rev() {
+            let Some(filter) = self.filters.get_mut(*index) else { continue };
+            let count = u32::try_from(data.response_headers_len()).unwrap_or(u32::MAX);
+            let (_, back) = filter.guest.with(data, |scope| scope.on_response_headers(*stream, count, true));
+            data = back;
+        }
+        data
+    }
+
+    /// `on_done`, `on_log` and `on_delete` for every stream context, as Envoy ends a stream.
+    fn end_streams(&mut self, mut data: StreamData, streams: &[(usize, ContextId)]) -> StreamData {
+        for (index, stream) in streams {
+            let Some(filter) = self.filters.get_mut(*index) else { continue };
+            if filter.guest.is_poisoned() {
+                continue;
+            }
+            let (_, back) = filter.guest.with(data, |scope| {
+                scope.on_done(*stream)?;
+                scope.on_log(*stream)?;
+                scope.on_delete(*stream)
+            });
+            data = back;
+        }
+        data
+    }
+
+    fn deliver_root_callouts(&self, filter: &mut LoadedFilter) -> Result<(), HarnessError> {
+        let callouts = Arc::clone(&self.callouts);
+        let guest_id = filter.guest.id();
+        let (result, _) = filter.guest.with(StreamData::for_root(self.offer_verify_signature), |scope| {
+            deliver_callouts(scope, &callouts, guest_id)
+        });
+        result.map_err(runtime)
+    }
+
+    fn deliver_queues(&self, filters: &mut [LoadedFilter]) -> Result<(), HarnessError> {
+        let queues: Vec<_> = std::mem::take(&mut *lock(&self.store.enqueued));
+        // One `on_queue_ready` per item enqueued, as Envoy posts one per enqueue.
+        for queue in queues {
+            for filter in filters.iter_mut() {
+                for root in filter.guest.queue_registrants(queue) {
+                    let (result, _) = filter.guest.with(StreamData::for_root(self.offer_verify_signature), |scope| {
+                        scope.on_queue_ready(root, queue)
+                    });
+                    result.map_err(runtime)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Answers every pending HTTP call of this guest from the script, through the callback.
+/// Answers can make new calls; they are answered too, up to a bound.
+fn deliver_callouts(
+    scope: &mut CallScope<'_, StreamData>,
+    callouts: &ScriptedCallouts,
+    guest: proxy_wasm_host::abi::v0_2_1::GuestId,
+) -> Result<(), GuestError> {
+    for _ in 0..16 {
+        let mine: Vec<_> = {
+            let mut pending = lock(&callouts.pending);
+            let (mine, others): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(call, _, _)| call.guest == guest);
+            *pending = others;
+            mine
+        };
+        if mine.is_empty() {
+            return Ok(());
+        }
+        for (call, callout, recorded) in mine {
+            let response = match callouts.response_for(&recorded.cluster) {
+                Some(ScriptedResponse::Reply { status, headers, body }) => {
+                    let mut pairs: HeaderPairs<'static> =
+                        vec![(b":status".to_vec().into(), status.to_string().into_bytes().into())];
+                    pairs.extend(headers.into_iter().map(|(n, v)| (n.into_bytes().into(), v.into_bytes().into())));
+                    HttpCallResponse::received(pairs).with_body(body)
+                }
+                Some(ScriptedResponse::Fail) | None => HttpCallResponse::failed(),
+            };
+            scope.on_http_call_response(call.context, callout, response)?;
+        }
+    }
+    Ok(())
+}
+
+fn runtime(error: GuestError) -> HarnessError {
+    HarnessError::Runtime(error.to_string())
+}

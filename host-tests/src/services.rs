@@ -1,0 +1,267 @@
+//! The host services one test's filters share: a clock the test sets, captured logs, the
+//! shared-data store with queues and metrics, and HTTP callouts answered from a script.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use proxy_wasm_host::abi::v0_2_1::types::{LogLevel, MetricType, Status};
+use proxy_wasm_host::abi::v0_2_1::{
+    CalloutId, Callouts, Clock, HttpCall, HttpCallRefusal, InMemoryStore, Invocation, LogContext, LogSink, MetricId,
+    QueueEnqueued, QueueId, SharedServices, SharedValue,
+};
+
+/// Locks a mutex, taking the data even if a panicking test poisoned it.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The clock behind `proxy_get_current_time_nanoseconds` and WASI `clock_time_get`. It moves
+/// only when the test moves it. Starts at 2023-11-14T22:13:20Z.
+#[derive(Debug)]
+pub struct TestClock {
+    nanos: AtomicU64,
+}
+
+impl Default for TestClock {
+    fn default() -> Self {
+        Self { nanos: AtomicU64::new(1_700_000_000 * 1_000_000_000) }
+    }
+}
+
+impl TestClock {
+    pub fn set_unix_seconds(&self, seconds: u64) {
+        self.nanos.store(seconds.saturating_mul(1_000_000_000), Ordering::SeqCst);
+    }
+
+    pub fn unix_seconds(&self) -> u64 {
+        self.nanos.load(Ordering::SeqCst) / 1_000_000_000
+    }
+
+    pub(crate) fn now_nanos(&self) -> u64 {
+        self.nanos.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_nanos(&self, nanos: u64) {
+        self.nanos.store(nanos, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn realtime_nanos(&self) -> u64 {
+        self.now_nanos()
+    }
+
+    fn monotonic_nanos(&self) -> u64 {
+        self.now_nanos()
+    }
+}
+
+/// One line a filter logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+pub struct LogCapture {
+    lines: Mutex<Vec<LogLine>>,
+}
+
+impl LogCapture {
+    pub fn lines(&self) -> Vec<LogLine> {
+        lock(&self.lines).clone()
+    }
+}
+
+impl LogSink for LogCapture {
+    fn log(&self, _: LogContext<'_>, level: LogLevel, message: &[u8]) {
+        lock(&self.lines).push(LogLine { level, message: String::from_utf8_lossy(message).into_owned() });
+    }
+}
+
+/// Shared data and queues from the crate's in-memory store (Envoy's per-`vm_id` semantics,
+/// CAS included); metrics kept here so that tests can read them by name. As in Envoy, a metric
+/// name is process-wide: defining it again answers the same id.
+pub struct HarnessStore {
+    inner: InMemoryStore,
+    metrics: Mutex<Vec<(String, MetricType, i64)>>,
+    /// Queues that received an item since the harness last delivered `on_queue_ready`.
+    pub(crate) enqueued: Arc<Mutex<Vec<QueueId>>>,
+}
+
+impl HarnessStore {
+    pub fn new() -> Self {
+        let enqueued: Arc<Mutex<Vec<QueueId>>> = Arc::default();
+        let observed = Arc::clone(&enqueued);
+        let inner = InMemoryStore::new()
+            .with_enqueue_observer(Arc::new(move |event: QueueEnqueued<'_>| lock(&observed).push(event.queue)));
+        Self { inner, metrics: Mutex::new(Vec::new()), enqueued }
+    }
+
+    pub fn metric(&self, name: &str) -> Option<i64> {
+        lock(&self.metrics).iter().find(|(n, _, _)| n == name).map(|(_, _, value)| *value)
+    }
+
+    pub fn metric_names(&self) -> Vec<String> {
+        lock(&self.metrics).iter().map(|(n, _, _)| n.clone()).collect()
+    }
+
+    fn with_metric<R>(
+        &self,
+        metric: MetricId,
+        f: impl FnOnce(&mut (String, MetricType, i64)) -> R,
+    ) -> Result<R, Status> {
+        let index =
+            usize::try_from(metric.get()).map_err(|_| Status::NotFound)?.checked_sub(1).ok_or(Status::NotFound)?;
+        lock(&self.metrics).get_mut(index).map(f).ok_or(Status::NotFound)
+    }
+}
+
+impl SharedServices for HarnessStore {
+    fn get_shared_data(&self, call: Invocation, vm_id: &[u8], key: &[u8]) -> Result<SharedValue, Status> {
+        self.inner.get_shared_data(call, vm_id, key)
+    }
+
+    fn set_shared_data(
+        &self,
+        call: Invocation,
+        vm_id: &[u8],
+        key: &[u8],
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<(), Status> {
+        self.inner.set_shared_data(call, vm_id, key, value, cas)
+    }
+
+    fn register_shared_queue(&self, call: Invocation, vm_id: &[u8], name: &[u8]) -> Result<QueueId, Status> {
+        self.inner.register_shared_queue(call, vm_id, name)
+    }
+
+    fn resolve_shared_queue(&self, call: Invocation, vm_id: &[u8], name: &[u8]) -> Result<QueueId, Status> {
+        self.inner.resolve_shared_queue(call, vm_id, name)
+    }
+
+    fn enqueue_shared_queue(&self, call: Invocation, queue: QueueId, value: &[u8]) -> Result<(), Status> {
+        self.inner.enqueue_shared_queue(call, queue, value)
+    }
+
+    fn dequeue_shared_queue(&self, call: Invocation, queue: QueueId) -> Result<Vec<u8>, Status> {
+        self.inner.dequeue_shared_queue(call, queue)
+    }
+
+    fn define_metric(&self, _: Invocation, _: &[u8], kind: MetricType, name: &[u8]) -> Result<MetricId, Status> {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let mut metrics = lock(&self.metrics);
+        let index = match metrics.iter().position(|(n, _, _)| *n == name) {
+            Some(index) => index,
+            None => {
+                metrics.push((name, kind, 0));
+                metrics.len() - 1
+            }
+        };
+        let id = u32::try_from(index + 1).map_err(|_| Status::InternalFailure)?;
+        MetricId::try_from(id).map_err(|_| Status::InternalFailure)
+    }
+
+    fn record_metric(&self, _: Invocation, metric: MetricId, value: u64) -> Result<(), Status> {
+        self.with_metric(metric, |m| m.2 = i64::try_from(value).unwrap_or(i64::MAX))
+    }
+
+    fn increment_metric(&self, _: Invocation, metric: MetricId, delta: i64) -> Result<(), Status> {
+        // Envoy refuses to decrement a counter.
+        self.with_metric(metric, |m| {
+            if m.1 == MetricType::Counter && delta < 0 {
+                Err(Status::BadArgument)
+            } else {
+                m.2 = m.2.saturating_add(delta);
+                Ok(())
+            }
+        })?
+    }
+
+    fn get_metric(&self, _: Invocation, metric: MetricId) -> Result<u64, Status> {
+        self.with_metric(metric, |m| u64::try_from(m.2).unwrap_or(0))
+    }
+}
+
+/// An HTTP call a filter made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedCall {
+    pub cluster: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout: Duration,
+}
+
+impl RecordedCall {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The answer a test scripts for calls to a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptedResponse {
+    Reply {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// The call fails (Envoy delivers a response with no headers: reset, timeout).
+    Fail,
+}
+
+impl ScriptedResponse {
+    pub fn ok(body: impl Into<Vec<u8>>) -> Self {
+        ScriptedResponse::Reply { status: 200, headers: Vec::new(), body: body.into() }
+    }
+
+    pub fn status(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        ScriptedResponse::Reply { status, headers: Vec::new(), body: body.into() }
+    }
+}
+
+/// Calls waiting for the harness to deliver their scripted answer.
+#[derive(Default)]
+pub struct ScriptedCallouts {
+    script: Mutex<HashMap<String, ScriptedResponse>>,
+    pub(crate) pending: Mutex<Vec<(Invocation, CalloutId, RecordedCall)>>,
+    made: Mutex<Vec<RecordedCall>>,
+}
+
+impl ScriptedCallouts {
+    pub fn script(&self, cluster: &str, response: ScriptedResponse) {
+        lock(&self.script).insert(cluster.to_owned(), response);
+    }
+
+    pub fn response_for(&self, cluster: &str) -> Option<ScriptedResponse> {
+        lock(&self.script).get(cluster).cloned()
+    }
+
+    pub fn made(&self) -> Vec<RecordedCall> {
+        lock(&self.made).clone()
+    }
+}
+
+impl Callouts for ScriptedCallouts {
+    fn http_call(&self, call: Invocation, callout: CalloutId, request: HttpCall<'_>) -> Result<(), HttpCallRefusal> {
+        let cluster = String::from_utf8_lossy(&request.upstream).into_owned();
+        // Envoy answers BadArgument for a cluster it does not know; a scripted cluster is known.
+        if !lock(&self.script).contains_key(&cluster) {
+            return Err(HttpCallRefusal::UnknownUpstream);
+        }
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let recorded = RecordedCall {
+            cluster,
+            headers: request.headers.iter().map(|(n, v)| (text(n), text(v))).collect(),
+            body: request.body.to_vec(),
+            timeout: request.timeout,
+        };
+        lock(&self.made).push(recorded.clone());
+        lock(&self.pending).push((call, callout, recorded));
+        Ok(())
+    }
+}
