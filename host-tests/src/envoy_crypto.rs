@@ -10,6 +10,10 @@
 
 use proxy_wasm_host::abi::v0_2_1::types::Status;
 
+// The messages are written here again rather than shared with `zt-proxy`, on purpose: the host
+// side of a protocol defined independently of the module side, as Envoy's .proto is, so that a
+// mistake in the filter's encoding fails these tests instead of being mirrored by them.
+
 #[derive(Clone, PartialEq, prost::Message)]
 struct VerifySignatureArguments {
     #[prost(string, tag = "1")]
