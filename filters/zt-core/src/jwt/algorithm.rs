@@ -10,14 +10,26 @@ pub enum Algorithm {
     Rs256,
     Rs384,
     Rs512,
+    Ps256,
+    Ps384,
+    Ps512,
     Es256,
     Es384,
     EdDsa,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 6] =
-        [Algorithm::Rs256, Algorithm::Rs384, Algorithm::Rs512, Algorithm::Es256, Algorithm::Es384, Algorithm::EdDsa];
+    pub const ALL: [Algorithm; 9] = [
+        Algorithm::Rs256,
+        Algorithm::Rs384,
+        Algorithm::Rs512,
+        Algorithm::Ps256,
+        Algorithm::Ps384,
+        Algorithm::Ps512,
+        Algorithm::Es256,
+        Algorithm::Es384,
+        Algorithm::EdDsa,
+    ];
 
     /// The `alg` value exactly as RFC 7518 spells it; names are case-sensitive (RFC 7515 §4.1.1).
     pub fn from_jws_name(name: &str) -> Option<Self> {
@@ -29,6 +41,9 @@ impl Algorithm {
             Algorithm::Rs256 => "RS256",
             Algorithm::Rs384 => "RS384",
             Algorithm::Rs512 => "RS512",
+            Algorithm::Ps256 => "PS256",
+            Algorithm::Ps384 => "PS384",
+            Algorithm::Ps512 => "PS512",
             Algorithm::Es256 => "ES256",
             Algorithm::Es384 => "ES384",
             Algorithm::EdDsa => "EdDSA",
@@ -52,7 +67,7 @@ mod tests {
         for alg in Algorithm::ALL {
             assert_eq!(Algorithm::from_jws_name(alg.jws_name()), Some(alg));
         }
-        for refused in ["none", "None", "NONE", "rs256", "HS256", "PS256", "ES512", "eddsa", ""] {
+        for refused in ["none", "None", "NONE", "rs256", "HS256", "ps256", "ES512", "eddsa", ""] {
             assert_eq!(Algorithm::from_jws_name(refused), None, "{refused}");
         }
     }

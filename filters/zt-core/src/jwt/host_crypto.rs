@@ -63,7 +63,8 @@ pub fn host_request<'a>(
             "sha384",
             p384::ecdsa::Signature::from_slice(&token.signature).map(|s| Cow::Owned(s.to_der().as_bytes().to_vec())),
         ),
-        Algorithm::EdDsa => return None,
+        // Envoy's function has no padding selector (PSS) and no Ed25519: verified in the module.
+        Algorithm::Ps256 | Algorithm::Ps384 | Algorithm::Ps512 | Algorithm::EdDsa => return None,
     };
     Some(match signature {
         Ok(signature) => {
@@ -95,7 +96,7 @@ impl<H: HostCrypto> SignatureVerifier for HostVerifier<H> {
     }
 
     fn name(&self) -> &'static str {
-        "on the host (Envoy verify_signature) for RS256/384/512 and ES256/384, in the module (jwt-simple) for EdDSA"
+        "on the host (Envoy verify_signature) for RS256/384/512 and ES256/384, in the module (jwt-simple) for PS256/384/512 and EdDSA"
     }
 }
 

@@ -6,7 +6,8 @@
 //! would turn a typo into a 401 for every caller of that key.
 
 use jwt_simple::prelude::{
-    ES256PublicKey, ES384PublicKey, Ed25519PublicKey, RS256PublicKey, RS384PublicKey, RS512PublicKey,
+    ES256PublicKey, ES384PublicKey, Ed25519PublicKey, PS256PublicKey, PS384PublicKey, PS512PublicKey, RS256PublicKey,
+    RS384PublicKey, RS512PublicKey,
 };
 use serde_json::Value;
 
@@ -24,9 +25,17 @@ pub struct VerifyingKey {
 }
 
 /// The imported key, one variant per key type and curve. RSA keys are imported once per hash
-/// so that a JWK without `alg` serves RS256, RS384 and RS512, as in Envoy's `jwt_authn`.
+/// and padding so that a JWK without `alg` serves RS256/384/512 and PS256/384/512, as in Envoy's
+/// `jwt_authn`.
 pub enum KeyMaterial {
-    Rsa { rs256: Box<RS256PublicKey>, rs384: Box<RS384PublicKey>, rs512: Box<RS512PublicKey> },
+    Rsa {
+        rs256: Box<RS256PublicKey>,
+        rs384: Box<RS384PublicKey>,
+        rs512: Box<RS512PublicKey>,
+        ps256: Box<PS256PublicKey>,
+        ps384: Box<PS384PublicKey>,
+        ps512: Box<PS512PublicKey>,
+    },
     P256(Box<ES256PublicKey>),
     P384(Box<ES384PublicKey>),
     Ed25519(Box<Ed25519PublicKey>),
@@ -37,7 +46,15 @@ impl VerifyingKey {
     /// family, and a declared `alg` narrows it to one (RFC 8725 §3.1).
     pub fn accepts(&self, alg: Algorithm) -> bool {
         let family_matches = match self.material {
-            KeyMaterial::Rsa { .. } => matches!(alg, Algorithm::Rs256 | Algorithm::Rs384 | Algorithm::Rs512),
+            KeyMaterial::Rsa { .. } => matches!(
+                alg,
+                Algorithm::Rs256
+                    | Algorithm::Rs384
+                    | Algorithm::Rs512
+                    | Algorithm::Ps256
+                    | Algorithm::Ps384
+                    | Algorithm::Ps512
+            ),
             KeyMaterial::P256(_) => alg == Algorithm::Es256,
             KeyMaterial::P384(_) => alg == Algorithm::Es384,
             KeyMaterial::Ed25519(_) => alg == Algorithm::EdDsa,
@@ -133,7 +150,7 @@ fn import_jwk(entry: &Value, path: &str) -> Result<VerifyingKey, ConfigError> {
     let invalid = |e: jwt_simple::Error| ConfigError::new(path, format!("invalid key: {e}"));
     let material = match (field("kty"), field("crv")) {
         (Some("RSA"), _) => {
-            // Import without `alg` so one JWK yields the three hashes; `declared_alg` narrows.
+            // Import without `alg` so one JWK yields every hash and padding; `declared_alg` narrows.
             let mut bare = entry.clone();
             if let Some(object) = bare.as_object_mut() {
                 object.remove("alg");
@@ -143,6 +160,9 @@ fn import_jwk(entry: &Value, path: &str) -> Result<VerifyingKey, ConfigError> {
                 rs256: Box::new(RS256PublicKey::from_jwk(&bare).map_err(invalid)?),
                 rs384: Box::new(RS384PublicKey::from_jwk(&bare).map_err(invalid)?),
                 rs512: Box::new(RS512PublicKey::from_jwk(&bare).map_err(invalid)?),
+                ps256: Box::new(PS256PublicKey::from_jwk(&bare).map_err(invalid)?),
+                ps384: Box::new(PS384PublicKey::from_jwk(&bare).map_err(invalid)?),
+                ps512: Box::new(PS512PublicKey::from_jwk(&bare).map_err(invalid)?),
             }
         }
         (Some("EC"), Some("P-256")) => KeyMaterial::P256(Box::new(ES256PublicKey::from_jwk(&text).map_err(invalid)?)),

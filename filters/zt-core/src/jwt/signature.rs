@@ -55,6 +55,15 @@ impl SignatureVerifier for InModuleVerifier {
             (KeyMaterial::Rsa { rs512, .. }, Algorithm::Rs512) => {
                 rs512.verify_token::<NoCustomClaims>(compact, options()).is_ok()
             }
+            (KeyMaterial::Rsa { ps256, .. }, Algorithm::Ps256) => {
+                ps256.verify_token::<NoCustomClaims>(compact, options()).is_ok()
+            }
+            (KeyMaterial::Rsa { ps384, .. }, Algorithm::Ps384) => {
+                ps384.verify_token::<NoCustomClaims>(compact, options()).is_ok()
+            }
+            (KeyMaterial::Rsa { ps512, .. }, Algorithm::Ps512) => {
+                ps512.verify_token::<NoCustomClaims>(compact, options()).is_ok()
+            }
             (KeyMaterial::P256(key), Algorithm::Es256) => {
                 key.verify_token::<NoCustomClaims>(compact, options()).is_ok()
             }

@@ -17,6 +17,7 @@ const ISS: &str = "https://issuer.test";
 
 struct Signers {
     rsa: RS256KeyPair,
+    pss: PS256KeyPair,
     ec: ES256KeyPair,
     ed: Ed25519KeyPair,
 }
@@ -25,6 +26,7 @@ fn signers() -> &'static Signers {
     static SIGNERS: OnceLock<Signers> = OnceLock::new();
     SIGNERS.get_or_init(|| Signers {
         rsa: RS256KeyPair::from_jwk(include_str!("../../testdata/A.2_RS256.jwk.json")).unwrap().with_key_id("rsa"),
+        pss: PS256KeyPair::from_jwk(include_str!("../../testdata/A.2_RS256.jwk.json")).unwrap().with_key_id("rsa"),
         ec: ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap().with_key_id("ec"),
         ed: Ed25519KeyPair::from_jwk(include_str!("../../testdata/A.1_Ed25519_private.jwk.json"))
             .unwrap()
@@ -108,6 +110,10 @@ fn rs256(claims: JWTClaims<Map<String, Value>>) -> String {
     signers().rsa.sign(claims).unwrap()
 }
 
+fn ps256(claims: JWTClaims<Map<String, Value>>) -> String {
+    signers().pss.sign(claims).unwrap()
+}
+
 fn es256(claims: JWTClaims<Map<String, Value>>) -> String {
     signers().ec.sign(claims).unwrap()
 }
@@ -117,9 +123,11 @@ fn eddsa(claims: JWTClaims<Map<String, Value>>) -> String {
 }
 
 #[wasm_bindgen_test(unsupported = test)]
-fn accepts_rs256_es256_and_eddsa() {
+fn accepts_rs256_ps256_es256_and_eddsa() {
     let auth = default_authenticator();
-    for token in [rs256(claims(json!({}))), es256(claims(json!({}))), eddsa(claims(json!({})))] {
+    for token in
+        [rs256(claims(json!({}))), ps256(claims(json!({}))), es256(claims(json!({}))), eddsa(claims(json!({})))]
+    {
         let identity = auth.verify(&token, NOW).unwrap();
         assert_eq!(identity.provider, "main");
         assert_eq!(identity.iss, ISS);
@@ -143,7 +151,9 @@ fn authenticates_from_the_authorization_header() {
 #[wasm_bindgen_test(unsupported = test)]
 fn refuses_a_tampered_token() {
     let auth = default_authenticator();
-    for token in [rs256(claims(json!({}))), es256(claims(json!({}))), eddsa(claims(json!({})))] {
+    for token in
+        [rs256(claims(json!({}))), ps256(claims(json!({}))), es256(claims(json!({}))), eddsa(claims(json!({})))]
+    {
         // Same header and signature, claims from another token granting more.
         let other = rs256(claims(json!({"scope": "admin"})));
         let forged_payload = other.split('.').nth(1).unwrap();
@@ -179,7 +189,16 @@ fn selects_keys_by_kid_and_algorithm() {
 fn a_declared_alg_narrows_an_rsa_key() {
     let mut jwk = public_jwk(include_str!("../../testdata/A.2_RS256.jwk.json"), "rsa");
     jwk["alg"] = json!("RS384");
+    let auth = authenticator(config_json(json!({"keys": [jwk.clone()]})));
+    assert_eq!(auth.verify(&rs256(claims(json!({}))), NOW).unwrap_err(), JwtError::NoMatchingKey);
+    // A key declared RS256 never verifies the same key's PSS signature, and the reverse.
+    jwk["alg"] = json!("RS256");
+    let auth = authenticator(config_json(json!({"keys": [jwk.clone()]})));
+    assert!(auth.verify(&rs256(claims(json!({}))), NOW).is_ok());
+    assert_eq!(auth.verify(&ps256(claims(json!({}))), NOW).unwrap_err(), JwtError::NoMatchingKey);
+    jwk["alg"] = json!("PS256");
     let auth = authenticator(config_json(json!({"keys": [jwk]})));
+    assert!(auth.verify(&ps256(claims(json!({}))), NOW).is_ok());
     assert_eq!(auth.verify(&rs256(claims(json!({}))), NOW).unwrap_err(), JwtError::NoMatchingKey);
 }
 
@@ -363,7 +382,7 @@ fn base64_url(bytes: &[u8]) -> String {
 }
 
 #[wasm_bindgen_test(unsupported = test)]
-fn the_host_verifies_rsa_and_ecdsa_and_the_module_eddsa() {
+fn the_host_verifies_rsa_pkcs1_and_ecdsa_and_the_module_pss_and_eddsa() {
     let config = JwtFilterConfig::from_json(config_json(all_public_jwks()).to_string().as_bytes()).unwrap();
     let host = std::rc::Rc::new(NativeHost::default());
     struct Shared(std::rc::Rc<NativeHost>);
@@ -377,6 +396,7 @@ fn the_host_verifies_rsa_and_ecdsa_and_the_module_eddsa() {
     auth.verify(&es256(claims(json!({}))), NOW).unwrap();
     assert_eq!(host.calls.get(), 2);
     auth.verify(&eddsa(claims(json!({}))), NOW).unwrap();
+    auth.verify(&ps256(claims(json!({}))), NOW).unwrap();
     assert_eq!(host.calls.get(), 2);
 }
 
