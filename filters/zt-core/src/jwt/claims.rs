@@ -20,6 +20,8 @@ pub struct ClaimRules {
     pub clock_skew_seconds: u64,
     pub require_expiration: bool,
     pub max_lifetime_seconds: u64,
+    /// Claims that must hold a given value: equal, or, for an array claim, contain it.
+    pub required: Vec<(String, Value)>,
 }
 
 impl ClaimRules {
@@ -29,6 +31,21 @@ impl ClaimRules {
         self.check_audience(claims)?;
         if claims.get("sub").is_some_and(|sub| !sub.is_string()) {
             return Err(JwtError::ClaimInvalid { claim: "sub" });
+        }
+        self.check_required(claims)
+    }
+
+    /// Provider-specific demands such as `{"email_verified": true}` or `{"groups": "staff"}`.
+    fn check_required(&self, claims: &Map<String, Value>) -> Result<(), JwtError> {
+        for (name, wanted) in &self.required {
+            let holds = match claims.get(name) {
+                Some(Value::Array(items)) if !wanted.is_array() => items.contains(wanted),
+                Some(value) => value == wanted,
+                None => false,
+            };
+            if !holds {
+                return Err(JwtError::RequiredClaimMismatch);
+            }
         }
         Ok(())
     }
@@ -124,6 +141,7 @@ mod tests {
             clock_skew_seconds: 60,
             require_expiration: true,
             max_lifetime_seconds: 3600,
+            required: Vec::new(),
         }
     }
 
@@ -214,6 +232,31 @@ mod tests {
         let mut no_iat = without("iat");
         no_iat["exp"] = json!(NOW.0 + 3601);
         assert_eq!(check(no_iat), Err(JwtError::LifetimeTooLong { lifetime: 3601, max: 3600 }));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn required_claims_must_hold_their_values() {
+        let strict = || ClaimRules {
+            required: vec![("email_verified".into(), json!(true)), ("groups".into(), json!("staff"))],
+            ..rules()
+        };
+        assert_eq!(check_with(strict(), with("email_verified", json!(true)).tap_groups(json!(["a", "staff"]))), Ok(()));
+        assert_eq!(check_with(strict(), with("email_verified", json!(true)).tap_groups(json!("staff"))), Ok(()));
+        let mismatch = Err(JwtError::RequiredClaimMismatch);
+        assert_eq!(check_with(strict(), with("email_verified", json!("true")).tap_groups(json!("staff"))), mismatch);
+        assert_eq!(check_with(strict(), with("email_verified", json!(true)).tap_groups(json!(["a"]))), mismatch);
+        assert_eq!(check_with(strict(), with("email_verified", json!(true))), mismatch);
+    }
+
+    trait TapGroups {
+        fn tap_groups(self, groups: Value) -> Value;
+    }
+
+    impl TapGroups for Value {
+        fn tap_groups(mut self, groups: Value) -> Value {
+            self["groups"] = groups;
+            self
+        }
     }
 
     #[wasm_bindgen_test(unsupported = test)]

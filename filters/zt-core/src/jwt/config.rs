@@ -77,6 +77,10 @@ pub struct ProviderJson {
     /// expire; dangerous, since such a token, once leaked, is valid forever.
     #[serde(default)]
     pub dangerous_allow_missing_expiration: bool,
+    /// Default none. Claims that must hold a value, e.g. `{"email_verified": true}`; an array
+    /// claim must contain a scalar value. Checked in name order after the registered claims.
+    #[serde(default)]
+    pub required_claims: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,6 +253,7 @@ fn validate_provider(json: ProviderJson, path: &str) -> Result<Provider, ConfigE
             clock_skew_seconds: json.clock_skew_seconds,
             require_expiration: !json.dangerous_allow_missing_expiration,
             max_lifetime_seconds: json.max_lifetime_seconds,
+            required: json.required_claims.into_iter().collect(),
         },
         keys,
     })

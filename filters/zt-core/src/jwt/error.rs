@@ -54,6 +54,8 @@ pub enum JwtError {
     },
     AudienceMissing,
     AudienceMismatch,
+    /// A claim the provider requires is missing or holds another value.
+    RequiredClaimMismatch,
     /// A valid token of a provider the route does not accept.
     ProviderNotAllowed,
     /// The route's metadata names a requirement the configuration does not define.
@@ -66,7 +68,7 @@ pub enum JwtError {
 
 impl JwtError {
     /// Every value [`JwtError::reason`] can take, for defining one metric per reason up front.
-    pub const REASONS: [&'static str; 22] = [
+    pub const REASONS: [&'static str; 23] = [
         "missing",
         "multiple_tokens",
         "token_format",
@@ -89,6 +91,7 @@ impl JwtError {
         "invalid_claim",
         "provider_not_allowed",
         "unknown_requirement",
+        "required_claim",
     ];
 
     /// A stable snake_case name of the failure, for metrics and logs.
@@ -114,6 +117,7 @@ impl JwtError {
             JwtError::LifetimeTooLong { .. } => "lifetime_too_long",
             JwtError::AudienceMissing | JwtError::AudienceMismatch => "audience_mismatch",
             JwtError::ClaimInvalid { .. } => "invalid_claim",
+            JwtError::RequiredClaimMismatch => "required_claim",
             JwtError::ProviderNotAllowed => "provider_not_allowed",
             JwtError::UnknownRequirement => "unknown_requirement",
         }
@@ -142,6 +146,7 @@ impl JwtError {
             JwtError::LifetimeTooLong { .. } => "Jwt lifetime is too long",
             JwtError::AudienceMissing | JwtError::AudienceMismatch => "Audiences in Jwt are not allowed",
             JwtError::ClaimInvalid { .. } => "Jwt has an invalid claim",
+            JwtError::RequiredClaimMismatch => "Jwt lacks a required claim",
             JwtError::ProviderNotAllowed => "Jwt issuer is not allowed for this route",
             JwtError::UnknownRequirement => "Jwt requirement of this route is not configured",
         }
@@ -198,6 +203,7 @@ mod tests {
             JwtError::ClaimInvalid { claim: "" },
             JwtError::ProviderNotAllowed,
             JwtError::UnknownRequirement,
+            JwtError::RequiredClaimMismatch,
         ];
         for error in &all {
             assert!(JwtError::REASONS.contains(&error.reason()), "{error:?}");

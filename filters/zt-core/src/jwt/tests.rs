@@ -502,3 +502,14 @@ fn a_token_counts_only_where_its_provider_takes_tokens() {
         JwtError::MultipleTokens
     );
 }
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_provider_can_require_claim_values() {
+    let mut config = config_json(all_public_jwks());
+    config["providers"][0]["required_claims"] = json!({"email_verified": true, "groups": "staff"});
+    let auth = authenticator(config);
+    let good = es256(claims(json!({"email_verified": true, "groups": ["staff", "dev"]})));
+    assert!(auth.verify(&good, NOW).is_ok());
+    let unverified = es256(claims(json!({"email_verified": false, "groups": ["staff"]})));
+    assert_eq!(auth.verify(&unverified, NOW).unwrap_err(), JwtError::RequiredClaimMismatch);
+}
