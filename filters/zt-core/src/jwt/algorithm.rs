@@ -16,10 +16,13 @@ pub enum Algorithm {
     Es256,
     Es384,
     EdDsa,
+    Hs256,
+    Hs384,
+    Hs512,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 9] = [
+    pub const ALL: [Algorithm; 12] = [
         Algorithm::Rs256,
         Algorithm::Rs384,
         Algorithm::Rs512,
@@ -29,6 +32,9 @@ impl Algorithm {
         Algorithm::Es256,
         Algorithm::Es384,
         Algorithm::EdDsa,
+        Algorithm::Hs256,
+        Algorithm::Hs384,
+        Algorithm::Hs512,
     ];
 
     /// The `alg` value exactly as RFC 7518 spells it; names are case-sensitive (RFC 7515 §4.1.1).
@@ -47,6 +53,9 @@ impl Algorithm {
             Algorithm::Es256 => "ES256",
             Algorithm::Es384 => "ES384",
             Algorithm::EdDsa => "EdDSA",
+            Algorithm::Hs256 => "HS256",
+            Algorithm::Hs384 => "HS384",
+            Algorithm::Hs512 => "HS512",
         }
     }
 }
@@ -67,7 +76,7 @@ mod tests {
         for alg in Algorithm::ALL {
             assert_eq!(Algorithm::from_jws_name(alg.jws_name()), Some(alg));
         }
-        for refused in ["none", "None", "NONE", "rs256", "HS256", "ps256", "ES512", "eddsa", ""] {
+        for refused in ["none", "None", "NONE", "rs256", "hs256", "ps256", "ES512", "eddsa", ""] {
             assert_eq!(Algorithm::from_jws_name(refused), None, "{refused}");
         }
     }

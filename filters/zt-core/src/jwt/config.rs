@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::claims::ClaimRules;
+use super::hmac_keys::{HmacKeyJson, import_hmac_keys};
 use super::keys::KeySet;
 use super::requirement::{Requirements, RequirementsJson};
 use super::sources::TokenSource;
@@ -60,8 +61,11 @@ pub struct ProviderJson {
     pub issuer: String,
     /// Accepted `aud` values; at least one must appear in the token.
     pub audiences: Vec<String>,
-    /// Where the verification keys come from.
-    pub jwks: JwksSourceJson,
+    /// Where the verification keys come from. Optional only when `hmac_keys` are given.
+    pub jwks: Option<JwksSourceJson>,
+    /// Default none. Shared secrets for HS256/384/512 tokens of this provider only.
+    #[serde(default)]
+    pub hmac_keys: Vec<HmacKeyJson>,
     /// Default `[{"header": {"name": "authorization", "value_prefix": "Bearer "}}]`. Where this
     /// provider's tokens may be found: `header` (with a prefix), `query`, `cookie`.
     #[serde(default = "default_token_sources")]
@@ -241,9 +245,12 @@ fn validate_provider(json: ProviderJson, path: &str) -> Result<Provider, ConfigE
             ));
         }
     }
-    let keys = match &json.jwks {
-        JwksSourceJson::Inline(jwks) => KeySet::from_jwks(jwks, &format!("{path}.jwks.inline"))?,
+    let mut keys = match &json.jwks {
+        Some(JwksSourceJson::Inline(jwks)) => KeySet::from_jwks(jwks, &format!("{path}.jwks.inline"))?,
+        None if json.hmac_keys.is_empty() => return Err(err("jwks", "missing (or give hmac_keys)")),
+        None => KeySet::empty(),
     };
+    keys.extend(import_hmac_keys(&json.hmac_keys, &format!("{path}.hmac_keys"))?, &format!("{path}.hmac_keys"))?;
     Ok(Provider {
         name: json.name,
         token_sources: json.token_sources,

@@ -64,7 +64,14 @@ pub fn host_request<'a>(
             p384::ecdsa::Signature::from_slice(&token.signature).map(|s| Cow::Owned(s.to_der().as_bytes().to_vec())),
         ),
         // Envoy's function has no padding selector (PSS) and no Ed25519: verified in the module.
-        Algorithm::Ps256 | Algorithm::Ps384 | Algorithm::Ps512 | Algorithm::EdDsa => return None,
+        // HMAC is cheap in the module and its secret stays there.
+        Algorithm::Ps256
+        | Algorithm::Ps384
+        | Algorithm::Ps512
+        | Algorithm::EdDsa
+        | Algorithm::Hs256
+        | Algorithm::Hs384
+        | Algorithm::Hs512 => return None,
     };
     Some(match signature {
         Ok(signature) => {

@@ -6,8 +6,8 @@
 //! would turn a typo into a 401 for every caller of that key.
 
 use jwt_simple::prelude::{
-    ES256PublicKey, ES384PublicKey, Ed25519PublicKey, PS256PublicKey, PS384PublicKey, PS512PublicKey, RS256PublicKey,
-    RS384PublicKey, RS512PublicKey,
+    ES256PublicKey, ES384PublicKey, Ed25519PublicKey, HS256Key, HS384Key, HS512Key, PS256PublicKey, PS384PublicKey,
+    PS512PublicKey, RS256PublicKey, RS384PublicKey, RS512PublicKey,
 };
 use serde_json::Value;
 
@@ -39,6 +39,10 @@ pub enum KeyMaterial {
     P256(Box<ES256PublicKey>),
     P384(Box<ES384PublicKey>),
     Ed25519(Box<Ed25519PublicKey>),
+    /// A shared secret configured for one provider (never from a JWKS), for one HS algorithm.
+    Hs256(Box<HS256Key>),
+    Hs384(Box<HS384Key>),
+    Hs512(Box<HS512Key>),
 }
 
 impl VerifyingKey {
@@ -58,6 +62,9 @@ impl VerifyingKey {
             KeyMaterial::P256(_) => alg == Algorithm::Es256,
             KeyMaterial::P384(_) => alg == Algorithm::Es384,
             KeyMaterial::Ed25519(_) => alg == Algorithm::EdDsa,
+            KeyMaterial::Hs256(_) => alg == Algorithm::Hs256,
+            KeyMaterial::Hs384(_) => alg == Algorithm::Hs384,
+            KeyMaterial::Hs512(_) => alg == Algorithm::Hs512,
         };
         family_matches && self.declared_alg.is_none_or(|declared| declared == alg)
     }
@@ -118,6 +125,23 @@ impl KeySet {
             };
             kid_matches && key.accepts(alg)
         })
+    }
+
+    /// Adds keys (the provider's symmetric keys) after the JWKS, refusing a `kid` already used.
+    pub fn extend(&mut self, keys: Vec<VerifyingKey>, path: &str) -> Result<(), ConfigError> {
+        for (i, key) in keys.into_iter().enumerate() {
+            if let Some(kid) = &key.kid
+                && self.keys.iter().any(|k| k.kid.as_ref() == Some(kid))
+            {
+                return Err(ConfigError::new(format!("{path}[{i}].kid"), "duplicates the kid of another key"));
+            }
+            self.keys.push(key);
+        }
+        Ok(())
+    }
+
+    pub fn empty() -> Self {
+        Self { keys: Vec::new() }
     }
 
     pub fn len(&self) -> usize {
@@ -186,7 +210,7 @@ fn import_jwk(entry: &Value, path: &str) -> Result<VerifyingKey, ConfigError> {
         KeyMaterial::Rsa { rs256, .. } => rs256.to_der().ok(),
         KeyMaterial::P256(key) => key.to_der().ok(),
         KeyMaterial::P384(key) => key.to_der().ok(),
-        KeyMaterial::Ed25519(_) => None,
+        KeyMaterial::Ed25519(_) | KeyMaterial::Hs256(_) | KeyMaterial::Hs384(_) | KeyMaterial::Hs512(_) => None,
     };
     let key = VerifyingKey { kid, declared_alg, material, spki_der };
     if let Some(alg) = declared_alg

@@ -9,6 +9,7 @@ mod cache;
 mod claims;
 mod config;
 mod error;
+mod hmac_keys;
 mod host_crypto;
 mod identity;
 mod keys;
@@ -27,6 +28,7 @@ pub use config::{
     JwksSourceJson, JwtFilterConfig, JwtFilterConfigJson, Provider, ProviderJson, SignatureVerifierChoice,
 };
 pub use error::JwtError;
+pub use hmac_keys::HmacKeyJson;
 pub use host_crypto::{HostCrypto, HostVerdict, HostVerifier, HostVerifyRequest, host_crypto_works, host_request};
 pub use identity::Identity;
 pub use keys::{KeyMaterial, KeySet, VerifyingKey};

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use jwt_simple::prelude::{
-    ECDSAP256PublicKeyLike, ECDSAP384PublicKeyLike, EdDSAPublicKeyLike, NoCustomClaims, RSAPublicKeyLike,
+    ECDSAP256PublicKeyLike, ECDSAP384PublicKeyLike, EdDSAPublicKeyLike, MACLike, NoCustomClaims, RSAPublicKeyLike,
     UnixTimeStamp, VerificationOptions,
 };
 
@@ -71,6 +71,15 @@ impl SignatureVerifier for InModuleVerifier {
                 key.verify_token::<NoCustomClaims>(compact, options()).is_ok()
             }
             (KeyMaterial::Ed25519(key), Algorithm::EdDsa) => {
+                key.verify_token::<NoCustomClaims>(compact, options()).is_ok()
+            }
+            (KeyMaterial::Hs256(key), Algorithm::Hs256) => {
+                key.verify_token::<NoCustomClaims>(compact, options()).is_ok()
+            }
+            (KeyMaterial::Hs384(key), Algorithm::Hs384) => {
+                key.verify_token::<NoCustomClaims>(compact, options()).is_ok()
+            }
+            (KeyMaterial::Hs512(key), Algorithm::Hs512) => {
                 key.verify_token::<NoCustomClaims>(compact, options()).is_ok()
             }
             // The core never asks this; answering false keeps a mistake closed.

@@ -513,3 +513,73 @@ fn a_provider_can_require_claim_values() {
     let unverified = es256(claims(json!({"email_verified": false, "groups": ["staff"]})));
     assert_eq!(auth.verify(&unverified, NOW).unwrap_err(), JwtError::RequiredClaimMismatch);
 }
+
+const HMAC_SECRET: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
+
+fn hmac_config() -> Value {
+    let mut config = config_json(all_public_jwks());
+    config["providers"][0]["hmac_keys"] = json!([{"kid": "shared", "alg": "HS256", "secret": base64_url(HMAC_SECRET)}]);
+    config
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn hs256_verifies_only_with_the_providers_own_secret() {
+    let auth = authenticator(hmac_config());
+    let token = HS256Key::from_bytes(HMAC_SECRET).with_key_id("shared").authenticate(claims(json!({}))).unwrap();
+    assert!(auth.verify(&token, NOW).is_ok());
+    let wrong = HS256Key::from_bytes(&[7u8; 32]).with_key_id("shared").authenticate(claims(json!({}))).unwrap();
+    assert_eq!(auth.verify(&wrong, NOW).unwrap_err(), JwtError::SignatureInvalid);
+    // HS384 with the HS256 secret: no key for that algorithm.
+    let hs384 = HS384Key::from_bytes(HMAC_SECRET).with_key_id("shared").authenticate(claims(json!({}))).unwrap();
+    assert_eq!(auth.verify(&hs384, NOW).unwrap_err(), JwtError::NoMatchingKey);
+}
+
+/// Algorithm confusion: an HS256 token "signed" with the RSA public key as the secret.
+#[wasm_bindgen_test(unsupported = test)]
+fn a_public_key_used_as_an_hmac_secret_never_verifies() {
+    let public_der = signers().rsa.public_key().to_der().unwrap();
+    let jwk_text = public_jwk(include_str!("../../testdata/A.2_RS256.jwk.json"), "rsa").to_string();
+    for secret in [public_der, jwk_text.into_bytes()] {
+        for kid in [Some("rsa"), None] {
+            let mut key = HS256Key::from_bytes(&secret);
+            if let Some(kid) = kid {
+                key = key.with_key_id(kid);
+            }
+            let forged = key.authenticate(claims(json!({}))).unwrap();
+            // Without HMAC keys the provider has no key for HS256 at all.
+            assert_eq!(default_authenticator().verify(&forged, NOW).unwrap_err(), JwtError::NoMatchingKey);
+            // With one, only the configured secret is tried.
+            let expected = if kid.is_some() { JwtError::NoMatchingKey } else { JwtError::SignatureInvalid };
+            assert_eq!(authenticator(hmac_config()).verify(&forged, NOW).unwrap_err(), expected);
+        }
+    }
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn hmac_keys_are_validated_without_echoing_the_secret() {
+    let with_key = |key: Value| {
+        let mut config = config_json(all_public_jwks());
+        config["providers"][0]["hmac_keys"] = json!([key]);
+        JwtFilterConfig::from_json(config.to_string().as_bytes()).err().unwrap()
+    };
+    let short = base64_url(b"short-secret-0123456789");
+    let err = with_key(json!({"alg": "HS256", "secret": short}));
+    assert_eq!(err.path, "providers[0].hmac_keys[0].secret");
+    assert!(err.message.contains("at least 32 bytes") && !err.to_string().contains(&short), "{err}");
+    let err = with_key(json!({"alg": "HS512", "secret": base64_url(HMAC_SECRET)}));
+    assert!(err.message.contains("at least 64 bytes"), "{err}");
+    assert_eq!(
+        with_key(json!({"alg": "RS256", "secret": base64_url(HMAC_SECRET)})).path,
+        "providers[0].hmac_keys[0].alg"
+    );
+    assert_eq!(with_key(json!({"alg": "HS256", "secret": "not base64!"})).path, "providers[0].hmac_keys[0].secret");
+    let err = with_key(json!({"kid": "ec", "alg": "HS256", "secret": base64_url(HMAC_SECRET)}));
+    assert_eq!((err.path.as_str(), err.message.contains("duplicates")), ("providers[0].hmac_keys[0].kid", true));
+    let debug = format!("{:?}", HmacKeyJson { kid: None, alg: "HS256".into(), secret: "s3cr3t".into() });
+    assert!(!debug.contains("s3cr3t"));
+    // A provider needs some key.
+    let mut config = config_json(all_public_jwks());
+    config["providers"][0].as_object_mut().unwrap().remove("jwks");
+    let err = JwtFilterConfig::from_json(config.to_string().as_bytes()).err().unwrap();
+    assert_eq!(err.path, "providers[0].jwks");
+}
