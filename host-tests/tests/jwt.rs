@@ -223,3 +223,18 @@ fn ticks_and_time_do_not_disturb_the_filter() {
     let (_, token) = tokens()[0].clone();
     assert!(envoy.send(bearer(&token)).reached_upstream());
 }
+
+#[test]
+fn claim_headers_are_set_from_verified_tokens_and_never_from_clients() {
+    let mut envoy = envoy(json!({
+        "claim_headers": [{"claim": "sub", "header": "x-user"}],
+        "requirements": {"named": {"public": {"allow_missing": true}}, "by_route_name": {"docs": "public"}},
+    }));
+    let (_, token) = tokens()[1].clone();
+    let exchange = envoy.send(bearer(&token).header("x-user", "mallory"));
+    assert_eq!(exchange.upstream_header_values("x-user"), ["alice"]);
+    // Anonymous route: the forged header is removed, nothing is set.
+    let anonymous = envoy.send(Request::get("/docs").route_name("docs").header("x-user", "mallory"));
+    assert!(anonymous.reached_upstream());
+    assert_eq!(anonymous.upstream_header("x-user"), None);
+}

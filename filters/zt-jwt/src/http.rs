@@ -7,7 +7,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use zt_core::LocalReply;
 use zt_core::filter_state::{IDENTITY, JWT_DECISION};
-use zt_core::jwt::{Authenticator, Decision, JwtError, Requirement, denial};
+use zt_core::jwt::{Authenticator, Decision, JwtError, Requirement, claim_headers, denial};
 
 use crate::FILTER;
 use crate::metrics::JwtMetrics;
@@ -25,6 +25,10 @@ impl Context for JwtAuthHttp {}
 impl HttpContext for JwtAuthHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let authenticator = Rc::clone(&self.authenticator);
+        // Claim headers come from verified tokens only: whatever a client sent is dropped first.
+        for mapping in &authenticator.config.claim_headers {
+            zt_proxy::remove_request_header(self, &mapping.header);
+        }
         let requirement = match self.requirement(&authenticator) {
             Ok(requirement) => requirement,
             Err(error) => return self.deny(&authenticator, &error),
@@ -44,6 +48,10 @@ impl HttpContext for JwtAuthHttp {
                     let reply = LocalReply::json(500, Vec::new(), &serde_json::json!({"error": "internal"}));
                     zt_proxy::send_reply(self, &reply);
                     return Action::Pause;
+                }
+                for (header, value) in claim_headers(&authenticator.config.claim_headers, &authenticated.token.identity)
+                {
+                    self.set_http_request_header(&header, Some(&value));
                 }
                 self.metrics.allowed.increment();
                 self.continue_upstream(&authenticator)

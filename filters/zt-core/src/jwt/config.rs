@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::claim_headers::{ClaimHeader, validate as validate_claim_headers};
 use super::claims::ClaimRules;
 use super::hmac_keys::{HmacKeyJson, import_hmac_keys};
 use super::keys::KeySet;
@@ -25,6 +26,11 @@ pub struct JwtFilterConfigJson {
     /// never sees a token it could replay. `true` forwards it unchanged.
     #[serde(default)]
     pub forward_token: bool,
+    /// Default none. Verified claims set as request headers for the upstream, e.g.
+    /// `[{"claim": "sub", "header": "x-user"}]`. Every listed header is first removed from every
+    /// request, so a client can never supply one.
+    #[serde(default)]
+    pub claim_headers: Vec<ClaimHeader>,
     /// Default 8192. Longer tokens are refused before any decoding; raising it raises the
     /// work an anonymous client can make the filter do.
     #[serde(default = "default_max_token_bytes")]
@@ -134,6 +140,7 @@ pub struct JwtFilterConfig {
     /// Every provider's token sources, each once: a request is searched in all of them.
     pub token_sources: Vec<TokenSource>,
     pub forward_token: bool,
+    pub claim_headers: Vec<ClaimHeader>,
     pub max_token_bytes: usize,
 }
 
@@ -196,6 +203,7 @@ impl TryFrom<JwtFilterConfigJson> for JwtFilterConfig {
                 token_sources.push(source.clone());
             }
         }
+        validate_claim_headers(&json.claim_headers, "claim_headers")?;
         let names: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
         let requirements = Requirements::validate(json.requirements, &names, "requirements")?;
         Ok(Self {
@@ -206,6 +214,7 @@ impl TryFrom<JwtFilterConfigJson> for JwtFilterConfig {
             realm: json.realm,
             providers,
             forward_token: json.forward_token,
+            claim_headers: json.claim_headers,
             max_token_bytes: json.max_token_bytes,
         })
     }

@@ -6,6 +6,7 @@
 mod algorithm;
 mod authenticate;
 mod cache;
+mod claim_headers;
 mod claims;
 mod config;
 mod error;
@@ -23,6 +24,7 @@ mod token;
 pub use algorithm::Algorithm;
 pub use authenticate::{Authenticated, Authenticator};
 pub use cache::{TokenCache, VerifiedToken};
+pub use claim_headers::{ClaimHeader, claim_headers};
 pub use claims::ClaimRules;
 pub use config::{
     JwksSourceJson, JwtFilterConfig, JwtFilterConfigJson, Provider, ProviderJson, SignatureVerifierChoice,
