@@ -27,7 +27,8 @@ export ZT_WASM_DIR := $(WASM_DIR)
 header = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: build build-fixtures toolchain envoy wasm-bindgen-cli \
-        test test-unit test-wasm test-host test-envoy demo demo-stop clean distclean
+        test test-unit test-wasm test-host test-envoy demo demo-stop clean distclean \
+        bench-core fuzz
 
 ## build: the shipped filter modules (release, wasm32-wasip1), with their sizes in bytes
 build: toolchain
@@ -67,6 +68,27 @@ wasm-bindgen-cli:
 	  printf '\n==> wasm-bindgen-cli: installing %s into .tools\n' "$(WASM_BINDGEN_VERSION)"; \
 	  cargo install --root "$(TOOLS)" wasm-bindgen-cli --version "$(WASM_BINDGEN_VERSION)"; \
 	fi
+
+## bench-core: native micro-benchmark of the verified-token cache (hit vs full verification)
+bench-core: toolchain
+	$(call header,bench-core: JWT cache hit vs full verification (native, in-module verifier))
+	cargo bench -p zt-core --bench jwt_cache
+
+## fuzz: cargo-fuzz on the token, JWKS and configuration parsers, FUZZ_SECONDS each (nightly;
+## not part of `make test`). Findings land in filters/zt-core/fuzz/artifacts/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := token jwks config
+fuzz:
+	$(call header,fuzz: $(FUZZ_TARGETS) for $(FUZZ_SECONDS) s each)
+	rustup toolchain install nightly --profile minimal
+	@if ! "$(TOOLS)/bin/cargo-fuzz" --version >/dev/null 2>&1; then \
+	  printf '\n==> cargo-fuzz: installing into .tools\n'; \
+	  cargo +nightly install --root "$(TOOLS)" cargo-fuzz --locked; \
+	fi
+	cd filters/zt-core && for target in $(FUZZ_TARGETS); do \
+	  PATH="$(TOOLS)/bin:$$PATH" cargo +nightly fuzz run "$$target" -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	    || exit 1; \
+	done
 
 ## test: every layer, from unit tests to a real Envoy
 test: test-unit test-wasm test-host test-envoy

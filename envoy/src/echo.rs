@@ -1,6 +1,8 @@
 //! A local upstream that answers every request with the request it received (method, path,
 //! headers) as JSON, and records it: a test asserts what Envoy forwarded, and that a denied
-//! request never arrived at all.
+//! request never arrived at all. Paths given a document with [`EchoUpstream::publish`] answer
+//! that document instead, which makes the same server a small identity provider (discovery
+//! document, JWKS) whose keys a test can rotate while Envoy runs.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -38,10 +40,12 @@ impl Echoed {
 }
 
 type Seen = Arc<Mutex<Vec<Echoed>>>;
+type Documents = Arc<Mutex<std::collections::HashMap<String, String>>>;
 
 pub struct EchoUpstream {
     port: u16,
     seen: Seen,
+    documents: Documents,
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
 }
@@ -57,12 +61,22 @@ impl EchoUpstream {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let listener = TcpListener::bind(addr).map_err(BedError::io(format!("echo upstream: bind {addr}")))?;
         let port = listener.local_addr().map_err(BedError::io("echo upstream: local address"))?.port();
-        let (seen, stop) = (Seen::default(), Arc::new(AtomicBool::new(false)));
+        let (seen, documents, stop) = (Seen::default(), Documents::default(), Arc::new(AtomicBool::new(false)));
         let accept = {
-            let (seen, stop) = (Arc::clone(&seen), Arc::clone(&stop));
-            std::thread::spawn(move || accept_loop(&listener, &seen, &stop))
+            let (seen, documents, stop) = (Arc::clone(&seen), Arc::clone(&documents), Arc::clone(&stop));
+            std::thread::spawn(move || accept_loop(&listener, &seen, &documents, &stop))
         };
-        Ok(EchoUpstream { port, seen, stop, accept: Some(accept) })
+        Ok(EchoUpstream { port, seen, documents, stop, accept: Some(accept) })
+    }
+
+    /// From now on, `GET path` answers `body` as JSON (replacing an earlier document).
+    pub fn publish(&self, path: &str, body: &str) {
+        self.documents.lock().unwrap_or_else(PoisonError::into_inner).insert(path.to_owned(), body.to_owned());
+    }
+
+    /// How many requests for `path` arrived.
+    pub fn count(&self, path: &str) -> usize {
+        self.requests().iter().filter(|r| r.path == path).count()
     }
 
     pub fn port(&self) -> u16 {
@@ -93,20 +107,20 @@ impl Drop for EchoUpstream {
     }
 }
 
-fn accept_loop(listener: &TcpListener, seen: &Seen, stop: &AtomicBool) {
+fn accept_loop(listener: &TcpListener, seen: &Seen, documents: &Documents, stop: &AtomicBool) {
     for stream in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             return;
         }
         if let Ok(stream) = stream {
-            let seen = Arc::clone(seen);
-            std::thread::spawn(move || serve_connection(stream, &seen));
+            let (seen, documents) = (Arc::clone(seen), Arc::clone(documents));
+            std::thread::spawn(move || serve_connection(stream, &seen, &documents));
         }
     }
 }
 
 /// Serves one keep-alive connection until the peer closes it, errs, or idles.
-fn serve_connection(stream: TcpStream, seen: &Seen) {
+fn serve_connection(stream: TcpStream, seen: &Seen, documents: &Documents) {
     if stream.set_read_timeout(Some(IDLE)).is_err() {
         return;
     }
@@ -118,7 +132,8 @@ fn serve_connection(stream: TcpStream, seen: &Seen) {
             return;
         }
         let close = request.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let body = request.to_json().to_string();
+        let document = documents.lock().unwrap_or_else(PoisonError::into_inner).get(&request.path).cloned();
+        let body = document.unwrap_or_else(|| request.to_json().to_string());
         seen.lock().unwrap_or_else(PoisonError::into_inner).push(request);
         let answer = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}\r\n{body}",

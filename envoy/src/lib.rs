@@ -19,4 +19,6 @@ pub use http::{Response, get};
 pub use paths::{configs_dir, envoy_binary, shipped_configs, wasm_dir, workspace_root};
 pub use process::{Envoy, Started, validate};
 pub use render::{Ports, render, template};
-pub use tokens::{AUDIENCE, Alg, ISSUER, KeySet, REALM, TokenLifetime, jwt_plugin_config, tamper};
+pub use tokens::{
+    AUDIENCE, Alg, ISSUER, KeySet, REALM, TokenLifetime, jwt_oidc_plugin_config, jwt_plugin_config, tamper,
+};

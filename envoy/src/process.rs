@@ -106,6 +106,13 @@ impl Envoy {
         std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
     }
 
+    /// A counter or gauge from the admin API (Wasm metrics carry the `wasmcustom.` prefix);
+    /// `None` when Envoy does not report it.
+    pub fn stat(&self, name: &str) -> Option<u64> {
+        let answer = self.admin_get(&format!("/stats?filter=^{name}$"))?;
+        answer.body.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(": ")?.trim().parse().ok())
+    }
+
     fn admin_get(&self, path: &str) -> Option<crate::Response> {
         get(self.admin_port, path, &[], Duration::from_secs(2)).ok()
     }

@@ -1,6 +1,6 @@
 //! Renders the Envoy configuration templates of `envoy/configs/`.
 //!
-//! Placeholders: `{{LISTENER_PORT}}`, `{{ADMIN_PORT}}`, `{{UPSTREAM_PORT}}`, `{{WASM_DIR}}` (the
+//! Placeholders: `{{LISTENER_PORT}}`, `{{ADMIN_PORT}}`, `{{UPSTREAM_PORT}}`, `{{IDP_PORT}}`, `{{WASM_DIR}}` (the
 //! template names its module file after it) and `{{PLUGIN_CONFIG}}` (the plugin's JSON, rendered
 //! as one quoted YAML scalar). A placeholder left over is an error, never an empty string.
 
@@ -15,6 +15,8 @@ pub struct Ports {
     pub listener: u16,
     pub admin: u16,
     pub upstream: u16,
+    /// The identity provider's port (`{{IDP_PORT}}`), for templates that fetch keys.
+    pub idp: u16,
 }
 
 /// The text of one template of `envoy/configs`.
@@ -38,6 +40,7 @@ pub fn render(template: &str, ports: Ports, wasm_dir: &Path, plugin_config: &str
         .replace("{{LISTENER_PORT}}", &ports.listener.to_string())
         .replace("{{ADMIN_PORT}}", &ports.admin.to_string())
         .replace("{{UPSTREAM_PORT}}", &ports.upstream.to_string())
+        .replace("{{IDP_PORT}}", &ports.idp.to_string())
         .replace("{{WASM_DIR}}", dir)
         .replace("{{PLUGIN_CONFIG}}", &plugin);
     match text.lines().find(|line| line.contains("{{")) {
@@ -67,7 +70,8 @@ mod tests {
     #[test]
     fn fills_every_placeholder_and_quotes_the_plugin_config() {
         let t = "a: {{LISTENER_PORT}} {{ADMIN_PORT}} {{UPSTREAM_PORT}}\nv: {{PLUGIN_CONFIG}}\n";
-        let out = render(t, Ports { listener: 1, admin: 2, upstream: 3 }, Path::new("/w"), r#"{"a":"b"}"#).unwrap();
+        let out =
+            render(t, Ports { listener: 1, admin: 2, upstream: 3, idp: 4 }, Path::new("/w"), r#"{"a":"b"}"#).unwrap();
         assert_eq!(out, "a: 1 2 3\nv: \"{\\\"a\\\":\\\"b\\\"}\"\n");
     }
 

@@ -36,13 +36,19 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    /// One key per algorithm, each with its own `kid`.
+    /// One key per algorithm, each with its own `kid` (`demo-rs256`, ...).
     pub fn generate() -> Result<Self, BedError> {
+        Self::generate_named("demo")
+    }
+
+    /// One key per algorithm with `kid`s `<name>-rs256`, `<name>-es256`, `<name>-ed25519`: two
+    /// sets of different names stand for an issuer's keys before and after a rotation.
+    pub fn generate_named(name: &str) -> Result<Self, BedError> {
         let rs256 = RS256KeyPair::generate(2048).map_err(|e| BedError::Token(format!("RSA key: {e}")))?;
         Ok(KeySet {
-            rs256: rs256.with_key_id("demo-rs256"),
-            es256: ES256KeyPair::generate().with_key_id("demo-es256"),
-            ed25519: Ed25519KeyPair::generate().with_key_id("demo-ed25519"),
+            rs256: rs256.with_key_id(&format!("{name}-rs256")),
+            es256: ES256KeyPair::generate().with_key_id(&format!("{name}-es256")),
+            ed25519: Ed25519KeyPair::generate().with_key_id(&format!("{name}-ed25519")),
         })
     }
 
@@ -66,6 +72,11 @@ impl KeySet {
         self.sign(alg, Claims::create(lifetime))
     }
 
+    /// A token of another issuer (with the demo audience and subject), valid for five minutes.
+    pub fn valid_from(&self, alg: Alg, issuer: &str) -> Result<String, BedError> {
+        self.sign_as(alg, issuer, Claims::create(Duration::from_mins(5)))
+    }
+
     /// A token whose `exp` lies ten minutes in the past, beyond the 60 s clock skew.
     pub fn expired(&self, alg: Alg) -> Result<String, BedError> {
         let now = Clock::now_since_epoch();
@@ -77,7 +88,11 @@ impl KeySet {
     }
 
     fn sign(&self, alg: Alg, claims: JWTClaims<NoCustomClaims>) -> Result<String, BedError> {
-        let claims = claims.with_issuer(ISSUER).with_audience(AUDIENCE).with_subject(SUBJECT);
+        self.sign_as(alg, ISSUER, claims)
+    }
+
+    fn sign_as(&self, alg: Alg, issuer: &str, claims: JWTClaims<NoCustomClaims>) -> Result<String, BedError> {
+        let claims = claims.with_issuer(issuer).with_audience(AUDIENCE).with_subject(SUBJECT);
         let token = match alg {
             Alg::Rs256 => self.rs256.sign(claims),
             Alg::Es256 => self.es256.sign(claims),
@@ -114,6 +129,28 @@ pub fn jwt_plugin_config(jwks: &Value) -> String {
             "clock_skew_seconds": 60
         }],
         "forward_token": false
+    })
+    .to_string()
+}
+
+/// The plugin configuration of `jwt-oidc.yaml`: one provider whose keys come from the OpenID
+/// discovery document of `issuer` (an `http://127.0.0.1:port` URL served through cluster `idp`),
+/// refreshed every 8 s (cache 10 s), an unknown `kid` refetched at most every second, and a
+/// `public` requirement for routes that take anonymous requests.
+pub fn jwt_oidc_plugin_config(issuer: &str) -> String {
+    json!({
+        "realm": REALM,
+        "providers": [{
+            "name": "idp",
+            "issuer": issuer,
+            "audiences": [AUDIENCE],
+            "jwks": { "oidc_discovery": {
+                "cluster": "idp",
+                "cache_duration_seconds": 10,
+                "unknown_kid_refetch_interval_seconds": 1
+            } }
+        }],
+        "requirements": { "named": { "public": { "allow_missing": true } } }
     })
     .to_string()
 }

@@ -2,10 +2,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use serde_json::json;
-use zt_envoy_tests::{ISSUER, KeySet, Ports, jwt_plugin_config, render, shipped_configs, template, validate, wasm_dir};
+use zt_envoy_tests::{
+    ISSUER, KeySet, Ports, jwt_oidc_plugin_config, jwt_plugin_config, render, shipped_configs, template, validate,
+    wasm_dir,
+};
 
 /// The demo's ports: validation binds nothing, and port 0 reads as a mistake in a static cluster.
-const PORTS: Ports = Ports { listener: 10000, admin: 9901, upstream: 10080 };
+const PORTS: Ports = Ports { listener: 10000, admin: 9901, upstream: 10080, idp: 10081 };
 
 fn rendered(name: &str, plugin_config: &str) -> String {
     render(&template(name).unwrap(), PORTS, &wasm_dir(), plugin_config).unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -17,7 +20,11 @@ fn every_shipped_config_passes_envoy_validate() {
     let names = shipped_configs().unwrap();
     assert!(names.contains(&"jwt.yaml".to_owned()), "{names:?}");
     for name in names {
-        let plugin_config = if name == "jwt.yaml" { jwt_plugin_config(&jwks) } else { "{}".to_owned() };
+        let plugin_config = match name.as_str() {
+            "jwt.yaml" => jwt_plugin_config(&jwks),
+            "jwt-oidc.yaml" => jwt_oidc_plugin_config("http://127.0.0.1:10081"),
+            _ => "{}".to_owned(),
+        };
         let (status, output) = validate(&rendered(&name, &plugin_config)).unwrap_or_else(|e| panic!("{e}"));
         assert!(status.success(), "{name} fails envoy --mode validate ({status}):\n{output}");
     }

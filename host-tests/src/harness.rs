@@ -181,6 +181,12 @@ impl Harness {
         self.callouts.script(cluster, response);
     }
 
+    /// Scripts the answer to calls for one `:path` of `cluster` (other paths answer 404 unless
+    /// the cluster is scripted too).
+    pub fn script_http_path(&self, cluster: &str, path: &str, response: ScriptedResponse) {
+        self.callouts.script_path(cluster, path, response);
+    }
+
     pub fn http_calls(&self) -> Vec<RecordedCall> {
         self.callouts.made()
     }
@@ -421,7 +427,7 @@ fn deliver_callouts(
             return Ok(());
         }
         for (call, callout, recorded) in mine {
-            let response = match callouts.response_for(&recorded.cluster) {
+            let response = match callouts.response_for(&recorded) {
                 Some(ScriptedResponse::Reply { status, headers, body }) => {
                     let mut pairs: HeaderPairs<'static> =
                         vec![(b":status".to_vec().into(), status.to_string().into_bytes().into())];

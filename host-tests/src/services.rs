@@ -228,6 +228,7 @@ impl ScriptedResponse {
 #[derive(Default)]
 pub struct ScriptedCallouts {
     script: Mutex<HashMap<String, ScriptedResponse>>,
+    paths: Mutex<HashMap<(String, String), ScriptedResponse>>,
     pub(crate) pending: Mutex<Vec<(Invocation, CalloutId, RecordedCall)>>,
     made: Mutex<Vec<RecordedCall>>,
 }
@@ -237,8 +238,19 @@ impl ScriptedCallouts {
         lock(&self.script).insert(cluster.to_owned(), response);
     }
 
-    pub fn response_for(&self, cluster: &str) -> Option<ScriptedResponse> {
-        lock(&self.script).get(cluster).cloned()
+    /// Scripts one path of a cluster; it takes precedence over the cluster's script.
+    pub fn script_path(&self, cluster: &str, path: &str, response: ScriptedResponse) {
+        lock(&self.paths).insert((cluster.to_owned(), path.to_owned()), response);
+        lock(&self.script).entry(cluster.to_owned()).or_insert(ScriptedResponse::Reply {
+            status: 404,
+            headers: Vec::new(),
+            body: Vec::new(),
+        });
+    }
+
+    pub fn response_for(&self, call: &RecordedCall) -> Option<ScriptedResponse> {
+        let path = (call.cluster.clone(), call.header(":path").unwrap_or_default().to_owned());
+        lock(&self.paths).get(&path).cloned().or_else(|| lock(&self.script).get(&call.cluster).cloned())
     }
 
     pub fn made(&self) -> Vec<RecordedCall> {

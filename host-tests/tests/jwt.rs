@@ -238,3 +238,78 @@ fn claim_headers_are_set_from_verified_tokens_and_never_from_clients() {
     assert!(anonymous.reached_upstream());
     assert_eq!(anonymous.upstream_header("x-user"), None);
 }
+
+#[test]
+fn the_payload_header_carries_the_verified_claims_and_never_a_clients_copy() {
+    use base64::Engine as _;
+    let mut envoy = envoy(json!({
+        "payload_header": "x-jwt-payload",
+        "requirements": {"named": {"public": {"allow_missing": true}}, "by_route_name": {"docs": "public"}},
+    }));
+    let (_, token) = tokens()[2].clone();
+    let exchange = envoy.send(bearer(&token).header("x-jwt-payload", "eyJzdWIiOiJhZG1pbiJ9"));
+    let values = exchange.upstream_header_values("x-jwt-payload");
+    assert_eq!(values.len(), 1, "{values:?}");
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&values[0]).unwrap()).unwrap();
+    assert_eq!((claims["sub"].as_str(), claims["iss"].as_str()), (Some("alice"), Some(ISS)));
+    let anonymous =
+        envoy.send(Request::get("/docs").route_name("docs").header("x-jwt-payload", "eyJzdWIiOiJhZG1pbiJ9"));
+    assert!(anonymous.reached_upstream());
+    assert_eq!(anonymous.upstream_header("x-jwt-payload"), None);
+}
+
+#[test]
+fn a_payload_header_that_is_reserved_is_refused_by_name() {
+    let mut envoy = Harness::new();
+    let err = envoy.load(FilterSpec::new("zt_jwt", config(json!({"payload_header": "authorization"})))).unwrap_err();
+    assert_eq!(err, HarnessError::ConfigureRefused { filter: "zt-jwt".into() });
+    assert!(envoy.log_text().contains("payload_header: must be a lower-case header name"), "{}", envoy.log_text());
+}
+
+/// The edge mints a token for the `orders` upstream; the next hop is this same filter trusting
+/// the JWKS the edge serves.
+#[test]
+fn next_hop_tokens_are_minted_served_verified_and_expire() {
+    let mut signing_key: Value =
+        serde_json::from_str(include_str!("../../filters/zt-core/testdata/A.1_Ed25519_private.jwk.json")).unwrap();
+    signing_key["kid"] = json!("edge-1");
+    let mut edge = envoy(json!({
+        "next_hop": {"issuer": "https://edge.internal", "signing_key": signing_key, "actor": "spiffe://td/edge",
+            "profiles": {"orders": {"audience": "orders", "lifetime_seconds": 20, "scopes": ["orders.read"]}}},
+        "requirements": {"default": {"next_hop_token": "orders"}},
+    }));
+    let jwks_reply = edge.send(Request::get("/.well-known/jwks.json"));
+    let reply = jwks_reply.local_reply().expect("the edge serves its JWKS");
+    assert_eq!(reply.status, 200);
+    let jwks: Value = serde_json::from_str(&reply.body_text()).unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], "edge-1");
+    assert!(jwks["keys"][0].get("d").is_none());
+
+    let custom = json!({"scope": "orders.read admin"});
+    let mut with_scope = Claims::with_custom_claims(custom, Duration::from_secs(300))
+        .with_issuer(ISS)
+        .with_audience("api")
+        .with_subject("alice");
+    with_scope.issued_at = Some(UnixTimeStamp::from_secs(NOW));
+    with_scope.expires_at = Some(UnixTimeStamp::from_secs(NOW + 300));
+    with_scope.invalid_before = None;
+    let caller_token = keys().ec.sign(with_scope).unwrap();
+    let exchange = edge.send(bearer(&caller_token));
+    let forwarded = exchange.upstream_header("authorization").expect("a minted token goes upstream");
+    let minted = forwarded.strip_prefix("Bearer ").unwrap();
+    assert_ne!(minted, caller_token, "never the caller's token");
+
+    let mut next_hop = Harness::new();
+    next_hop.clock().set_unix_seconds(NOW);
+    let next_config = json!({"providers": [{"name": "edge", "issuer": "https://edge.internal", "audiences": ["orders"],
+        "jwks": {"inline": jwks}, "clock_skew_seconds": 5}], "claim_headers": [{"claim": "scope", "header": "x-scope"}]});
+    next_hop.load(FilterSpec::new("zt_jwt", next_config.to_string())).unwrap();
+    let accepted = next_hop.send(bearer(minted));
+    assert!(accepted.reached_upstream(), "{accepted:?}");
+    assert_eq!(accepted.upstream_header("x-scope").as_deref(), Some("orders.read"), "scopes narrowed to the profile");
+    next_hop.clock().set_unix_seconds(NOW + 20 + 5);
+    let replay = next_hop.send(bearer(minted));
+    assert_eq!(replay.status(), Some(401), "a replay after the lifetime fails");
+    assert_eq!(next_hop.metric("zt_jwt.denied.expired"), Some(1));
+}

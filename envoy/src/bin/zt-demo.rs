@@ -11,7 +11,7 @@ use zt_envoy_tests::{
     Alg, BedError, KeySet, Ports, TokenLifetime, jwt_plugin_config, render, tamper, template, wasm_dir,
 };
 
-const PORTS: Ports = Ports { listener: 10000, admin: 9901, upstream: 10080 };
+const PORTS: Ports = Ports { listener: 10000, admin: 9901, upstream: 10080, idp: 10081 };
 
 fn main() -> ExitCode {
     let Some(out) = std::env::args().nth(1).map(PathBuf::from) else {

@@ -10,8 +10,10 @@ pub mod config_error;
 pub mod filter_state;
 pub mod jwt;
 pub mod reply;
+pub mod shared_store;
 pub mod time;
 
 pub use config_error::ConfigError;
 pub use reply::LocalReply;
+pub use shared_store::{SharedStore, StoreError};
 pub use time::UnixSeconds;

@@ -5,6 +5,7 @@
 //! ([`zt_core::filter_state::IDENTITY`]), never through a request header.
 
 mod http;
+mod jwks;
 mod metrics;
 mod root;
 

@@ -10,6 +10,8 @@ pub struct JwtMetrics {
     pub advisory_denied: Counter,
     pub cache_hit: Counter,
     pub cache_miss: Counter,
+    pub jwks_fetch_ok: Counter,
+    pub jwks_fetch_failed: Counter,
     denied: Vec<(&'static str, Counter)>,
 }
 
@@ -21,6 +23,8 @@ impl JwtMetrics {
             advisory_denied: Counter::define("zt_jwt.advisory_denied"),
             cache_hit: Counter::define("zt_jwt.cache_hit"),
             cache_miss: Counter::define("zt_jwt.cache_miss"),
+            jwks_fetch_ok: Counter::define("zt_jwt.jwks_fetch_ok"),
+            jwks_fetch_failed: Counter::define("zt_jwt.jwks_fetch_failed"),
             denied: JwtError::REASONS
                 .iter()
                 .map(|reason| (*reason, Counter::define(&format!("zt_jwt.denied.{reason}"))))

@@ -5,10 +5,13 @@
 //! `zt-core` and never sees the host.
 
 mod host_crypto;
+pub mod http_call;
 mod metrics;
+mod shared_data;
 
 pub use host_crypto::EnvoyHostCrypto;
 pub use metrics::Counter;
+pub use shared_data::EnvoySharedData;
 
 use std::time::UNIX_EPOCH;
 

@@ -8,9 +8,11 @@ use super::cache::{TokenCache, VerifiedToken};
 use super::config::JwtFilterConfig;
 use super::error::JwtError;
 use super::identity::Identity;
+use super::remote::{FetchFailure, FetchOutcome, FetchRequest, KidRefetch, ProviderId, RemoteKeys};
 use super::signature::SignatureVerifier;
 use super::sources::find_token;
 use super::token::ParsedToken;
+use crate::shared_store::SharedStore;
 use crate::time::UnixSeconds;
 
 /// A configured verifier; one per filter instance (per Wasm VM, so per Envoy worker), shared
@@ -19,6 +21,8 @@ pub struct Authenticator {
     pub config: JwtFilterConfig,
     verifier: Box<dyn SignatureVerifier>,
     cache: RefCell<TokenCache>,
+    /// Per provider (same index), its remote keys if it has a remote source.
+    remote: Vec<Option<RefCell<RemoteKeys>>>,
 }
 
 /// A request's verified token, and whether it came from the cache.
@@ -31,7 +35,87 @@ pub struct Authenticated {
 impl Authenticator {
     pub fn new(config: JwtFilterConfig, verifier: Box<dyn SignatureVerifier>) -> Self {
         let cache = RefCell::new(TokenCache::new(config.cache_entries));
-        Self { config, verifier, cache }
+        let remote = config
+            .providers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let source = p.remote.clone()?;
+                Some(RefCell::new(RemoteKeys::new(ProviderId(i), &p.name, &p.rules.issuer, source)))
+            })
+            .collect();
+        Self { config, verifier, cache, remote }
+    }
+
+    /// Whether any provider fetches its keys (then the adapter runs a timer).
+    pub fn has_remote_keys(&self) -> bool {
+        self.remote.iter().any(Option::is_some)
+    }
+
+    /// Whether the provider has any key now (inline, secret, or fetched).
+    pub fn has_keys(&self, provider: ProviderId) -> bool {
+        let fixed = self.config.providers.get(provider.0).is_some_and(|p| !p.keys.is_empty());
+        fixed || self.remote_keys(provider).is_some_and(|remote| remote.borrow().keys().is_some())
+    }
+
+    /// Whether every provider with remote keys has some (the first fetches are done).
+    pub fn every_remote_provider_has_keys(&self) -> bool {
+        self.remote.iter().flatten().all(|remote| remote.borrow().keys().is_some())
+    }
+
+    pub fn provider_name(&self, provider: ProviderId) -> &str {
+        self.config.providers.get(provider.0).map_or("?", |p| p.name.as_str())
+    }
+
+    /// The timer's step: adopt keys other workers fetched, and the fetches due now.
+    pub fn poll_remote_keys(&self, store: &dyn SharedStore, now: UnixSeconds) -> Vec<FetchRequest> {
+        let mut requests = Vec::new();
+        for remote in self.remote.iter().flatten() {
+            let (changed, request) = remote.borrow_mut().poll(store, now);
+            if changed {
+                self.keys_changed();
+            }
+            requests.extend(request);
+        }
+        requests
+    }
+
+    /// A token named a `kid` its provider's remote keys lack.
+    pub fn unknown_kid(&self, provider: ProviderId, store: &dyn SharedStore, now: UnixSeconds) -> KidRefetch {
+        let Some(remote) = self.remote_keys(provider) else { return KidRefetch::NotNow };
+        let refetch = remote.borrow_mut().unknown_kid(store, now);
+        if refetch == KidRefetch::Synced {
+            self.keys_changed();
+        }
+        refetch
+    }
+
+    /// The answer to a fetch: `None` when there was none (failure, timeout, not sent).
+    pub fn remote_keys_response(
+        &self,
+        request: &FetchRequest,
+        response: Option<(u16, &[u8])>,
+        store: &dyn SharedStore,
+        now: UnixSeconds,
+    ) -> FetchOutcome {
+        let Some(remote) = self.remote_keys(request.provider) else {
+            return FetchOutcome::Failed(FetchFailure::Transport);
+        };
+        let outcome = remote.borrow_mut().on_response(request.stage, response, store, now);
+        if matches!(outcome, FetchOutcome::Installed { .. }) {
+            self.keys_changed();
+        }
+        outcome
+    }
+
+    fn remote_keys(&self, provider: ProviderId) -> Option<&RefCell<RemoteKeys>> {
+        self.remote.get(provider.0)?.as_ref()
+    }
+
+    /// Tokens verified with keys that are gone must be verified again: a rotation that drops
+    /// a key is how an issuer revokes it.
+    fn keys_changed(&self) {
+        self.cache.borrow_mut().clear();
     }
 
     pub fn verifier_name(&self) -> &'static str {
@@ -57,7 +141,7 @@ impl Authenticator {
             return Ok(Authenticated { token: hit, cache_hit: true });
         }
         let identity = self.verify(token, now)?;
-        let skew = self.config.provider_for(&identity.iss).map_or(0, |p| p.rules.clock_skew_seconds);
+        let skew = self.config.provider_for(&identity.iss).map_or(0, |(_, p)| p.rules.clock_skew_seconds);
         // No `exp` (only with `dangerous_allow_missing_expiration`): never cached.
         let valid_until = UnixSeconds(identity.exp.map_or(now.0, |exp| exp.saturating_add(skew)));
         let verified = Rc::new(VerifiedToken { identity_json: identity.to_json(), identity, valid_until });
@@ -75,11 +159,23 @@ impl Authenticator {
         };
         // A key of one provider never verifies another's token: the provider is chosen by
         // `iss` first, and only its keys are candidates.
-        let provider = self.config.provider_for(iss).ok_or(JwtError::UnknownIssuer)?;
+        let (id, provider) = self.config.provider_for(iss).ok_or(JwtError::UnknownIssuer)?;
         provider.rules.check(&parsed.claims, now)?;
-        let mut candidates = provider.keys.candidates(parsed.kid.as_deref(), parsed.alg).peekable();
+        let remote = self.remote_keys(id).map(|remote| remote.borrow().keys());
+        if let Some(None) = remote
+            && provider.keys.is_empty()
+        {
+            return Err(JwtError::KeysUnavailable { provider: id });
+        }
+        let remote_keys = remote.flatten();
+        let kid = parsed.kid.as_deref();
+        let mut candidates = provider
+            .keys
+            .candidates(kid, parsed.alg)
+            .chain(remote_keys.iter().flat_map(|keys| keys.candidates(kid, parsed.alg)))
+            .peekable();
         if candidates.peek().is_none() {
-            return Err(JwtError::NoMatchingKey);
+            return Err(JwtError::NoMatchingKey { provider: id });
         }
         if !candidates.any(|key| self.verifier.verify(&parsed, key, now)) {
             return Err(JwtError::SignatureInvalid);

@@ -73,6 +73,12 @@ impl TokenCache {
         }
     }
 
+    /// Forgets every entry (the keys changed).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.order.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

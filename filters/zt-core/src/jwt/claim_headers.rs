@@ -23,21 +23,33 @@ const RESERVED: [&str; 6] = ["host", "authorization", "cookie", "connection", "c
 
 pub fn validate(mappings: &[ClaimHeader], path: &str) -> Result<(), ConfigError> {
     for (i, mapping) in mappings.iter().enumerate() {
-        let header = &mapping.header;
-        let valid = !header.is_empty()
-            && header.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-            && !RESERVED.contains(&header.as_str());
-        if !valid {
-            return Err(ConfigError::new(
-                format!("{path}[{i}].header"),
-                "must be a lower-case header name (a-z, 0-9, -, _), not a reserved one",
-            ));
-        }
+        validate_header_name(&mapping.header, &format!("{path}[{i}].header"))?;
         if mapping.claim.is_empty() {
             return Err(ConfigError::new(format!("{path}[{i}].claim"), "must not be empty"));
         }
     }
     Ok(())
+}
+
+/// A header the filter sets from verified data: lower case, not one a proxy or the token needs.
+pub fn validate_header_name(header: &str, path: &str) -> Result<(), ConfigError> {
+    let valid = !header.is_empty()
+        && header.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && !RESERVED.contains(&header);
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::new(path, "must be a lower-case header name (a-z, 0-9, -, _), not a reserved one"))
+    }
+}
+
+/// The verified claims for the payload header: their JSON, base64url without padding (as
+/// Envoy's `jwt_authn` `forward_payload_header`). Re-serialized from the verified claims, so
+/// it carries exactly what was checked.
+pub fn payload_header_value(identity: &Identity) -> String {
+    use base64::Engine as _;
+    let json = serde_json::to_vec(&identity.claims).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
 }
 
 /// The headers to set for a verified identity. Strings as they are, numbers and booleans in

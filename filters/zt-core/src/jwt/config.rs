@@ -4,10 +4,12 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::claim_headers::{ClaimHeader, validate as validate_claim_headers};
+use super::claim_headers::{ClaimHeader, validate as validate_claim_headers, validate_header_name};
 use super::claims::ClaimRules;
 use super::hmac_keys::{HmacKeyJson, import_hmac_keys};
 use super::keys::KeySet;
+use super::next_hop::{NextHop, NextHopJson};
+use super::remote::{OidcDiscoveryJson, ProviderId, RemoteJwksJson, RemoteSource};
 use super::requirement::{Requirements, RequirementsJson};
 use super::sources::TokenSource;
 use crate::config_error::ConfigError;
@@ -31,6 +33,11 @@ pub struct JwtFilterConfigJson {
     /// request, so a client can never supply one.
     #[serde(default)]
     pub claim_headers: Vec<ClaimHeader>,
+    /// Default none. A request header that receives the verified claims as base64url JSON
+    /// (like `jwt_authn`'s `forward_payload_header`), for upstreams that cannot read filter
+    /// state. Removed from every request first, so a client cannot supply it.
+    #[serde(default)]
+    pub payload_header: Option<String>,
     /// Default 8192. Longer tokens are refused before any decoding; raising it raises the
     /// work an anonymous client can make the filter do.
     #[serde(default = "default_max_token_bytes")]
@@ -45,6 +52,10 @@ pub struct JwtFilterConfigJson {
     /// repeated token skips the signature check; 0 disables the cache. At most 100000.
     #[serde(default = "default_cache_entries")]
     pub cache_entries: usize,
+    /// Default none. Minting of scoped tokens for upstreams (see `next_hop.rs`); requirements
+    /// choose a profile with `next_hop_token`.
+    #[serde(default)]
+    pub next_hop: Option<NextHopJson>,
     /// What routes require: by default a valid token of any provider on every route.
     #[serde(default)]
     pub requirements: RequirementsJson,
@@ -99,6 +110,12 @@ pub enum JwksSourceJson {
     /// A JWKS as a JSON object, or a string holding one.
     #[serde(rename = "inline")]
     Inline(Value),
+    /// A JWKS fetched from a URI through an Envoy cluster.
+    #[serde(rename = "remote")]
+    Remote(RemoteJwksJson),
+    /// A JWKS found through the issuer's OpenID Connect discovery document.
+    #[serde(rename = "oidc_discovery")]
+    OidcDiscovery(OidcDiscoveryJson),
 }
 
 fn default_realm() -> String {
@@ -127,7 +144,10 @@ pub struct Provider {
     pub name: String,
     pub token_sources: Vec<TokenSource>,
     pub rules: ClaimRules,
+    /// Inline JWKS keys and shared secrets, fixed for the life of the configuration.
     pub keys: KeySet,
+    /// Where remote keys are fetched from, if anywhere.
+    pub remote: Option<RemoteSource>,
 }
 
 /// The validated configuration.
@@ -141,7 +161,9 @@ pub struct JwtFilterConfig {
     pub token_sources: Vec<TokenSource>,
     pub forward_token: bool,
     pub claim_headers: Vec<ClaimHeader>,
+    pub payload_header: Option<String>,
     pub max_token_bytes: usize,
+    pub next_hop: Option<NextHop>,
 }
 
 impl JwtFilterConfig {
@@ -159,8 +181,8 @@ impl JwtFilterConfig {
     }
 
     /// The provider whose issuer is exactly `iss`.
-    pub fn provider_for(&self, iss: &str) -> Option<&Provider> {
-        self.providers.iter().find(|p| p.rules.issuer == iss)
+    pub fn provider_for(&self, iss: &str) -> Option<(ProviderId, &Provider)> {
+        self.providers.iter().enumerate().find(|(_, p)| p.rules.issuer == iss).map(|(i, p)| (ProviderId(i), p))
     }
 }
 
@@ -204,8 +226,16 @@ impl TryFrom<JwtFilterConfigJson> for JwtFilterConfig {
             }
         }
         validate_claim_headers(&json.claim_headers, "claim_headers")?;
+        if let Some(header) = &json.payload_header {
+            validate_header_name(header, "payload_header")?;
+            if json.claim_headers.iter().any(|m| m.header == *header) {
+                return Err(ConfigError::new("payload_header", "is also a claim_headers header"));
+            }
+        }
         let names: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
-        let requirements = Requirements::validate(json.requirements, &names, "requirements")?;
+        let next_hop = json.next_hop.map(|n| NextHop::validate(n, "next_hop")).transpose()?;
+        let profiles = next_hop.as_ref().map(NextHop::profile_names).unwrap_or_default();
+        let requirements = Requirements::validate(json.requirements, &names, &profiles, "requirements")?;
         Ok(Self {
             requirements,
             signature_verifier: json.signature_verifier,
@@ -215,6 +245,8 @@ impl TryFrom<JwtFilterConfigJson> for JwtFilterConfig {
             providers,
             forward_token: json.forward_token,
             claim_headers: json.claim_headers,
+            payload_header: json.payload_header,
+            next_hop,
             max_token_bytes: json.max_token_bytes,
         })
     }
@@ -254,10 +286,17 @@ fn validate_provider(json: ProviderJson, path: &str) -> Result<Provider, ConfigE
             ));
         }
     }
-    let mut keys = match &json.jwks {
-        Some(JwksSourceJson::Inline(jwks)) => KeySet::from_jwks(jwks, &format!("{path}.jwks.inline"))?,
+    let (mut keys, remote) = match &json.jwks {
+        Some(JwksSourceJson::Inline(jwks)) => (KeySet::from_jwks(jwks, &format!("{path}.jwks.inline"))?, None),
+        Some(JwksSourceJson::Remote(remote)) => {
+            (KeySet::empty(), Some(RemoteSource::from_remote(remote, &format!("{path}.jwks.remote"))?))
+        }
+        Some(JwksSourceJson::OidcDiscovery(discovery)) => {
+            let source = RemoteSource::from_discovery(discovery, &json.issuer, &format!("{path}.jwks.oidc_discovery"))?;
+            (KeySet::empty(), Some(source))
+        }
         None if json.hmac_keys.is_empty() => return Err(err("jwks", "missing (or give hmac_keys)")),
-        None => KeySet::empty(),
+        None => (KeySet::empty(), None),
     };
     keys.extend(import_hmac_keys(&json.hmac_keys, &format!("{path}.hmac_keys"))?, &format!("{path}.hmac_keys"))?;
     Ok(Provider {
@@ -272,5 +311,6 @@ fn validate_provider(json: ProviderJson, path: &str) -> Result<Provider, ConfigE
             required: json.required_claims.into_iter().collect(),
         },
         keys,
+        remote,
     })
 }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::remote::ProviderId;
 use crate::time::UnixSeconds;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,8 +33,15 @@ pub enum JwtError {
     UnsupportedType,
     IssuerMissing,
     UnknownIssuer,
-    /// No configured key of the token's provider has the token's `kid` and `alg`.
-    NoMatchingKey,
+    /// No key of the token's provider has the token's `kid` and `alg`. For remote keys the
+    /// adapter may refetch them (rate-limited) and verify again.
+    NoMatchingKey {
+        provider: ProviderId,
+    },
+    /// The provider's keys are remote and no fetch has succeeded yet: fail closed.
+    KeysUnavailable {
+        provider: ProviderId,
+    },
     SignatureInvalid,
     ExpirationMissing,
     Expired {
@@ -68,7 +76,7 @@ pub enum JwtError {
 
 impl JwtError {
     /// Every value [`JwtError::reason`] can take, for defining one metric per reason up front.
-    pub const REASONS: [&'static str; 23] = [
+    pub const REASONS: [&'static str; 24] = [
         "missing",
         "multiple_tokens",
         "token_format",
@@ -81,6 +89,7 @@ impl JwtError {
         "unsupported_type",
         "unknown_issuer",
         "no_matching_key",
+        "keys_unavailable",
         "bad_signature",
         "expiration_missing",
         "expired",
@@ -108,7 +117,8 @@ impl JwtError {
             JwtError::CriticalHeader => "critical_header",
             JwtError::UnsupportedType => "unsupported_type",
             JwtError::IssuerMissing | JwtError::UnknownIssuer => "unknown_issuer",
-            JwtError::NoMatchingKey => "no_matching_key",
+            JwtError::NoMatchingKey { .. } => "no_matching_key",
+            JwtError::KeysUnavailable { .. } => "keys_unavailable",
             JwtError::SignatureInvalid => "bad_signature",
             JwtError::ExpirationMissing => "expiration_missing",
             JwtError::Expired { .. } => "expired",
@@ -137,7 +147,8 @@ impl JwtError {
             JwtError::CriticalHeader => "Jwt header has an unsupported critical parameter",
             JwtError::UnsupportedType => "Jwt type is not supported",
             JwtError::IssuerMissing | JwtError::UnknownIssuer => "Jwt issuer is not configured",
-            JwtError::NoMatchingKey => "Jwks doesn't have key to match kid or alg from Jwt",
+            JwtError::NoMatchingKey { .. } => "Jwks doesn't have key to match kid or alg from Jwt",
+            JwtError::KeysUnavailable { .. } => "Jwks remote fetch is failed",
             JwtError::SignatureInvalid => "Jwt verification fails",
             JwtError::ExpirationMissing => "Jwt has no expiration",
             JwtError::Expired { .. } => "Jwt is expired",
@@ -191,7 +202,8 @@ mod tests {
             JwtError::UnsupportedType,
             JwtError::IssuerMissing,
             JwtError::UnknownIssuer,
-            JwtError::NoMatchingKey,
+            JwtError::NoMatchingKey { provider: ProviderId(0) },
+            JwtError::KeysUnavailable { provider: ProviderId(0) },
             JwtError::SignatureInvalid,
             JwtError::ExpirationMissing,
             JwtError::Expired { exp: 0, now },

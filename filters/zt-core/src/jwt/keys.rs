@@ -111,6 +111,34 @@ impl KeySet {
         Ok(Self { keys })
     }
 
+    /// Imports a fetched JWKS. Unlike configuration, a published set may hold keys this
+    /// filter cannot use (encryption keys, other key types, weak RSA): those are skipped and
+    /// counted. A set with no usable key, or with a `kid` twice, is refused whole.
+    pub fn from_remote_jwks(body: &[u8]) -> Result<(Self, usize), String> {
+        let jwks: Value = serde_json::from_slice(body).map_err(|_| "not JSON".to_owned())?;
+        let Some(Value::Array(entries)) = jwks.get("keys") else {
+            return Err("no `keys` array".to_owned());
+        };
+        let mut keys: Vec<VerifyingKey> = Vec::with_capacity(entries.len());
+        let mut skipped = 0;
+        for (i, entry) in entries.iter().enumerate() {
+            let Ok(key) = import_jwk(entry, "key") else {
+                skipped += 1;
+                continue;
+            };
+            if let Some(kid) = &key.kid
+                && keys.iter().any(|k| k.kid.as_ref() == Some(kid))
+            {
+                return Err(format!("keys[{i}] repeats a kid: the set is ambiguous"));
+            }
+            keys.push(key);
+        }
+        if keys.is_empty() {
+            return Err(format!("none of its {} keys is usable", entries.len()));
+        }
+        Ok((Self { keys }, skipped))
+    }
+
     /// The keys that may verify a token with this `kid` and `alg`, following Envoy's
     /// `jwt_verify_lib`: a key with another `kid` is skipped, a key without one is tried.
     pub fn candidates<'s>(

@@ -14,6 +14,8 @@ mod hmac_keys;
 mod host_crypto;
 mod identity;
 mod keys;
+mod next_hop;
+mod remote;
 mod requirement;
 mod response;
 mod signature;
@@ -24,7 +26,7 @@ mod token;
 pub use algorithm::Algorithm;
 pub use authenticate::{Authenticated, Authenticator};
 pub use cache::{TokenCache, VerifiedToken};
-pub use claim_headers::{ClaimHeader, claim_headers};
+pub use claim_headers::{ClaimHeader, claim_headers, payload_header_value};
 pub use claims::ClaimRules;
 pub use config::{
     JwksSourceJson, JwtFilterConfig, JwtFilterConfigJson, Provider, ProviderJson, SignatureVerifierChoice,
@@ -34,6 +36,11 @@ pub use hmac_keys::HmacKeyJson;
 pub use host_crypto::{HostCrypto, HostVerdict, HostVerifier, HostVerifyRequest, host_crypto_works, host_request};
 pub use identity::Identity;
 pub use keys::{KeyMaterial, KeySet, VerifyingKey};
+pub use next_hop::{NextHop, NextHopJson, ProfileJson};
+pub use remote::{
+    FetchFailure, FetchOutcome, FetchPolicy, FetchRequest, FetchStage, FetchTarget, KidRefetch, MAX_DOCUMENT_BYTES,
+    OidcDiscoveryJson, ProviderId, RemoteJwksJson, RemoteKeys, RemoteSource,
+};
 pub use requirement::{Decision, Requirement, RequirementJson, Requirements, RequirementsJson};
 pub use response::denial;
 pub use signature::{InModuleVerifier, SignatureVerifier};

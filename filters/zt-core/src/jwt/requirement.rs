@@ -43,6 +43,9 @@ pub struct RequirementJson {
     /// Default `false`. `true` verifies and records the decision that would have been taken
     /// (filter state, metrics, log) but lets refused requests through: for rolling out.
     pub advisory: Option<bool>,
+    /// Default none. A profile of `next_hop.profiles`: the upstream receives a token minted
+    /// for it (in `authorization`) instead of the caller's, when the caller was verified.
+    pub next_hop_token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +56,7 @@ pub struct Requirement {
     pub allow_missing: bool,
     pub allow_failed: bool,
     pub advisory: bool,
+    pub next_hop_token: Option<String>,
 }
 
 /// What the filter does with a request.
@@ -134,22 +138,29 @@ impl Requirements {
         }
     }
 
-    pub fn validate(json: RequirementsJson, providers: &[String], path: &str) -> Result<Self, ConfigError> {
+    pub fn validate(
+        json: RequirementsJson,
+        providers: &[String],
+        profiles: &[String],
+        path: &str,
+    ) -> Result<Self, ConfigError> {
+        let known = Known { providers, profiles };
         let base = Requirement {
             name: "default".to_owned(),
             providers: None,
             allow_missing: false,
             allow_failed: false,
             advisory: false,
+            next_hop_token: None,
         };
-        let default = inherit(&base, json.default, "default", providers, &format!("{path}.default"))?;
+        let default = inherit(&base, json.default, "default", &known, &format!("{path}.default"))?;
         let mut named = BTreeMap::new();
         for (name, requirement) in json.named {
             let field = format!("{path}.named.{name}");
             if name.is_empty() || name == "default" {
                 return Err(ConfigError::new(field, "needs a name other than `default`"));
             }
-            named.insert(name.clone(), inherit(&default, requirement, &name, providers, &field)?);
+            named.insert(name.clone(), inherit(&default, requirement, &name, &known, &field)?);
         }
         for (route, name) in &json.by_route_name {
             if !named.contains_key(name) {
@@ -163,13 +174,28 @@ impl Requirements {
     }
 }
 
+/// What a requirement may name.
+struct Known<'a> {
+    providers: &'a [String],
+    profiles: &'a [String],
+}
+
 fn inherit(
     base: &Requirement,
     json: RequirementJson,
     name: &str,
-    providers: &[String],
+    known: &Known<'_>,
     path: &str,
 ) -> Result<Requirement, ConfigError> {
+    let providers = known.providers;
+    if let Some(profile) = &json.next_hop_token
+        && !known.profiles.contains(profile)
+    {
+        return Err(ConfigError::new(
+            format!("{path}.next_hop_token"),
+            format!("no next_hop profile named `{profile}`"),
+        ));
+    }
     if let Some(listed) = &json.providers {
         if listed.is_empty() {
             return Err(ConfigError::new(format!("{path}.providers"), "must not be empty (omit it for any provider)"));
@@ -184,6 +210,7 @@ fn inherit(
         allow_missing: json.allow_missing.unwrap_or(base.allow_missing),
         allow_failed: json.allow_failed.unwrap_or(base.allow_failed),
         advisory: json.advisory.unwrap_or(base.advisory),
+        next_hop_token: json.next_hop_token.or_else(|| base.next_hop_token.clone()),
     })
 }
 
@@ -199,7 +226,12 @@ mod tests {
 
     fn requirements(json: serde_json::Value) -> Result<Requirements, ConfigError> {
         let parsed: RequirementsJson = serde_json::from_value(json).unwrap();
-        Requirements::validate(parsed, &["corp".to_owned(), "partner".to_owned()], "requirements")
+        Requirements::validate(
+            parsed,
+            &["corp".to_owned(), "partner".to_owned()],
+            &["orders".to_owned()],
+            "requirements",
+        )
     }
 
     fn authenticated(provider: &str) -> Authenticated {

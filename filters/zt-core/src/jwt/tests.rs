@@ -175,11 +175,17 @@ fn selects_keys_by_kid_and_algorithm() {
     let auth = default_authenticator();
     let unknown_kid =
         ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap().with_key_id("nope");
-    assert_eq!(auth.verify(&unknown_kid.sign(claims(json!({}))).unwrap(), NOW).unwrap_err(), JwtError::NoMatchingKey);
+    assert_eq!(
+        auth.verify(&unknown_kid.sign(claims(json!({}))).unwrap(), NOW).unwrap_err(),
+        JwtError::NoMatchingKey { provider: ProviderId(0) }
+    );
     // An ES256 token naming the RSA key's kid: the key cannot do ES256.
     let wrong_family =
         ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap().with_key_id("rsa");
-    assert_eq!(auth.verify(&wrong_family.sign(claims(json!({}))).unwrap(), NOW).unwrap_err(), JwtError::NoMatchingKey);
+    assert_eq!(
+        auth.verify(&wrong_family.sign(claims(json!({}))).unwrap(), NOW).unwrap_err(),
+        JwtError::NoMatchingKey { provider: ProviderId(0) }
+    );
     // Without a kid every key of the right family is tried.
     let no_kid = ES256KeyPair::from_jwk(include_str!("../../testdata/A.3_ES256.jwk.json")).unwrap();
     assert!(auth.verify(&no_kid.sign(claims(json!({}))).unwrap(), NOW).is_ok());
@@ -190,16 +196,25 @@ fn a_declared_alg_narrows_an_rsa_key() {
     let mut jwk = public_jwk(include_str!("../../testdata/A.2_RS256.jwk.json"), "rsa");
     jwk["alg"] = json!("RS384");
     let auth = authenticator(config_json(json!({"keys": [jwk.clone()]})));
-    assert_eq!(auth.verify(&rs256(claims(json!({}))), NOW).unwrap_err(), JwtError::NoMatchingKey);
+    assert_eq!(
+        auth.verify(&rs256(claims(json!({}))), NOW).unwrap_err(),
+        JwtError::NoMatchingKey { provider: ProviderId(0) }
+    );
     // A key declared RS256 never verifies the same key's PSS signature, and the reverse.
     jwk["alg"] = json!("RS256");
     let auth = authenticator(config_json(json!({"keys": [jwk.clone()]})));
     assert!(auth.verify(&rs256(claims(json!({}))), NOW).is_ok());
-    assert_eq!(auth.verify(&ps256(claims(json!({}))), NOW).unwrap_err(), JwtError::NoMatchingKey);
+    assert_eq!(
+        auth.verify(&ps256(claims(json!({}))), NOW).unwrap_err(),
+        JwtError::NoMatchingKey { provider: ProviderId(0) }
+    );
     jwk["alg"] = json!("PS256");
     let auth = authenticator(config_json(json!({"keys": [jwk]})));
     assert!(auth.verify(&ps256(claims(json!({}))), NOW).is_ok());
-    assert_eq!(auth.verify(&rs256(claims(json!({}))), NOW).unwrap_err(), JwtError::NoMatchingKey);
+    assert_eq!(
+        auth.verify(&rs256(claims(json!({}))), NOW).unwrap_err(),
+        JwtError::NoMatchingKey { provider: ProviderId(0) }
+    );
 }
 
 #[wasm_bindgen_test(unsupported = test)]
@@ -305,9 +320,29 @@ fn configuration_errors_name_the_field() {
             "at most 300",
         ),
         (
-            json!({"providers": [provider(json!({"jwks": {"remote": {}}}))]}),
+            json!({"providers": [provider(json!({"jwks": {"fetched": {}}}))]}),
             "providers[0].jwks",
-            "unknown variant `remote`",
+            "unknown variant `fetched`",
+        ),
+        (
+            json!({"providers": [provider(json!({"jwks": {"remote": {}}}))]}),
+            "providers[0].jwks.remote",
+            "missing field `cluster`",
+        ),
+        (
+            json!({"providers": [provider(json!({"jwks": {"remote": {"cluster": "idp", "uri": "idp/keys"}}}))]}),
+            "providers[0].jwks.remote.uri",
+            "https://",
+        ),
+        (
+            json!({"providers": [provider(json!({"jwks": {"remote": {"cluster": "idp", "uri": "https://idp/k", "timeout_ms": 0}}}))]}),
+            "providers[0].jwks.remote.timeout_ms",
+            "between 100 and 60000",
+        ),
+        (
+            json!({"providers": [provider(json!({"issuer": "idp", "jwks": {"oidc_discovery": {"cluster": "idp"}}}))]}),
+            "providers[0].jwks.oidc_discovery",
+            "issuer that is an http(s) URL",
         ),
         (
             json!({"providers": [provider(json!({})), provider(json!({"name": "q"}))]}),
@@ -531,7 +566,7 @@ fn hs256_verifies_only_with_the_providers_own_secret() {
     assert_eq!(auth.verify(&wrong, NOW).unwrap_err(), JwtError::SignatureInvalid);
     // HS384 with the HS256 secret: no key for that algorithm.
     let hs384 = HS384Key::from_bytes(HMAC_SECRET).with_key_id("shared").authenticate(claims(json!({}))).unwrap();
-    assert_eq!(auth.verify(&hs384, NOW).unwrap_err(), JwtError::NoMatchingKey);
+    assert_eq!(auth.verify(&hs384, NOW).unwrap_err(), JwtError::NoMatchingKey { provider: ProviderId(0) });
 }
 
 /// Algorithm confusion: an HS256 token "signed" with the RSA public key as the secret.
@@ -547,9 +582,16 @@ fn a_public_key_used_as_an_hmac_secret_never_verifies() {
             }
             let forged = key.authenticate(claims(json!({}))).unwrap();
             // Without HMAC keys the provider has no key for HS256 at all.
-            assert_eq!(default_authenticator().verify(&forged, NOW).unwrap_err(), JwtError::NoMatchingKey);
+            assert_eq!(
+                default_authenticator().verify(&forged, NOW).unwrap_err(),
+                JwtError::NoMatchingKey { provider: ProviderId(0) }
+            );
             // With one, only the configured secret is tried.
-            let expected = if kid.is_some() { JwtError::NoMatchingKey } else { JwtError::SignatureInvalid };
+            let expected = if kid.is_some() {
+                JwtError::NoMatchingKey { provider: ProviderId(0) }
+            } else {
+                JwtError::SignatureInvalid
+            };
             assert_eq!(authenticator(hmac_config()).verify(&forged, NOW).unwrap_err(), expected);
         }
     }
@@ -582,4 +624,52 @@ fn hmac_keys_are_validated_without_echoing_the_secret() {
     config["providers"][0].as_object_mut().unwrap().remove("jwks");
     let err = JwtFilterConfig::from_json(config.to_string().as_bytes()).err().unwrap();
     assert_eq!(err.path, "providers[0].jwks");
+}
+
+fn remote_authenticator() -> Authenticator {
+    let config = json!({"providers": [{"name": "main", "issuer": ISS, "audiences": ["api"],
+        "jwks": {"remote": {"cluster": "idp", "uri": "https://idp.test/jwks"}}}]});
+    Authenticator::new(JwtFilterConfig::from_json(config.to_string().as_bytes()).unwrap(), Box::new(InModuleVerifier))
+}
+
+fn bearer(token: &str) -> Vec<(String, Vec<u8>)> {
+    vec![("authorization".to_owned(), format!("Bearer {token}").into_bytes())]
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn remote_keys_fail_closed_until_fetched_then_verify() {
+    let store = crate::shared_store::MemoryStore::default();
+    let auth = remote_authenticator();
+    assert!(auth.has_remote_keys());
+    let token = es256(claims(json!({})));
+    assert_eq!(auth.verify(&token, NOW).unwrap_err(), JwtError::KeysUnavailable { provider: ProviderId(0) });
+    let requests = auth.poll_remote_keys(&store, NOW);
+    assert_eq!(requests.len(), 1);
+    let set = json!({"keys": [public_jwk(include_str!("../../testdata/A.3_ES256.jwk.json"), "ec")]}).to_string();
+    let outcome = auth.remote_keys_response(&requests[0], Some((200, set.as_bytes())), &store, NOW);
+    assert_eq!(outcome, FetchOutcome::Installed { keys: 1, skipped: 0 });
+    assert_eq!(auth.verify(&token, NOW).unwrap().provider, "main");
+    // An RSA token names a kid the fetched set lacks: the adapter may refetch.
+    assert_eq!(
+        auth.verify(&rs256(claims(json!({}))), NOW).unwrap_err(),
+        JwtError::NoMatchingKey { provider: ProviderId(0) }
+    );
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_rotation_that_drops_a_key_also_drops_the_tokens_it_verified() {
+    let store = crate::shared_store::MemoryStore::default();
+    let auth = remote_authenticator();
+    let ec = json!({"keys": [public_jwk(include_str!("../../testdata/A.3_ES256.jwk.json"), "ec")]}).to_string();
+    let rsa = json!({"keys": [public_jwk(include_str!("../../testdata/A.2_RS256.jwk.json"), "rsa")]}).to_string();
+    let request = auth.poll_remote_keys(&store, NOW).remove(0);
+    auth.remote_keys_response(&request, Some((200, ec.as_bytes())), &store, NOW);
+    let headers = bearer(&es256(claims(json!({}))));
+    assert!(!auth.authenticate(&headers, NOW).unwrap().cache_hit);
+    assert!(auth.authenticate(&headers, NOW).unwrap().cache_hit);
+    let KidRefetch::Fetch(request) = auth.unknown_kid(ProviderId(0), &store, UnixSeconds(NOW.0 + 60)) else {
+        panic!("refetch expected")
+    };
+    auth.remote_keys_response(&request, Some((200, rsa.as_bytes())), &store, UnixSeconds(NOW.0 + 60));
+    assert_eq!(auth.authenticate(&headers, NOW).unwrap_err(), JwtError::NoMatchingKey { provider: ProviderId(0) });
 }

@@ -1,0 +1,129 @@
+//! `zt-jwt` with keys from an OpenID Connect provider, in a real Envoy: the test runs the
+//! provider (discovery document and JWKS) on a loopback port, rotates its keys while Envoy runs,
+//! and checks the shipped `jwt-oidc.yaml` routes (filter switched off, anonymous by metadata).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use zt_envoy_tests::{
+    Alg, EchoUpstream, Envoy, KeySet, Ports, Response, Started, get, jwt_oidc_plugin_config, render, template, wasm_dir,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+const DISCOVERY: &str = "/.well-known/openid-configuration";
+
+struct Bed {
+    idp: EchoUpstream,
+    issuer: String,
+    upstream: EchoUpstream,
+    envoy: Envoy,
+}
+
+fn publish_keys(idp: &EchoUpstream, sets: &[&KeySet]) {
+    let keys: Vec<Value> = sets.iter().flat_map(|set| set.jwks()["keys"].as_array().unwrap().clone()).collect();
+    idp.publish("/jwks", &json!({ "keys": keys }).to_string());
+}
+
+/// Provider first (so that Envoy's start-up fetch finds it), then upstream and Envoy.
+fn bed(initial: &[&KeySet], concurrency: u32) -> Bed {
+    let idp = EchoUpstream::start().unwrap();
+    let issuer = format!("http://127.0.0.1:{}", idp.port());
+    idp.publish(DISCOVERY, &json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")}).to_string());
+    publish_keys(&idp, initial);
+    let upstream = EchoUpstream::start().unwrap();
+    let ports = Ports { upstream: upstream.port(), idp: idp.port(), ..Ports::default() };
+    let config = render(&template("jwt-oidc.yaml").unwrap(), ports, &wasm_dir(), &jwt_oidc_plugin_config(&issuer))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let envoy = match Envoy::start(&config, concurrency).unwrap() {
+        Started::Ready(envoy) => envoy,
+        Started::Exited { log, .. } => panic!("Envoy exited:\n{log}"),
+    };
+    Bed { idp, issuer, upstream, envoy }
+}
+
+fn call(bed: &Bed, path: &str, token: Option<&str>) -> Response {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", b.as_str())).collect();
+    get(bed.envoy.port(), path, &headers, TIMEOUT).unwrap()
+}
+
+/// Polls (every 200 ms, at most `limit`) until `check` holds.
+fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+fn keys_come_from_discovery_and_rotate_while_envoy_runs() {
+    let old = KeySet::generate_named("old").unwrap();
+    let new = KeySet::generate_named("new").unwrap();
+    let bed = bed(&[&old], 2);
+    let old_token = old.valid_from(Alg::Es256, &bed.issuer).unwrap();
+    // The start-up fetch may still be on its way: the first requests can see "keys unavailable".
+    assert!(
+        eventually(Duration::from_secs(10), || call(&bed, "/api", Some(&old_token)).status == 200),
+        "tokens of the discovered keys are accepted"
+    );
+    for alg in Alg::ALL {
+        let answer = call(&bed, "/api", Some(&old.valid_from(alg, &bed.issuer).unwrap()));
+        assert_eq!(answer.status, 200, "{alg:?}: {}", answer.body);
+    }
+    assert!(bed.idp.count(DISCOVERY) >= 1 && bed.idp.count("/jwks") >= 1);
+
+    // The issuer adds a key: a token with its new kid triggers a refetch and is accepted at once.
+    publish_keys(&bed.idp, &[&old, &new]);
+    std::thread::sleep(Duration::from_millis(1100)); // the refetch interval is 1 s
+    let new_token = new.valid_from(Alg::Rs256, &bed.issuer).unwrap();
+    let answer = call(&bed, "/api", Some(&new_token));
+    assert_eq!(answer.status, 200, "a new kid is fetched on demand: {}", answer.body);
+
+    // The issuer retires the old key: after the background refresh (8 s) its tokens are refused.
+    publish_keys(&bed.idp, &[&new]);
+    let refused = eventually(Duration::from_secs(15), || call(&bed, "/api", Some(&old_token)).status == 401);
+    assert!(refused, "the old key is dropped at the next refresh");
+    let answer = call(&bed, "/api", Some(&old_token));
+    assert!(answer.body.contains("Jwks doesn't have key to match kid or alg from Jwt"), "{}", answer.body);
+    assert_eq!(call(&bed, "/api", Some(&new_token)).status, 200);
+    let fetched = bed.envoy.stat("wasmcustom.zt_jwt.jwks_fetch_ok").unwrap_or(0);
+    assert!(fetched >= 3, "discovery, JWKS, refetch and refresh were counted: {fetched}");
+    eprintln!("JWKS fetches seen by the provider with 2 workers: {}", bed.idp.count("/jwks"));
+}
+
+#[test]
+fn a_provider_that_is_down_fails_closed() {
+    let keys = KeySet::generate_named("k").unwrap();
+    let upstream = EchoUpstream::start().unwrap();
+    // A port nothing listens on: the provider is down.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let issuer = format!("http://127.0.0.1:{closed}");
+    let ports = Ports { upstream: upstream.port(), idp: closed, ..Ports::default() };
+    let config =
+        render(&template("jwt-oidc.yaml").unwrap(), ports, &wasm_dir(), &jwt_oidc_plugin_config(&issuer)).unwrap();
+    let envoy = Envoy::serve(&config).unwrap_or_else(|e| panic!("{e}"));
+    let token = keys.valid_from(Alg::Es256, &issuer).unwrap();
+    let answer = get(envoy.port(), "/api", &[("authorization", &format!("Bearer {token}"))], TIMEOUT).unwrap();
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    assert_eq!(answer.header("www-authenticate"), Some(r#"Bearer realm="zt-demo", error="invalid_token""#));
+    assert_eq!(answer.body, r#"{"error":"invalid_token","message":"Jwks remote fetch is failed"}"#);
+    assert!(upstream.requests().is_empty(), "nothing reached the upstream");
+    assert!(eventually(Duration::from_secs(5), || envoy.log().contains("has no keys yet")), "the refusal is logged");
+}
+
+#[test]
+fn routes_switch_the_filter_off_or_take_anonymous_requests() {
+    let keys = KeySet::generate_named("k").unwrap();
+    let bed = bed(&[&keys], 1);
+    assert_eq!(call(&bed, "/healthz", None).status, 200, "FilterConfig disabled: zt-jwt does not run");
+    assert_eq!(call(&bed, "/public/page", None).status, 200, "requirement `public` allows a missing token");
+    let bad = call(&bed, "/public/page", Some("not-a-token"));
+    assert_eq!(bad.status, 401, "a present token must still be valid: {}", bad.body);
+    assert_eq!(call(&bed, "/api", None).status, 401);
+    assert_eq!(bed.upstream.requests().len(), 2);
+}

@@ -1,0 +1,245 @@
+//! The remote-key lifecycle against an in-memory shared store: several `RemoteKeys` on one
+//! store stand for several Envoy workers.
+
+use serde_json::{Value, json};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use super::lifecycle::MAX_DOCUMENT_BYTES;
+use super::*;
+use crate::shared_store::{MemoryStore, SharedStore};
+use crate::time::UnixSeconds;
+
+const T0: UnixSeconds = UnixSeconds(1_700_000_000);
+
+fn at(seconds: u64) -> UnixSeconds {
+    UnixSeconds(T0.0 + seconds)
+}
+
+fn public(private: &str, kid: &str) -> Value {
+    let mut jwk: Value = serde_json::from_str(private).unwrap();
+    let object = jwk.as_object_mut().unwrap();
+    object.remove("d");
+    object.insert("kid".into(), json!(kid));
+    jwk
+}
+
+fn jwks(kids: &[&str]) -> Vec<u8> {
+    let keys: Vec<Value> =
+        kids.iter().map(|kid| public(include_str!("../../../testdata/A.3_ES256.jwk.json"), kid)).collect();
+    json!({ "keys": keys }).to_string().into_bytes()
+}
+
+fn direct() -> RemoteSource {
+    let json: RemoteJwksJson = serde_json::from_value(json!({
+        "cluster": "idp", "uri": "https://idp.test/jwks", "cache_duration_seconds": 100,
+        "unknown_kid_refetch_interval_seconds": 30,
+    }))
+    .unwrap();
+    RemoteSource::from_remote(&json, "p").unwrap()
+}
+
+fn discovered() -> RemoteSource {
+    let json: OidcDiscoveryJson = serde_json::from_value(json!({"cluster": "idp"})).unwrap();
+    RemoteSource::from_discovery(&json, "https://idp.test", "p").unwrap()
+}
+
+fn worker(source: RemoteSource) -> RemoteKeys {
+    RemoteKeys::new(ProviderId(0), "main", "https://idp.test", source)
+}
+
+fn kids(remote: &RemoteKeys) -> Vec<String> {
+    let Some(keys) = remote.keys() else { return Vec::new() };
+    let alg = crate::jwt::Algorithm::Es256;
+    ["a", "b", "c"]
+        .into_iter()
+        .filter(|kid| keys.candidates(Some(kid), alg).next().is_some())
+        .map(String::from)
+        .collect()
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn the_first_poll_fetches_and_the_answer_installs_and_publishes() {
+    let store = MemoryStore::default();
+    let mut one = worker(direct());
+    let (_, request) = one.poll(&store, T0);
+    let request = request.unwrap();
+    assert_eq!(request.stage, FetchStage::Jwks);
+    assert_eq!(
+        request.target,
+        FetchTarget { cluster: "idp".into(), authority: "idp.test".into(), path: "/jwks".into() }
+    );
+    assert_eq!(request.timeout_ms, 5000);
+    assert_eq!(one.poll(&store, at(1)).1, None, "no second fetch while one is in flight");
+
+    let outcome = one.on_response(FetchStage::Jwks, Some((200, &jwks(&["a"]))), &store, at(1));
+    assert_eq!(outcome, FetchOutcome::Installed { keys: 1, skipped: 0 });
+    assert_eq!(kids(&one), ["a"]);
+
+    // Another worker adopts the published keys without fetching.
+    let mut two = worker(direct());
+    assert_eq!(two.poll(&store, at(2)), (true, None));
+    assert_eq!(kids(&two), ["a"]);
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn one_worker_fetches_while_the_others_wait_for_its_result() {
+    let store = MemoryStore::default();
+    let mut workers: Vec<RemoteKeys> = (0..4).map(|_| worker(direct())).collect();
+    let requests: Vec<_> = workers.iter_mut().filter_map(|w| w.poll(&store, T0).1).collect();
+    assert_eq!(requests.len(), 1, "the lease lets exactly one worker fetch");
+    workers[0].on_response(FetchStage::Jwks, Some((200, &jwks(&["a"]))), &store, T0);
+    for w in &mut workers[1..] {
+        assert_eq!(w.poll(&store, at(1)), (true, None));
+        assert_eq!(kids(w), ["a"]);
+    }
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_refresh_starts_at_four_fifths_of_the_cache_duration_and_rotates_keys() {
+    let store = MemoryStore::default();
+    let mut one = worker(direct());
+    one.poll(&store, T0);
+    one.on_response(FetchStage::Jwks, Some((200, &jwks(&["a"]))), &store, T0);
+    assert_eq!(one.poll(&store, at(79)).1, None);
+    let request = one.poll(&store, at(80)).1.unwrap();
+    one.on_response(request.stage, Some((200, &jwks(&["b"]))), &store, at(80));
+    assert_eq!(kids(&one), ["b"], "the rotated set replaces the old one");
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_failed_fetch_keeps_the_last_good_keys_and_retries_with_backoff() {
+    let store = MemoryStore::default();
+    let mut one = worker(direct());
+    one.poll(&store, T0);
+    one.on_response(FetchStage::Jwks, Some((200, &jwks(&["a"]))), &store, T0);
+    let mut now = at(80);
+    let mut request = one.poll(&store, now).1.unwrap();
+    type Failure<'a> = (Option<(u16, &'a [u8])>, u64);
+    let failures: [Failure; 4] =
+        [(None, 1), (Some((503, b"down")), 2), (Some((200, b"<html>")), 4), (Some((200, br#"{"keys":[]}"#)), 8)];
+    for (response, delay) in failures {
+        assert!(matches!(one.on_response(request.stage, response, &store, now), FetchOutcome::Failed(_)));
+        assert_eq!(kids(&one), ["a"], "the last good keys stay");
+        assert_eq!(one.poll(&store, UnixSeconds(now.0 + delay - 1)).1, None);
+        now = UnixSeconds(now.0 + delay);
+        request = one.poll(&store, now).1.unwrap();
+    }
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn failures_are_named() {
+    let store = MemoryStore::default();
+    let mut one = worker(direct());
+    let mut fail = |response: Option<(u16, &[u8])>| {
+        let request = one.poll(&store, UnixSeconds(u64::MAX / 2)).1;
+        let stage = request.map_or(FetchStage::Jwks, |r| r.stage);
+        match one.on_response(stage, response, &store, T0) {
+            FetchOutcome::Failed(failure) => failure,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(fail(None), FetchFailure::Transport);
+    assert_eq!(fail(Some((404, b""))), FetchFailure::Status(404));
+    let big = vec![b' '; MAX_DOCUMENT_BYTES + 1];
+    assert_eq!(fail(Some((200, &big))), FetchFailure::TooLarge(MAX_DOCUMENT_BYTES + 1));
+    let duplicate = jwks(&["a", "a"]);
+    assert!(matches!(fail(Some((200, &duplicate))), FetchFailure::Jwks(why) if why.contains("repeats a kid")));
+    let unusable = br#"{"keys":[{"kty":"oct","k":"c2VjcmV0"},{"kty":"RSA","n":"AQAB","e":"AQAB"}]}"#;
+    assert!(matches!(fail(Some((200, unusable))), FetchFailure::Jwks(why) if why.contains("none of its 2")));
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn unusable_keys_in_a_fetched_set_are_skipped_and_counted() {
+    let store = MemoryStore::default();
+    let mut one = worker(direct());
+    one.poll(&store, T0);
+    let mut set: Value = serde_json::from_slice(&jwks(&["a"])).unwrap();
+    set["keys"].as_array_mut().unwrap().push(json!({"kty": "oct", "k": "c2VjcmV0"}));
+    let outcome = one.on_response(FetchStage::Jwks, Some((200, set.to_string().as_bytes())), &store, T0);
+    assert_eq!(outcome, FetchOutcome::Installed { keys: 1, skipped: 1 });
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_lost_callback_does_not_block_fetching_forever() {
+    let store = MemoryStore::default();
+    let mut one = worker(direct());
+    assert!(one.poll(&store, T0).1.is_some());
+    assert!(one.poll(&store, at(5)).1.is_none(), "within the timeout");
+    assert!(one.poll(&store, at(20)).1.is_some(), "after the timeout and the lease");
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn an_unknown_kid_refetches_at_most_once_per_interval() {
+    let store = MemoryStore::default();
+    let mut one = worker(direct());
+    one.poll(&store, T0);
+    one.on_response(FetchStage::Jwks, Some((200, &jwks(&["a"]))), &store, T0);
+    assert_eq!(one.unknown_kid(&store, at(10)), KidRefetch::NotNow, "keys are younger than the interval");
+    let KidRefetch::Fetch(request) = one.unknown_kid(&store, at(30)) else { panic!("refetch expected") };
+    assert_eq!(request.stage, FetchStage::Jwks);
+    assert_eq!(one.unknown_kid(&store, at(31)), KidRefetch::NotNow, "in flight");
+    one.on_response(FetchStage::Jwks, None, &store, at(31));
+    assert_eq!(one.unknown_kid(&store, at(40)), KidRefetch::NotNow, "a failed refetch counts too");
+    assert!(matches!(one.unknown_kid(&store, at(61)), KidRefetch::Fetch(_)));
+    one.on_response(FetchStage::Jwks, Some((200, &jwks(&["a", "b"]))), &store, at(61));
+    assert_eq!(kids(&one), ["a", "b"]);
+
+    // A worker that has not seen the new keys adopts them instead of fetching.
+    let mut two = worker(direct());
+    assert_eq!(two.unknown_kid(&store, at(62)), KidRefetch::Synced);
+    assert_eq!(kids(&two), ["a", "b"]);
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn discovery_finds_the_jwks_then_fetches_it() {
+    let store = MemoryStore::default();
+    let mut one = worker(discovered());
+    let request = one.poll(&store, T0).1.unwrap();
+    assert_eq!(request.stage, FetchStage::Discovery);
+    assert_eq!(request.target.path, "/.well-known/openid-configuration");
+    let document = br#"{"issuer":"https://idp.test","jwks_uri":"https://idp.test/protocol/certs"}"#;
+    let FetchOutcome::Next(next) = one.on_response(FetchStage::Discovery, Some((200, document)), &store, T0) else {
+        panic!("the JWKS fetch should follow")
+    };
+    assert_eq!(
+        (next.stage, next.target.path.as_str(), next.target.cluster.as_str()),
+        (FetchStage::Jwks, "/protocol/certs", "idp")
+    );
+    assert_eq!(
+        one.on_response(FetchStage::Jwks, Some((200, &jwks(&["a"]))), &store, T0),
+        FetchOutcome::Installed { keys: 1, skipped: 0 }
+    );
+    assert_eq!(kids(&one), ["a"]);
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn discovery_for_another_issuer_or_elsewhere_is_refused() {
+    for document in [
+        &br#"{"issuer":"https://evil.test","jwks_uri":"https://idp.test/certs"}"#[..],
+        br#"{"issuer":"https://idp.test","jwks_uri":"https://evil.test/certs"}"#,
+    ] {
+        let store = MemoryStore::default();
+        let mut one = worker(discovered());
+        one.poll(&store, T0);
+        let outcome = one.on_response(FetchStage::Discovery, Some((200, document)), &store, T0);
+        assert!(matches!(outcome, FetchOutcome::Failed(FetchFailure::Discovery(_))), "{outcome:?}");
+        assert!(one.keys().is_none());
+    }
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_record_from_another_worker_is_only_taken_when_newer() {
+    let store = MemoryStore::default();
+    let mut one = worker(direct());
+    one.poll(&store, T0);
+    one.on_response(FetchStage::Jwks, Some((200, &jwks(&["b"]))), &store, at(5));
+    store
+        .set(
+            "zt-jwt.jwks.main",
+            format!("{}\n", T0.0).as_bytes().iter().chain(jwks(&["a"]).iter()).copied().collect::<Vec<_>>().as_slice(),
+            None,
+        )
+        .unwrap();
+    assert!(!one.sync(&store), "an older record is ignored");
+    assert_eq!(kids(&one), ["b"]);
+}

@@ -1,0 +1,79 @@
+//! Remote keys through the host: sending the fetches the core asks for, handing their answers
+//! back, and reporting what came of them in logs and metrics. Shared by the root context
+//! (start-up and timer) and the HTTP context (refetch for an unknown `kid`).
+
+use proxy_wasm::traits::Context;
+use zt_core::jwt::{Authenticator, FetchOutcome, FetchRequest};
+use zt_proxy::{EnvoySharedData, http_call};
+
+use crate::FILTER;
+use crate::metrics::JwtMetrics;
+
+/// Largest JWKS or discovery document read from a response.
+const MAX_DOCUMENT_BYTES: usize = zt_core::jwt::MAX_DOCUMENT_BYTES;
+
+/// Sends the fetch; the token names it in `on_http_call_response`. A fetch that cannot be sent
+/// counts as failed (and is retried by the schedule).
+pub fn send(
+    context: &dyn Context,
+    authenticator: &Authenticator,
+    metrics: &JwtMetrics,
+    request: &FetchRequest,
+) -> Option<u32> {
+    let target = &request.target;
+    match http_call::get(context, &target.cluster, &target.authority, &target.path, request.timeout_ms) {
+        Ok(token) => Some(token),
+        Err(status) => {
+            log::warn!("{FILTER}: cannot send the key fetch to cluster {}: {status:?}", target.cluster);
+            let outcome = authenticator.remote_keys_response(request, None, &EnvoySharedData, zt_proxy::now(context));
+            report(authenticator, metrics, request, &outcome);
+            None
+        }
+    }
+}
+
+/// Hands the answer being delivered to the core.
+pub fn answer(
+    context: &dyn Context,
+    authenticator: &Authenticator,
+    metrics: &JwtMetrics,
+    request: &FetchRequest,
+    body_size: usize,
+) -> FetchOutcome {
+    let response = http_call::response(context, body_size, MAX_DOCUMENT_BYTES);
+    let response = response.as_ref().map(|(status, body)| (*status, body.as_slice()));
+    let outcome = authenticator.remote_keys_response(request, response, &EnvoySharedData, zt_proxy::now(context));
+    report(authenticator, metrics, request, &outcome);
+    outcome
+}
+
+fn report(authenticator: &Authenticator, metrics: &JwtMetrics, request: &FetchRequest, outcome: &FetchOutcome) {
+    let provider = authenticator.provider_name(request.provider);
+    let target = &request.target;
+    match outcome {
+        FetchOutcome::Installed { keys, skipped } => {
+            metrics.jwks_fetch_ok.increment();
+            log::info!(
+                "{FILTER}: provider {provider}: {keys} key(s) from {}{} via cluster {} ({skipped} unusable skipped)",
+                target.authority,
+                target.path,
+                target.cluster
+            );
+        }
+        FetchOutcome::Next(_) => metrics.jwks_fetch_ok.increment(),
+        FetchOutcome::Failed(failure) => {
+            metrics.jwks_fetch_failed.increment();
+            log::warn!(
+                "{FILTER}: provider {provider}: fetch of {}{} via cluster {} failed: {failure}; {}",
+                target.authority,
+                target.path,
+                target.cluster,
+                if authenticator.has_keys(request.provider) {
+                    "keeping the last good keys"
+                } else {
+                    "no keys yet: its tokens are refused"
+                }
+            );
+        }
+    }
+}
