@@ -313,3 +313,25 @@ fn next_hop_tokens_are_minted_served_verified_and_expire() {
     assert_eq!(replay.status(), Some(401), "a replay after the lifetime fails");
     assert_eq!(next_hop.metric("zt_jwt.denied.expired"), Some(1));
 }
+
+#[test]
+fn a_route_can_require_tokens_of_several_providers_together() {
+    let mut envoy = Harness::new();
+    envoy.clock().set_unix_seconds(NOW);
+    let config = json!({"realm": "api", "providers": [
+        {"name": "corp", "issuer": ISS, "audiences": ["api"], "jwks": {"inline": jwks()}},
+        {"name": "mesh", "issuer": "https://mesh.test", "audiences": ["api"], "jwks": {"inline": jwks()},
+         "token_sources": [{"header": {"name": "x-workload-token"}}]},
+    ], "requirements": {"named": {"both": {"all_of": ["corp", "mesh"]}}, "by_route_name": {"internal": "both"}}});
+    envoy.load(FilterSpec::new("zt_jwt", config.to_string())).unwrap();
+    let (_, user) = tokens()[1].clone();
+    let workload = keys().ed.sign(claims(300).with_issuer("https://mesh.test")).unwrap();
+    let both = envoy.send(bearer(&user).header("x-workload-token", &workload).route_name("internal"));
+    assert!(both.reached_upstream(), "{both:?}");
+    assert_eq!(both.upstream_header("x-workload-token"), None, "token headers are removed");
+    let identity: Value = serde_json::from_str(&both.filter_state_text("zt.identity").unwrap()).unwrap();
+    assert_eq!(identity["provider"], "corp");
+    let one = envoy.send(bearer(&user).route_name("internal"));
+    assert_eq!(one.status(), Some(401), "the workload token is missing");
+    assert!(envoy.send(bearer(&user)).reached_upstream(), "other routes need one token");
+}

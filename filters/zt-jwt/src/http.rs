@@ -75,7 +75,10 @@ impl JwtAuthHttp {
         };
         let headers = self.get_http_request_headers_bytes();
         let now = zt_proxy::now(self);
-        let result = authenticator.authenticate(&headers, now);
+        let result = match &requirement.all_of {
+            Some(all) => authenticator.authenticate_all(all, &headers, now),
+            None => authenticator.authenticate(&headers, now),
+        };
         if may_refetch && let Err(JwtError::NoMatchingKey { provider }) = result {
             match authenticator.unknown_kid(provider, &EnvoySharedData, now) {
                 KidRefetch::Synced => return self.decide(authenticator, false),

@@ -135,6 +135,29 @@ impl Authenticator {
         Ok(authenticated)
     }
 
+    /// Authenticates a request that must carry a valid token of every listed provider, each in
+    /// that provider's own sources. Answers the first provider's token, whose identity is the
+    /// one handed on; the first failure refuses the request.
+    pub fn authenticate_all(
+        &self,
+        providers: &[String],
+        headers: &[(String, Vec<u8>)],
+        now: UnixSeconds,
+    ) -> Result<Authenticated, JwtError> {
+        let mut primary = None;
+        for name in providers {
+            let provider =
+                self.config.providers.iter().find(|p| p.name == *name).ok_or(JwtError::ProviderNotAllowed)?;
+            let found = find_token(&provider.token_sources, headers)?;
+            let authenticated = self.verify_cached(found.token, now)?;
+            if authenticated.token.identity.provider != *name {
+                return Err(JwtError::ProviderNotAllowed);
+            }
+            primary.get_or_insert(authenticated);
+        }
+        primary.ok_or(JwtError::Missing)
+    }
+
     fn verify_cached(&self, token: &str, now: UnixSeconds) -> Result<Authenticated, JwtError> {
         let digest = TokenCache::digest(token);
         if let Some(hit) = self.cache.borrow_mut().get(&digest, now) {

@@ -236,6 +236,7 @@ impl TryFrom<JwtFilterConfigJson> for JwtFilterConfig {
         let next_hop = json.next_hop.map(|n| NextHop::validate(n, "next_hop")).transpose()?;
         let profiles = next_hop.as_ref().map(NextHop::profile_names).unwrap_or_default();
         let requirements = Requirements::validate(json.requirements, &names, &profiles, "requirements")?;
+        check_all_of_sources(&requirements, &providers)?;
         Ok(Self {
             requirements,
             signature_verifier: json.signature_verifier,
@@ -250,6 +251,31 @@ impl TryFrom<JwtFilterConfigJson> for JwtFilterConfig {
             max_token_bytes: json.max_token_bytes,
         })
     }
+}
+
+/// Providers required together must take their tokens from different places: one place holds
+/// one token.
+fn check_all_of_sources(requirements: &Requirements, providers: &[Provider]) -> Result<(), ConfigError> {
+    for requirement in requirements.all() {
+        let Some(all) = &requirement.all_of else { continue };
+        let listed: Vec<&Provider> = all.iter().filter_map(|name| providers.iter().find(|p| p.name == *name)).collect();
+        for (i, a) in listed.iter().enumerate() {
+            for b in listed.iter().skip(i + 1) {
+                if a.token_sources.iter().any(|source| b.token_sources.contains(source)) {
+                    let at = if requirement.name == "default" {
+                        "requirements.default.all_of".to_owned()
+                    } else {
+                        format!("requirements.named.{}.all_of", requirement.name)
+                    };
+                    return Err(ConfigError::new(
+                        at,
+                        format!("providers `{}` and `{}` share a token source", a.name, b.name),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_provider(json: ProviderJson, path: &str) -> Result<Provider, ConfigError> {

@@ -32,8 +32,13 @@ pub struct RequirementsJson {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequirementJson {
-    /// Providers whose tokens satisfy the route. Default: any configured provider.
+    /// Providers whose tokens satisfy the route (any one of them). Default: any configured
+    /// provider.
     pub providers: Option<Vec<String>>,
+    /// Default none. Providers that must ALL present a valid token, each in its own token
+    /// sources (for example a user token in `authorization` and a workload token in
+    /// `x-workload-token`); the first one's identity is handed on. Excludes `providers`.
+    pub all_of: Option<Vec<String>>,
     /// Default `false`. `true` lets a request without any token through, without identity
     /// (anonymous routes); a token that is present must still be valid.
     pub allow_missing: Option<bool>,
@@ -53,6 +58,8 @@ pub struct Requirement {
     pub name: String,
     /// `None`: any configured provider.
     pub providers: Option<Vec<String>>,
+    /// Every one of these must present a valid token.
+    pub all_of: Option<Vec<String>>,
     pub allow_missing: bool,
     pub allow_failed: bool,
     pub advisory: bool,
@@ -120,6 +127,11 @@ pub struct Requirements {
 }
 
 impl Requirements {
+    /// The default and every named requirement.
+    pub fn all(&self) -> impl Iterator<Item = &Requirement> {
+        std::iter::once(&self.default).chain(self.named.values())
+    }
+
     /// Whether any route can differ from the default: if not, the filter need not read the
     /// route's name and metadata on every request.
     pub fn depend_on_route(&self) -> bool {
@@ -148,6 +160,7 @@ impl Requirements {
         let base = Requirement {
             name: "default".to_owned(),
             providers: None,
+            all_of: None,
             allow_missing: false,
             allow_failed: false,
             advisory: false,
@@ -188,6 +201,20 @@ fn inherit(
     path: &str,
 ) -> Result<Requirement, ConfigError> {
     let providers = known.providers;
+    if let Some(all) = &json.all_of {
+        if json.providers.is_some() {
+            return Err(ConfigError::new(format!("{path}.all_of"), "cannot be combined with `providers`"));
+        }
+        if all.is_empty() {
+            return Err(ConfigError::new(format!("{path}.all_of"), "must not be empty"));
+        }
+        if let Some(unknown) = all.iter().find(|p| !providers.contains(p)) {
+            return Err(ConfigError::new(format!("{path}.all_of"), format!("no provider named `{unknown}`")));
+        }
+        if let Some(twice) = all.iter().enumerate().find(|(i, p)| all.iter().skip(i + 1).any(|q| q == *p)) {
+            return Err(ConfigError::new(format!("{path}.all_of"), format!("names `{}` twice", twice.1)));
+        }
+    }
     if let Some(profile) = &json.next_hop_token
         && !known.profiles.contains(profile)
     {
@@ -206,7 +233,9 @@ fn inherit(
     }
     Ok(Requirement {
         name: name.to_owned(),
-        providers: json.providers.or_else(|| base.providers.clone()),
+        // A requirement that names its providers either way replaces both inherited lists.
+        providers: if json.all_of.is_some() { None } else { json.providers.clone().or_else(|| base.providers.clone()) },
+        all_of: if json.providers.is_some() { None } else { json.all_of.or_else(|| base.all_of.clone()) },
         allow_missing: json.allow_missing.unwrap_or(base.allow_missing),
         allow_failed: json.allow_failed.unwrap_or(base.allow_failed),
         advisory: json.advisory.unwrap_or(base.advisory),

@@ -673,3 +673,56 @@ fn a_rotation_that_drops_a_key_also_drops_the_tokens_it_verified() {
     auth.remote_keys_response(&request, Some((200, rsa.as_bytes())), &store, UnixSeconds(NOW.0 + 60));
     assert_eq!(auth.authenticate(&headers, NOW).unwrap_err(), JwtError::NoMatchingKey { provider: ProviderId(0) });
 }
+
+fn all_of_config(requirement: Value) -> Value {
+    json!({"providers": [
+        {"name": "user", "issuer": ISS, "audiences": ["api"], "jwks": {"inline": all_public_jwks()}},
+        {"name": "mesh", "issuer": "https://mesh.test", "audiences": ["api"], "jwks": {"inline": all_public_jwks()},
+         "token_sources": [{"header": {"name": "x-workload-token"}}]},
+    ], "requirements": {"default": requirement}})
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn all_of_requires_a_valid_token_of_every_listed_provider() {
+    let auth = authenticator(all_of_config(json!({"all_of": ["user", "mesh"]})));
+    let user = format!("Bearer {}", es256(claims(json!({}))));
+    let mesh = eddsa(claims(json!({})).with_issuer("https://mesh.test").with_subject("spiffe://td/ns/a/sa/b"));
+    let requirement = &auth.in_module.config.requirements.default;
+    let all = requirement.all_of.clone().unwrap();
+    let headers = |pairs: &[(&str, &str)]| -> Vec<(String, Vec<u8>)> {
+        pairs.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect()
+    };
+    for a in [&auth.in_module, &auth.host] {
+        let both = a.authenticate_all(&all, &headers(&[("authorization", &user), ("x-workload-token", &mesh)]), NOW);
+        assert_eq!(both.unwrap().token.identity.provider, "user", "the first listed is the identity handed on");
+        let only_user = a.authenticate_all(&all, &headers(&[("authorization", &user)]), NOW);
+        assert_eq!(only_user.unwrap_err(), JwtError::Missing);
+        // The mesh token where the user token belongs: verified, but of the wrong provider.
+        let swapped = format!("Bearer {mesh}");
+        let wrong =
+            a.authenticate_all(&all, &headers(&[("authorization", &swapped), ("x-workload-token", &mesh)]), NOW);
+        assert_eq!(wrong.unwrap_err(), JwtError::ProviderNotAllowed);
+        let tampered = format!("{}x", &mesh[..mesh.len() - 1]);
+        let bad = a.authenticate_all(&all, &headers(&[("authorization", &user), ("x-workload-token", &tampered)]), NOW);
+        assert!(bad.is_err());
+    }
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn all_of_is_validated() {
+    let cases = [
+        (json!({"all_of": ["user", "nobody"]}), "no provider named `nobody`"),
+        (json!({"all_of": ["user", "user"]}), "names `user` twice"),
+        (json!({"all_of": ["user"], "providers": ["user"]}), "cannot be combined"),
+    ];
+    for (requirement, message) in cases {
+        let err = JwtFilterConfig::from_json(all_of_config(requirement).to_string().as_bytes()).err().unwrap();
+        assert_eq!(err.path, "requirements.default.all_of");
+        assert!(err.message.contains(message), "{err}");
+    }
+    let mut shared = all_of_config(json!({"all_of": ["user", "mesh"]}));
+    shared["providers"][1].as_object_mut().unwrap().remove("token_sources");
+    let err = JwtFilterConfig::from_json(shared.to_string().as_bytes()).err().unwrap();
+    assert_eq!(err.path, "requirements.default.all_of");
+    assert!(err.message.contains("share a token source"), "{err}");
+}
