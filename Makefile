@@ -28,7 +28,7 @@ header = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: build build-fixtures toolchain envoy wasm-bindgen-cli \
         test test-unit test-wasm test-host test-envoy demo demo-stop clean distclean \
-        bench-core fuzz
+        bench-core bench-wasm fuzz bench test-bench-smoke wrk
 
 ## build: the shipped filter modules (release, wasm32-wasip1), with their sizes in bytes
 build: toolchain
@@ -69,6 +69,29 @@ wasm-bindgen-cli:
 	  cargo install --root "$(TOOLS)" wasm-bindgen-cli --version "$(WASM_BINDGEN_VERSION)"; \
 	fi
 
+## wrk: the load generator of the benchmark (Debian package)
+wrk:
+	@command -v wrk >/dev/null || { \
+	  printf '\n==> wrk: installing the Debian package\n'; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q wrk; else sudo apt-get install -y -q wrk; fi; }
+
+## bench: bare Envoy, native jwt_authn and zt-jwt side by side (BENCHMARKS.md and its chart);
+## BENCH_ARGS passes options to zt-bench (--seconds N --rounds N --workers 1,2)
+BENCH_ARGS ?=
+bench: build envoy wrk
+	$(call header,bench: variants alternated round by round; writes BENCHMARKS.md and BENCHMARKS.svg)
+	cargo run -q -p zt-envoy-tests --bin zt-bench -- $(BENCH_ARGS)
+
+## test-bench-smoke: the benchmark for a second per variant, so that it cannot rot (in `make test`)
+test-bench-smoke: build envoy wrk
+	$(call header,bench smoke run (numbers not meaningful; checks every variant answers as it should))
+	cargo run -q -p zt-envoy-tests --bin zt-bench -- --smoke
+
+## bench-wasm: the module's cost in the harness (wasmtime): VM start, a request per algorithm
+bench-wasm: build
+	$(call header,bench-wasm: zt-jwt in the harness, host crypto vs in-module, cache off)
+	cargo bench -p zt-host-tests --bench wasm_cost
+
 ## bench-core: native micro-benchmark of the verified-token cache (hit vs full verification)
 bench-core: toolchain
 	$(call header,bench-core: JWT cache hit vs full verification (native, in-module verifier))
@@ -91,7 +114,7 @@ fuzz:
 	done
 
 ## test: every layer, from unit tests to a real Envoy
-test: test-unit test-wasm test-host test-envoy
+test: test-unit test-wasm test-host test-envoy test-bench-smoke
 	$(call header,test: all layers passed)
 
 test-unit: toolchain

@@ -5,6 +5,7 @@
 //! assert answers, and mints JWTs with freshly generated keys. It never touches shipped filter
 //! code: the filters are loaded as the compiled `.wasm` files Envoy itself would load.
 
+pub mod bench;
 mod echo;
 mod error;
 mod http;

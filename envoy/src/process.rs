@@ -92,6 +92,11 @@ impl Envoy {
         self.listener_port
     }
 
+    /// The process id, for reading its CPU time.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn admin_port(&self) -> u16 {
         self.admin_port
     }

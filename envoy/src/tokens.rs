@@ -77,6 +77,12 @@ impl KeySet {
         self.sign_as(alg, issuer, Claims::create(Duration::from_mins(5)))
     }
 
+    /// `count` valid tokens that differ (each its own `jti`), valid for an hour: a workload
+    /// where no cache can help.
+    pub fn distinct(&self, alg: Alg, count: usize) -> Result<Vec<String>, BedError> {
+        (0..count).map(|i| self.sign(alg, Claims::create(Duration::from_hours(1)).with_jwt_id(i.to_string()))).collect()
+    }
+
     /// A token whose `exp` lies ten minutes in the past, beyond the 60 s clock skew.
     pub fn expired(&self, alg: Alg) -> Result<String, BedError> {
         let now = Clock::now_since_epoch();

@@ -1,0 +1,155 @@
+//! The side-by-side benchmark behind `make bench`: every variant (bare Envoy, native
+//! `jwt_authn`, `zt-jwt`) under the same loads, alternated round by round (A B C A B C ...) so
+//! that drift of a shared machine hits all alike; medians and ratios go to `BENCHMARKS.md`.
+
+mod load;
+mod report;
+mod variants;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use load::{Sample, parse_wrk};
+pub use report::{Row, document as report_document, markdown, svg_chart};
+pub use variants::Variant;
+
+use crate::{Alg, BedError, EchoUpstream, Envoy, KeySet, Started, get, tamper, wasm_dir, workspace_root};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// One valid token on every request: what a cache is for.
+    Repeated,
+    /// A pool of distinct valid tokens larger than any cache: every request a miss.
+    Distinct,
+    /// One token with a broken signature: every request refused after a verification.
+    Invalid,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 3] = [Workload::Repeated, Workload::Distinct, Workload::Invalid];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Repeated => "repeated valid token",
+            Workload::Distinct => "distinct valid tokens",
+            Workload::Invalid => "invalid signature",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub seconds: u64,
+    pub rounds: usize,
+    pub workers: Vec<u32>,
+    pub algs: Vec<Alg>,
+    pub connections: u32,
+    /// Distinct tokens per algorithm; above both caches' 1024 entries.
+    pub pool: usize,
+}
+
+/// Runs the plan; every sample is checked (a variant that let an invalid token through or
+/// refused a valid one is an error, not a number).
+pub fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Vec<Row>, BedError> {
+    let keys = KeySet::generate()?;
+    let jwks = keys.jwks();
+    let scripts = scripts_dir()?;
+    let mut script_paths = Vec::new();
+    for &alg in &plan.algs {
+        let valid = keys.valid_for(alg, jwt_simple::prelude::Duration::from_hours(1))?;
+        for workload in Workload::ALL {
+            let tokens = match workload {
+                Workload::Repeated => vec![valid.clone()],
+                Workload::Distinct => keys.distinct(alg, plan.pool)?,
+                Workload::Invalid => vec![tamper(&valid)?],
+            };
+            let path = scripts.join(format!("{alg:?}-{workload:?}.lua").to_lowercase());
+            load::write_token_script(&path, &tokens)?;
+            script_paths.push((alg, workload, path));
+        }
+    }
+    let upstream = EchoUpstream::start()?;
+    let mut rows: Vec<Row> = Vec::new();
+    for &workers in &plan.workers {
+        let mut envoys = Vec::new();
+        for variant in Variant::ALL {
+            let config = variant.config(&jwks, upstream.port(), &wasm_dir())?;
+            match Envoy::start(&config, workers)? {
+                Started::Ready(envoy) => envoys.push((variant, envoy)),
+                Started::Exited { log, .. } => {
+                    return Err(BedError::Http(format!("{}: Envoy exited:\n{log}", variant.name())));
+                }
+            }
+        }
+        for (_, envoy) in &envoys {
+            // Warm-up: V8 compiles lazily, the upstream connection opens.
+            let _ = get(envoy.port(), "/api", &[], Duration::from_secs(5));
+        }
+        for round in 0..plan.rounds {
+            for (alg, workload, script) in &script_paths {
+                for (variant, envoy) in &envoys {
+                    progress(&format!(
+                        "workers {workers}, round {}/{}, {alg:?}, {}, {}",
+                        round + 1,
+                        plan.rounds,
+                        workload.name(),
+                        variant.name()
+                    ));
+                    let sample = load::run(&load::LoadSpec {
+                        port: envoy.port(),
+                        envoy_pid: envoy.pid(),
+                        duration: Duration::from_secs(plan.seconds),
+                        connections: plan.connections,
+                        script,
+                    })?;
+                    check(*variant, *workload, &sample)?;
+                    match rows.iter_mut().find(|r| {
+                        r.workers == workers && r.alg == *alg && r.workload == *workload && r.variant == *variant
+                    }) {
+                        Some(row) => row.samples.push(sample),
+                        None => rows.push(Row {
+                            workers,
+                            alg: *alg,
+                            workload: *workload,
+                            variant: *variant,
+                            samples: vec![sample],
+                        }),
+                    }
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// A variant must answer as it should, or its numbers mean nothing.
+fn check(variant: Variant, workload: Workload, sample: &Sample) -> Result<(), BedError> {
+    let refused_all = sample.non_2xx == sample.requests;
+    let ok = match (variant.verifies(), workload) {
+        (_, _) if sample.requests == 0 => false,
+        (true, Workload::Invalid) => refused_all,
+        _ => sample.non_2xx == 0,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(BedError::Http(format!(
+            "{} under {}: {} of {} requests were not 2xx",
+            variant.name(),
+            workload.name(),
+            sample.non_2xx,
+            sample.requests
+        )))
+    }
+}
+
+fn scripts_dir() -> Result<PathBuf, BedError> {
+    let dir = workspace_root().join("target/bench");
+    std::fs::create_dir_all(&dir).map_err(BedError::io(format!("create {}", dir.display())))?;
+    Ok(dir)
+}
+
+/// Where the report of a run goes.
+pub fn write(path: &Path, text: &str) -> Result<(), BedError> {
+    std::fs::write(path, text).map_err(BedError::io(format!("write {}", path.display())))
+}

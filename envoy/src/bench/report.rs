@@ -1,0 +1,204 @@
+//! Medians, ratios, the Markdown table and the chart of a benchmark run.
+
+use std::fmt::Write as _;
+
+use super::{Sample, Variant, Workload};
+use crate::Alg;
+
+/// Every sample of one variant under one load.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub workers: u32,
+    pub alg: Alg,
+    pub workload: Workload,
+    pub variant: Variant,
+    pub samples: Vec<Sample>,
+}
+
+impl Row {
+    fn median(&self, field: impl Fn(&Sample) -> f64) -> f64 {
+        let mut values: Vec<f64> = self.samples.iter().map(field).collect();
+        values.sort_by(f64::total_cmp);
+        match values.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => values.get(n / 2).copied().unwrap_or(f64::NAN),
+            n => {
+                (values.get(n / 2 - 1).copied().unwrap_or(f64::NAN) + values.get(n / 2).copied().unwrap_or(f64::NAN))
+                    / 2.0
+            }
+        }
+    }
+
+    pub fn rps(&self) -> f64 {
+        self.median(|s| s.requests_per_second)
+    }
+
+    pub fn cpu_us(&self) -> f64 {
+        self.median(|s| s.cpu_us_per_request)
+    }
+
+    pub fn p50(&self) -> f64 {
+        self.median(|s| s.p50_ms)
+    }
+
+    pub fn p99(&self) -> f64 {
+        self.median(|s| s.p99_ms)
+    }
+}
+
+fn find(rows: &[Row], like: &Row, variant: Variant) -> Option<Row> {
+    rows.iter()
+        .find(|r| r.workers == like.workers && r.alg == like.alg && r.workload == like.workload && r.variant == variant)
+        .cloned()
+}
+
+/// One table per worker count: medians, and ratios to bare Envoy and to the native
+/// counterpart (throughput: higher is better; CPU per request: lower is better).
+pub fn markdown(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let mut workers: Vec<u32> = rows.iter().map(|r| r.workers).collect();
+    workers.dedup();
+    for w in workers {
+        let _ = writeln!(out, "\n### Envoy with {w} worker{}\n", if w == 1 { "" } else { "s" });
+        out.push_str("| workload | alg | variant | req/s | p50 ms | p99 ms | CPU µs/req | req/s ÷ bare | CPU ÷ bare | req/s ÷ native | CPU ÷ native |\n");
+        out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for row in rows.iter().filter(|r| r.workers == w) {
+            let bare = find(rows, row, Variant::Bare);
+            let native =
+                row.variant.native_counterpart(row.workload == Workload::Distinct).and_then(|n| find(rows, row, n));
+            let ratio = |a: f64, b: Option<f64>| b.map_or("—".to_owned(), |b| format!("{:.2}", a / b));
+            let _ = writeln!(
+                out,
+                "| {} | {:?} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} |",
+                row.workload.name(),
+                row.alg,
+                row.variant.name(),
+                row.rps(),
+                row.p50(),
+                row.p99(),
+                row.cpu_us(),
+                ratio(row.rps(), bare.as_ref().map(Row::rps)),
+                ratio(row.cpu_us(), bare.as_ref().map(Row::cpu_us)),
+                ratio(row.rps(), native.as_ref().map(Row::rps)),
+                ratio(row.cpu_us(), native.as_ref().map(Row::cpu_us)),
+            );
+        }
+    }
+    out
+}
+
+/// Horizontal bars of Envoy CPU per request for each load (one worker), one colour per variant.
+pub fn svg_chart(rows: &[Row]) -> String {
+    let rows: Vec<&Row> = rows.iter().filter(|r| r.workers == rows.first().map_or(1, |f| f.workers)).collect();
+    let colours = ["#9e9e9e", "#1f77b4", "#6baed6", "#d62728", "#ff9896"];
+    let max = rows.iter().map(|r| r.cpu_us()).filter(|v| v.is_finite()).fold(1.0_f64, f64::max);
+    let (bar, gap, label, width) = (14.0, 10.0, 330.0, 420.0);
+    let mut y = 40.0;
+    let mut body = String::new();
+    let mut last_group = None;
+    for row in &rows {
+        let group = (row.workload, row.alg);
+        if last_group != Some(group) {
+            y += gap;
+            let _ = writeln!(
+                body,
+                r#"<text x="4" y="{:.0}" font-weight="bold">{} · {:?}</text>"#,
+                y + 10.0,
+                row.workload.name(),
+                row.alg
+            );
+            y += bar + 2.0;
+            last_group = Some(group);
+        }
+        let index = Variant::ALL.iter().position(|v| *v == row.variant).unwrap_or(0);
+        let colour = colours.get(index).copied().unwrap_or("#000");
+        let length = (row.cpu_us() / max * width).max(1.0);
+        let _ = writeln!(
+            body,
+            r#"<text x="16" y="{:.0}">{}</text><rect x="{label}" y="{:.0}" width="{length:.1}" height="{bar}" fill="{colour}"/><text x="{:.1}" y="{:.0}">{:.1} µs · {:.0} req/s</text>"#,
+            y + 11.0,
+            row.variant.name(),
+            y,
+            label + length + 4.0,
+            y + 11.0,
+            row.cpu_us(),
+            row.rps()
+        );
+        y += bar + 3.0;
+    }
+    let height = y + 20.0;
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{:.0}" height="{height:.0}" font-family="sans-serif" font-size="11">
+<rect width="100%" height="100%" fill="white"/>
+<text x="4" y="20" font-size="14" font-weight="bold">Envoy CPU time per request, one worker (median; shorter is better), with req/s</text>
+{body}</svg>
+"#,
+        label + width + 170.0
+    )
+}
+
+/// The whole `BENCHMARKS.md`: how it was produced, on what, then the chart and the tables.
+pub fn document(
+    plan: &super::Plan,
+    rows: &[Row],
+    chart: &std::path::Path,
+    elapsed: std::time::Duration,
+    smoke: bool,
+) -> String {
+    // The first non-empty line a program prints (Envoy starts `--version` with an empty line).
+    let command_output = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(if o.stdout.is_empty() { &o.stderr } else { &o.stdout })
+                    .lines()
+                    .map(str::trim)
+                    .find(|line| !line.is_empty())
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .unwrap_or_else(|_| "unknown".to_owned())
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let envoy = crate::envoy_binary().ok().map_or("unknown".to_owned(), |bin| {
+        command_output(&bin.to_string_lossy(), &["--version"]).split("version: ").nth(1).unwrap_or("unknown").to_owned()
+    });
+    let wrk = command_output("wrk", &["-v"]);
+    let chart_name = chart.file_name().map_or("chart.svg".into(), |n| n.to_string_lossy().into_owned());
+    format!(
+        "# Benchmarks{smoke}\n\n\
+         Produced by `make bench` (`cargo run -p zt-envoy-tests --bin zt-bench -- --seconds {seconds} --rounds {rounds}`) \
+         in {minutes:.1} min.\n\n\
+         - Machine: {cpu}, {cores} cores (shared; numbers move between runs, ratios less so).\n\
+         - Envoy: {envoy}; load: {wrk}, 1 thread, {connections} connections, {seconds} s per run, \
+           variants alternated round by round ({rounds} rounds), medians reported.\n\
+         - Upstream: the test bed's echo server on loopback. CPU per request is Envoy's user + system \
+           time from `/proc/<pid>/stat` over the run, divided by the requests: the steadiest figure here.\n\
+         - Tokens: a fresh RSA-2048 / P-256 / Ed25519 key per run; *distinct* cycles {pool} tokens per \
+           algorithm, more than either cache holds (1024), so every request is a miss; *invalid* is one \
+           token with a tampered payload, refused after a signature check.\n\
+         - Variants: bare Envoy (router only); native `jwt_authn` with `jwt_cache_config` (1024) and without; \
+           `zt-jwt` with its defaults (RS*/ES* through Envoy's `verify_signature`, EdDSA in the module, \
+           cache 1024); `zt-jwt` with `signature_verifier: in_module` and the cache off. Ratios to native \
+           compare `zt-jwt` with `jwt_authn` + cache for repeated and invalid tokens, without cache for \
+           distinct ones, and the in-module variant with `jwt_authn` without cache.\n\n\
+         ![Envoy CPU per request]({chart_name})\n{tables}",
+        smoke = if smoke { " (smoke run: numbers not meaningful)" } else { "" },
+        seconds = plan.seconds,
+        rounds = plan.rounds,
+        minutes = elapsed.as_secs_f64() / 60.0,
+        connections = plan.connections,
+        pool = plan.pool,
+        tables = markdown(rows),
+    )
+}
