@@ -73,7 +73,8 @@ wasm-bindgen-cli:
 wrk:
 	@command -v wrk >/dev/null || { \
 	  printf '\n==> wrk: installing the Debian package\n'; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q wrk; else sudo apt-get install -y -q wrk; fi; }
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get install -y -q wrk || { $$sudo apt-get update -q && $$sudo apt-get install -y -q wrk; }; }
 
 ## bench: bare Envoy, native jwt_authn and zt-jwt side by side (BENCHMARKS.md and its chart);
 ## BENCH_ARGS passes options to zt-bench (--seconds N --rounds N --workers 1,2)
