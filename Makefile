@@ -10,7 +10,7 @@ WASM_DIR := $(TARGET_DIR)/wasm32-wasip1/release
 
 # The shipped filter modules, and the test-only ones (crate names).
 MODULES := zt-jwt
-FIXTURES := fixture-trap fixture-abi-probe
+FIXTURES := fixture-trap fixture-abi-probe fixture-noop
 
 VENV := $(ROOT)/.venv
 ENVOY := $(VENV)/bin/envoy
@@ -77,14 +77,14 @@ wrk:
 	  $$sudo apt-get install -y -q wrk || { $$sudo apt-get update -q && $$sudo apt-get install -y -q wrk; }; }
 
 ## bench: bare Envoy, native jwt_authn and zt-jwt side by side (BENCHMARKS.md and its chart);
-## BENCH_ARGS passes options to zt-bench (--seconds N --rounds N --workers 1,2)
+## BENCH_ARGS passes options to zt-bench (--seconds N --rounds N --workers 1,2 --algs es256)
 BENCH_ARGS ?=
-bench: build envoy wrk
+bench: build build-fixtures envoy wrk
 	$(call header,bench: variants alternated round by round; writes BENCHMARKS.md and BENCHMARKS.svg)
 	cargo run -q -p zt-envoy-tests --bin zt-bench -- $(BENCH_ARGS)
 
 ## test-bench-smoke: the benchmark for a second per variant, so that it cannot rot (in `make test`)
-test-bench-smoke: build envoy wrk
+test-bench-smoke: build build-fixtures envoy wrk
 	$(call header,bench smoke run (numbers not meaningful; checks every variant answers as it should))
 	cargo run -q -p zt-envoy-tests --bin zt-bench -- --smoke
 

@@ -90,7 +90,7 @@ pub fn markdown(rows: &[Row]) -> String {
 /// Horizontal bars of Envoy CPU per request for each load (one worker), one colour per variant.
 pub fn svg_chart(rows: &[Row]) -> String {
     let rows: Vec<&Row> = rows.iter().filter(|r| r.workers == rows.first().map_or(1, |f| f.workers)).collect();
-    let colours = ["#9e9e9e", "#1f77b4", "#6baed6", "#d62728", "#ff9896"];
+    let colours = ["#9e9e9e", "#c7c7c7", "#1f77b4", "#6baed6", "#d62728", "#ff9896"];
     let max = rows.iter().map(|r| r.cpu_us()).filter(|v| v.is_finite()).fold(1.0_f64, f64::max);
     let (bar, gap, label, width) = (14.0, 10.0, 330.0, 420.0);
     let mut y = 40.0;
@@ -187,7 +187,8 @@ pub fn document(
          - Tokens: a fresh RSA-2048 / P-256 / Ed25519 key per run; *distinct* cycles {pool} tokens per \
            algorithm, more than either cache holds (1024), so every request is a miss; *invalid* is one \
            token with a tampered payload, refused after a signature check.\n\
-         - Variants: bare Envoy (router only); native `jwt_authn` with `jwt_cache_config` (1024) and without; \
+         - Variants: bare Envoy (router only); a no-op Wasm filter (test fixture: the floor any Wasm \
+           filter pays in Envoy); native `jwt_authn` with `jwt_cache_config` (1024) and without; \
            `zt-jwt` with its defaults (RS*/ES* through Envoy's `verify_signature`, EdDSA in the module, \
            cache 1024); `zt-jwt` with `signature_verifier: in_module` and the cache off. Ratios to native \
            compare `zt-jwt` with `jwt_authn` + cache for repeated and invalid tokens, without cache for \

@@ -10,6 +10,8 @@ use crate::{BedError, Ports, jwt_plugin_config, render};
 pub enum Variant {
     /// No filter but the router: the physical limit of this Envoy and upstream.
     Bare,
+    /// A Wasm filter that does nothing (test fixture): what Envoy charges any Wasm filter.
+    WasmNoop,
     /// `envoy.filters.http.jwt_authn` with `jwt_cache_config`.
     NativeJwtCached,
     /// `envoy.filters.http.jwt_authn` without a cache.
@@ -21,12 +23,19 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 5] =
-        [Variant::Bare, Variant::NativeJwtCached, Variant::NativeJwt, Variant::ZtJwt, Variant::ZtJwtInModuleNoCache];
+    pub const ALL: [Variant; 6] = [
+        Variant::Bare,
+        Variant::WasmNoop,
+        Variant::NativeJwtCached,
+        Variant::NativeJwt,
+        Variant::ZtJwt,
+        Variant::ZtJwtInModuleNoCache,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Variant::Bare => "bare Envoy",
+            Variant::WasmNoop => "no-op Wasm filter",
             Variant::NativeJwtCached => "native jwt_authn + cache",
             Variant::NativeJwt => "native jwt_authn",
             Variant::ZtJwt => "zt-jwt",
@@ -36,7 +45,7 @@ impl Variant {
 
     /// Whether this variant verifies tokens (and so refuses invalid ones).
     pub fn verifies(self) -> bool {
-        self != Variant::Bare
+        !matches!(self, Variant::Bare | Variant::WasmNoop)
     }
 
     /// The native variant a user would otherwise pick for the same workload.
@@ -55,6 +64,7 @@ impl Variant {
             .map_err(BedError::io(format!("read {}", bench_template().display())))?;
         let filters = match self {
             Variant::Bare => String::new(),
+            Variant::WasmNoop => ZT_JWT.replace("zt-jwt", "noop").replace("zt_jwt.wasm", "fixture_noop.wasm"),
             Variant::NativeJwtCached => native_jwt_authn(jwks, true),
             Variant::NativeJwt => native_jwt_authn(jwks, false),
             Variant::ZtJwt | Variant::ZtJwtInModuleNoCache => ZT_JWT.to_owned(),

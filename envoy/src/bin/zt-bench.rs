@@ -1,6 +1,6 @@
 //! `make bench` (and its smoke run in `make test`): see `zt_envoy_tests::bench`.
 //!
-//! zt-bench [--smoke] [--seconds N] [--rounds N] [--workers 1,2] [--out FILE]
+//! zt-bench [--smoke] [--seconds N] [--rounds N] [--workers 1,2] [--algs rs256,es256,eddsa] [--out FILE]
 
 use std::process::ExitCode;
 
@@ -17,7 +17,15 @@ fn main() -> ExitCode {
         workers: value("--workers")
             .map(|v| v.split(',').filter_map(|w| w.parse().ok()).collect())
             .unwrap_or_else(|| if smoke { vec![1] } else { vec![1, 2] }),
-        algs: if smoke { vec![Alg::Es256] } else { Alg::ALL.to_vec() },
+        algs: value("--algs").map_or_else(
+            || if smoke { vec![Alg::Es256] } else { Alg::ALL.to_vec() },
+            |v| {
+                Alg::ALL
+                    .into_iter()
+                    .filter(|alg| v.to_lowercase().contains(&format!("{alg:?}").to_lowercase()))
+                    .collect()
+            },
+        ),
         connections: 16,
         pool: if smoke { 1100 } else { 4000 },
     };
