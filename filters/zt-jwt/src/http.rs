@@ -51,9 +51,7 @@ impl HttpContext for JwtAuthHttp {
             && self.is_jwks_request(&next_hop.jwks_path)
         {
             // The public keys of minted tokens: no credential needed to read them.
-            let headers = vec![("cache-control".to_owned(), "max-age=300".to_owned())];
-            let body: serde_json::Value = serde_json::from_str(next_hop.jwks_document()).unwrap_or_default();
-            zt_proxy::send_reply(self, &LocalReply::json(200, headers, &body));
+            zt_proxy::send_reply(self, next_hop.jwks_reply());
             return Action::Pause;
         }
         // Claim headers come from verified tokens only: whatever a client sent is dropped first.

@@ -3,14 +3,11 @@
 //! (start-up and timer) and the HTTP context (refetch for an unknown `kid`).
 
 use proxy_wasm::traits::Context;
-use zt_core::jwt::{Authenticator, FetchOutcome, FetchRequest};
+use zt_core::jwt::{Authenticator, FetchOutcome, FetchRequest, MAX_DOCUMENT_BYTES};
 use zt_proxy::{EnvoySharedData, http_call};
 
 use crate::FILTER;
 use crate::metrics::JwtMetrics;
-
-/// Largest JWKS or discovery document read from a response.
-const MAX_DOCUMENT_BYTES: usize = zt_core::jwt::MAX_DOCUMENT_BYTES;
 
 /// Sends the fetch; the token names it in `on_http_call_response`. A fetch that cannot be sent
 /// counts as failed (and is retried by the schedule).

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::identity::Identity;
 use crate::config_error::ConfigError;
+use crate::reply::LocalReply;
 use crate::time::UnixSeconds;
 
 /// Minted tokens live at most this long; a longer-lived token would be a second credential.
@@ -72,8 +73,8 @@ pub struct NextHop {
     pub actor: String,
     profiles: BTreeMap<String, Profile>,
     key: SigningKey,
-    /// The public JWKS document, built once.
-    jwks: String,
+    /// The answer to `GET <jwks_path>`: the public JWKS, built once.
+    jwks_reply: LocalReply,
 }
 
 impl NextHop {
@@ -110,21 +111,19 @@ impl NextHop {
             );
         }
         let (key, public_jwk) = import_signing_key(&json.signing_key, &field("signing_key"))?;
-        let jwks = json!({ "keys": [public_jwk] }).to_string();
-        Ok(Self { issuer: json.issuer, jwks_path: json.jwks_path, actor: json.actor, profiles, key, jwks })
-    }
-
-    pub fn has_profile(&self, name: &str) -> bool {
-        self.profiles.contains_key(name)
+        // The keys are public; a next hop may cache them for a while.
+        let cache = vec![("cache-control".to_owned(), "max-age=300".to_owned())];
+        let jwks_reply = LocalReply::json(200, cache, &json!({ "keys": [public_jwk] }));
+        Ok(Self { issuer: json.issuer, jwks_path: json.jwks_path, actor: json.actor, profiles, key, jwks_reply })
     }
 
     pub fn profile_names(&self) -> Vec<String> {
         self.profiles.keys().cloned().collect()
     }
 
-    /// The public JWKS served at `jwks_path`.
-    pub fn jwks_document(&self) -> &str {
-        &self.jwks
+    /// The reply to `GET <jwks_path>`: the public JWKS as JSON.
+    pub fn jwks_reply(&self) -> &LocalReply {
+        &self.jwks_reply
     }
 
     /// Mints the token for `profile` on behalf of a verified caller. `jti` must be fresh random
@@ -232,7 +231,7 @@ mod tests {
 
     /// The next hop: this very filter's core, trusting the published JWKS.
     fn next_hop_verifier(minter: &NextHop) -> Authenticator {
-        let jwks: Value = serde_json::from_str(minter.jwks_document()).unwrap();
+        let jwks: Value = serde_json::from_str(&minter.jwks_reply().body).unwrap();
         let config = json!({"providers": [{"name": "gw", "issuer": "https://gw.internal", "audiences": ["orders"],
             "jwks": {"inline": jwks}, "clock_skew_seconds": 5}]});
         Authenticator::new(
@@ -272,7 +271,10 @@ mod tests {
     #[wasm_bindgen_test(unsupported = test)]
     fn the_published_jwks_holds_only_the_public_key() {
         let minter = next_hop(p256()).unwrap();
-        let jwks: Value = serde_json::from_str(minter.jwks_document()).unwrap();
+        let reply = minter.jwks_reply();
+        assert_eq!((reply.status, reply.header("content-type")), (200, Some("application/json")));
+        assert_eq!(reply.header("cache-control"), Some("max-age=300"));
+        let jwks: Value = serde_json::from_str(&reply.body).unwrap();
         let key = &jwks["keys"][0];
         assert_eq!(
             (key["kid"].as_str(), key["alg"].as_str(), key["use"].as_str()),

@@ -222,15 +222,6 @@ impl RemoteKeys {
         outcome
     }
 
-    /// The adapter could not send the request: a failure like any other.
-    pub fn abandon(&mut self, stage: FetchStage, store: &dyn SharedStore, now: UnixSeconds) -> FetchOutcome {
-        self.on_response(stage, None, store, now)
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     fn read_response<'b>(
         &self,
         stage: FetchStage,
