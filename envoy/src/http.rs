@@ -57,12 +57,8 @@ pub fn get(port: u16, path: &str, headers: &[(&str, &str)], timeout: Duration) -
     complete(&raw, true)?.ok_or_else(|| BedError::Http(format!("connection closed mid-answer ({} bytes)", raw.len())))
 }
 
-/// The response in `raw` if it is complete: by `content-length`, the last chunk, or (neither
-/// given) the end of the connection, `eof`.
-fn complete(raw: &[u8], eof: bool) -> Result<Option<Response>, BedError> {
-    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { return Ok(None) };
-    let head = String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).into_owned();
-    let body = raw.get(end + 4..).unwrap_or_default();
+/// The status and headers (names lower-cased) of a response head, without its blank line.
+pub(crate) fn parse_head(head: &str) -> Result<(u16, Vec<(String, String)>), BedError> {
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
     let status = status_line
@@ -70,10 +66,20 @@ fn complete(raw: &[u8], eof: bool) -> Result<Option<Response>, BedError> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| BedError::Http(format!("bad status line {status_line:?}")))?;
-    let headers: Vec<(String, String)> = lines
+    let headers = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
+    Ok((status, headers))
+}
+
+/// The response in `raw` if it is complete: by `content-length`, the last chunk, or (neither
+/// given) the end of the connection, `eof`.
+fn complete(raw: &[u8], eof: bool) -> Result<Option<Response>, BedError> {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { return Ok(None) };
+    let head = String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).into_owned();
+    let body = raw.get(end + 4..).unwrap_or_default();
+    let (status, headers) = parse_head(&head)?;
     let response =
         |body: &[u8]| Response { status, headers: headers.clone(), body: String::from_utf8_lossy(body).into_owned() };
     let value = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());

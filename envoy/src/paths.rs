@@ -11,11 +11,11 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The directory of the compiled release modules: `ZT_WASM_DIR` if set (builds with another
-/// `CARGO_TARGET_DIR`), else `<root>/target/wasm32-wasip1/release`.
+/// `CARGO_TARGET_DIR`), else `<root>/target/wasm`, where `make build` leaves them after wasm-opt.
 pub fn wasm_dir() -> PathBuf {
     match std::env::var_os("ZT_WASM_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => workspace_root().join("target/wasm32-wasip1/release"),
+        _ => workspace_root().join("target/wasm"),
     }
 }
 

@@ -92,6 +92,18 @@ impl Envoy {
         self.listener_port
     }
 
+    /// The port of the listener called `name` (for templates with several listeners).
+    pub fn listener_port(&self, name: &str) -> Option<u16> {
+        let listeners = self.admin_get("/listeners?format=json")?.body;
+        let value: serde_json::Value = serde_json::from_str(&listeners).ok()?;
+        let listener = value
+            .get("listener_statuses")?
+            .as_array()?
+            .iter()
+            .find(|l| l.get("name").and_then(serde_json::Value::as_str) == Some(name))?;
+        listener.pointer("/local_address/socket_address/port_value")?.as_u64()?.try_into().ok()
+    }
+
     /// The process id, for reading its CPU time.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -118,6 +130,21 @@ impl Envoy {
         answer.body.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(": ")?.trim().parse().ok())
     }
 
+    /// The one sample of `server.initialization_time_ms` (start to listeners ready), once a
+    /// stats flush (every 5 s by default) has merged it; `None` if it does not show within `wait`.
+    pub fn initialization_ms(&self, wait: Duration) -> Option<f64> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let value = self
+                .admin_get("/stats?filter=^server.initialization_time_ms$")
+                .and_then(|answer| cumulative_median(&answer.body));
+            if value.is_some() || Instant::now() >= deadline {
+                return value;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     fn admin_get(&self, path: &str) -> Option<crate::Response> {
         get(self.admin_port, path, &[], Duration::from_secs(2)).ok()
     }
@@ -134,6 +161,12 @@ impl Drop for Envoy {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The cumulative median of a histogram line of `/stats`: `name: P0(nan,4) P25(nan,4.1) P50(nan,4.2) ...`.
+fn cumulative_median(stats: &str) -> Option<f64> {
+    let after = stats.split("P50(").nth(1)?;
+    after.split(')').next()?.split(',').nth(1)?.trim().parse().ok()
 }
 
 /// `envoy --mode validate` on a rendered configuration: its exit status and output.

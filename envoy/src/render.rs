@@ -27,6 +27,23 @@ pub fn template(name: &str) -> Result<String, BedError> {
 
 /// Fills a template. Every module it names under `{{WASM_DIR}}` must exist in `wasm_dir`.
 pub fn render(template: &str, ports: Ports, wasm_dir: &Path, plugin_config: &str) -> Result<String, BedError> {
+    render_with(template, ports, wasm_dir, plugin_config, &[])
+}
+
+/// [`render`], with more placeholders: each `(NAME, text)` replaces `{{NAME}}` verbatim (quote
+/// JSON with [`yaml_string`]).
+pub fn render_with(
+    template: &str,
+    ports: Ports,
+    wasm_dir: &Path,
+    plugin_config: &str,
+    extra: &[(&str, String)],
+) -> Result<String, BedError> {
+    let mut template = template.to_owned();
+    for (name, value) in extra {
+        template = template.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    let template = template.as_str();
     let dir = wasm_dir
         .to_str()
         .filter(|d| !d.contains(['"', '\\', '\n', '{']))
@@ -34,8 +51,7 @@ pub fn render(template: &str, ports: Ports, wasm_dir: &Path, plugin_config: &str
     for module in named_modules(template) {
         wasm_module_in(wasm_dir, module)?;
     }
-    // A JSON string literal is also a valid YAML double-quoted scalar.
-    let plugin = serde_json::Value::String(plugin_config.to_owned()).to_string();
+    let plugin = yaml_string(plugin_config);
     let text = template
         .replace("{{LISTENER_PORT}}", &ports.listener.to_string())
         .replace("{{ADMIN_PORT}}", &ports.admin.to_string())
@@ -47,6 +63,11 @@ pub fn render(template: &str, ports: Ports, wasm_dir: &Path, plugin_config: &str
         Some(line) => Err(BedError::Template(format!("placeholder without a value: {}", line.trim()))),
         None => Ok(text),
     }
+}
+
+/// Text as one YAML double-quoted scalar (a JSON string literal is one).
+pub fn yaml_string(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
 }
 
 /// The module file names that follow `{{WASM_DIR}}/` in a template.

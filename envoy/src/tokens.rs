@@ -14,7 +14,7 @@ use crate::BedError;
 pub const REALM: &str = "zt-demo";
 pub const ISSUER: &str = "https://issuer.demo.local";
 pub const AUDIENCE: &str = "demo-api";
-const SUBJECT: &str = "demo-user";
+pub const SUBJECT: &str = "demo-user";
 
 /// The signing algorithms `zt-jwt` accepts that a scenario exercises: RS256 and ES256 (verified by
 /// Envoy's host crypto) and EdDSA (verified inside the module).
@@ -70,6 +70,21 @@ impl KeySet {
     /// A token that `jwt_plugin_config` accepts for `lifetime` (at most the filter's 24 h lifetime).
     pub fn valid_for(&self, alg: Alg, lifetime: TokenLifetime) -> Result<String, BedError> {
         self.sign(alg, Claims::create(lifetime))
+    }
+
+    /// A token with extra claims (`scope`, `env`, ...) that `jwt_plugin_config` accepts for the
+    /// next five minutes.
+    pub fn valid_with(&self, alg: Alg, custom: Value) -> Result<String, BedError> {
+        let claims = Claims::with_custom_claims(custom, Duration::from_mins(5))
+            .with_issuer(ISSUER)
+            .with_audience(AUDIENCE)
+            .with_subject(SUBJECT);
+        let token = match alg {
+            Alg::Rs256 => self.rs256.sign(claims),
+            Alg::Es256 => self.es256.sign(claims),
+            Alg::EdDsa => self.ed25519.sign(claims),
+        };
+        token.map_err(|e| BedError::Token(format!("sign {alg:?}: {e}")))
     }
 
     /// A token of another issuer (with the demo audience and subject), valid for five minutes.

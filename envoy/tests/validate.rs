@@ -2,9 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use serde_json::json;
+use zt_envoy_tests::zero_trust::{Certs, authz_plugin_config, chain_jwt_plugin_config};
 use zt_envoy_tests::{
-    ISSUER, KeySet, Ports, jwt_oidc_plugin_config, jwt_plugin_config, render, shipped_configs, template, validate,
-    wasm_dir,
+    ISSUER, KeySet, Ports, jwt_oidc_plugin_config, jwt_plugin_config, render, render_with, shipped_configs, template,
+    validate, wasm_dir, yaml_string,
 };
 
 /// The demo's ports: validation binds nothing, and port 0 reads as a mistake in a static cluster.
@@ -17,6 +18,7 @@ fn rendered(name: &str, plugin_config: &str) -> String {
 #[test]
 fn every_shipped_config_passes_envoy_validate() {
     let jwks = KeySet::generate().unwrap().jwks();
+    let certs = Certs::generate(&[]).unwrap();
     let names = shipped_configs().unwrap();
     assert!(names.contains(&"jwt.yaml".to_owned()), "{names:?}");
     for name in names {
@@ -25,7 +27,17 @@ fn every_shipped_config_passes_envoy_validate() {
             "jwt-oidc.yaml" => jwt_oidc_plugin_config("http://127.0.0.1:10081"),
             _ => "{}".to_owned(),
         };
-        let (status, output) = validate(&rendered(&name, &plugin_config)).unwrap_or_else(|e| panic!("{e}"));
+        let config = if name == "zero-trust.yaml" {
+            let extra = [
+                ("AUTHZ_CONFIG", yaml_string(&authz_plugin_config())),
+                ("CERT_DIR", certs.dir().to_string_lossy().into_owned()),
+            ];
+            render_with(&template(&name).unwrap(), PORTS, &wasm_dir(), &chain_jwt_plugin_config(&jwks), &extra)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+        } else {
+            rendered(&name, &plugin_config)
+        };
+        let (status, output) = validate(&config).unwrap_or_else(|e| panic!("{e}"));
         assert!(status.success(), "{name} fails envoy --mode validate ({status}):\n{output}");
     }
 }

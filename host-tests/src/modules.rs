@@ -11,12 +11,12 @@ use proxy_wasm_host::{Engine, Module};
 
 use crate::HarnessError;
 
-/// The directory the release modules are built into: `ZT_WASM_DIR`, else the workspace's
-/// `target/wasm32-wasip1/release`.
+/// The directory `make build` leaves the modules in (after wasm-opt): `ZT_WASM_DIR`, else the
+/// workspace's `target/wasm`.
 pub fn wasm_dir() -> PathBuf {
-    std::env::var_os("ZT_WASM_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("wasm32-wasip1").join("release")
-    })
+    std::env::var_os("ZT_WASM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("wasm"))
 }
 
 /// The path of a module by its file stem (`zt_jwt`, `fixture_abi_probe`).

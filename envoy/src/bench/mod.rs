@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use load::{Sample, parse_wrk};
-pub use report::{Row, document as report_document, markdown, svg_chart};
+pub use report::{Row, document as report_document, markdown, startup_table, svg_chart};
 pub use variants::Variant;
 
 use crate::{Alg, BedError, EchoUpstream, Envoy, KeySet, Started, get, tamper, wasm_dir, workspace_root};
@@ -28,6 +28,15 @@ pub enum Workload {
 impl Workload {
     pub const ALL: [Workload; 3] = [Workload::Repeated, Workload::Distinct, Workload::Invalid];
 
+    /// The short name `--workloads` takes.
+    pub fn id(self) -> &'static str {
+        match self {
+            Workload::Repeated => "repeated",
+            Workload::Distinct => "distinct",
+            Workload::Invalid => "invalid",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Workload::Repeated => "repeated valid token",
@@ -43,21 +52,40 @@ pub struct Plan {
     pub rounds: usize,
     pub workers: Vec<u32>,
     pub algs: Vec<Alg>,
+    pub variants: Vec<Variant>,
+    pub workloads: Vec<Workload>,
     pub connections: u32,
     /// Distinct tokens per algorithm; above both caches' 1024 entries.
     pub pool: usize,
 }
 
+/// What a run measured: the load samples, and each Envoy's own start-up time.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub rows: Vec<Row>,
+    pub startups: Vec<Startup>,
+}
+
+/// `server.initialization_time_ms` as the Envoy of one variant reported it: configuration
+/// loading up to the listeners being ready, which for a Wasm filter includes compiling the
+/// module and starting its VMs (`on_vm_start`, `on_configure`).
+#[derive(Clone, Copy, Debug)]
+pub struct Startup {
+    pub workers: u32,
+    pub variant: Variant,
+    pub milliseconds: f64,
+}
+
 /// Runs the plan; every sample is checked (a variant that let an invalid token through or
 /// refused a valid one is an error, not a number).
-pub fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Vec<Row>, BedError> {
+pub fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Outcome, BedError> {
     let keys = KeySet::generate()?;
     let jwks = keys.jwks();
     let scripts = scripts_dir()?;
     let mut script_paths = Vec::new();
     for &alg in &plan.algs {
         let valid = keys.valid_for(alg, jwt_simple::prelude::Duration::from_hours(1))?;
-        for workload in Workload::ALL {
+        for &workload in &plan.workloads {
             let tokens = match workload {
                 Workload::Repeated => vec![valid.clone()],
                 Workload::Distinct => keys.distinct(alg, plan.pool)?,
@@ -70,9 +98,10 @@ pub fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Vec<Row>, BedE
     }
     let upstream = EchoUpstream::start()?;
     let mut rows: Vec<Row> = Vec::new();
+    let mut startups = Vec::new();
     for &workers in &plan.workers {
         let mut envoys = Vec::new();
-        for variant in Variant::ALL {
+        for &variant in &plan.variants {
             let config = variant.config(&jwks, upstream.port(), &wasm_dir())?;
             match Envoy::start(&config, workers)? {
                 Started::Ready(envoy) => envoys.push((variant, envoy)),
@@ -118,8 +147,13 @@ pub fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Vec<Row>, BedE
                 }
             }
         }
+        for (variant, envoy) in &envoys {
+            if let Some(milliseconds) = envoy.initialization_ms(Duration::from_secs(6)) {
+                startups.push(Startup { workers, variant: *variant, milliseconds });
+            }
+        }
     }
-    Ok(rows)
+    Ok(Outcome { rows, startups })
 }
 
 /// A variant must answer as it should, or its numbers mean nothing.

@@ -90,7 +90,7 @@ pub fn markdown(rows: &[Row]) -> String {
 /// Horizontal bars of Envoy CPU per request for each load (one worker), one colour per variant.
 pub fn svg_chart(rows: &[Row]) -> String {
     let rows: Vec<&Row> = rows.iter().filter(|r| r.workers == rows.first().map_or(1, |f| f.workers)).collect();
-    let colours = ["#9e9e9e", "#c7c7c7", "#1f77b4", "#6baed6", "#d62728", "#ff9896"];
+    let colours = ["#9e9e9e", "#c7c7c7", "#1f77b4", "#6baed6", "#d62728", "#ff9896", "#2ca02c", "#ff7f0e"];
     let max = rows.iter().map(|r| r.cpu_us()).filter(|v| v.is_finite()).fold(1.0_f64, f64::max);
     let (bar, gap, label, width) = (14.0, 10.0, 330.0, 420.0);
     let mut y = 40.0;
@@ -138,9 +138,34 @@ pub fn svg_chart(rows: &[Row]) -> String {
 }
 
 /// The whole `BENCHMARKS.md`: how it was produced, on what, then the chart and the tables.
+/// Each variant's Envoy-reported start-up, and what it adds to bare Envoy's.
+pub fn startup_table(startups: &[super::Startup]) -> String {
+    let mut out = String::from(
+        "\n## Start-up as Envoy reports it\n\n\
+         `server.initialization_time_ms` (start to listeners ready; for a Wasm filter this includes \
+         compiling the module and running `on_vm_start` and `on_configure` on the main thread and \
+         each worker), one start per variant and worker count.\n\n\
+         | workers | variant | ms | over bare |\n|---|---|---:|---:|\n",
+    );
+    for startup in startups {
+        let bare = startups
+            .iter()
+            .find(|s| s.workers == startup.workers && s.variant == Variant::Bare)
+            .map_or(String::from("–"), |bare| format!("{:+.1}", startup.milliseconds - bare.milliseconds));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {bare} |",
+            startup.workers,
+            startup.variant.name(),
+            startup.milliseconds
+        );
+    }
+    out
+}
+
 pub fn document(
     plan: &super::Plan,
-    rows: &[Row],
+    outcome: &super::Outcome,
     chart: &std::path::Path,
     elapsed: std::time::Duration,
     smoke: bool,
@@ -190,9 +215,12 @@ pub fn document(
          - Variants: bare Envoy (router only); a no-op Wasm filter (test fixture: the floor any Wasm \
            filter pays in Envoy); native `jwt_authn` with `jwt_cache_config` (1024) and without; \
            `zt-jwt` with its defaults (RS*/ES* through Envoy's `verify_signature`, EdDSA in the module, \
-           cache 1024); `zt-jwt` with `signature_verifier: in_module` and the cache off. Ratios to native \
-           compare `zt-jwt` with `jwt_authn` + cache for repeated and invalid tokens, without cache for \
-           distinct ones, and the in-module variant with `jwt_authn` without cache.\n\n\
+           cache 1024); `zt-jwt` with `signature_verifier: in_module` and the cache off; native `jwt_authn` (cache, \
+           payload in metadata) + `rbac` on the `sub` claim against `zt-jwt` + `zt-authz` with the same \
+           rule. Ratios to native compare `zt-jwt` with `jwt_authn` + cache for repeated and invalid \
+           tokens, without cache for distinct ones, the in-module variant with `jwt_authn` without \
+           cache, and `zt-jwt` + `zt-authz` with `jwt_authn` + `rbac`. The modules are those `make build` \
+           ships (after `wasm-opt -O3`).\n\n\
          ![Envoy CPU per request]({chart_name})\n{tables}",
         smoke = if smoke { " (smoke run: numbers not meaningful)" } else { "" },
         seconds = plan.seconds,
@@ -200,6 +228,6 @@ pub fn document(
         minutes = elapsed.as_secs_f64() / 60.0,
         connections = plan.connections,
         pool = plan.pool,
-        tables = markdown(rows),
+        tables = markdown(&outcome.rows) + &startup_table(&outcome.startups),
     )
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::{BedError, Ports, jwt_plugin_config, render};
+use crate::{BedError, Ports, jwt_plugin_config, render, yaml_string};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
@@ -20,17 +20,37 @@ pub enum Variant {
     ZtJwt,
     /// `zt-jwt` with `signature_verifier: in_module` and the cache off: the Wasm crypto alone.
     ZtJwtInModuleNoCache,
+    /// Native `jwt_authn` (cache on, payload in dynamic metadata) then `rbac` on the `sub` claim.
+    NativeJwtRbac,
+    /// `zt-jwt` then `zt-authz` with the same rule (`requestPrincipals` = issuer/subject).
+    ZtJwtAuthz,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 6] = [
+    pub const ALL: [Variant; 8] = [
         Variant::Bare,
         Variant::WasmNoop,
         Variant::NativeJwtCached,
         Variant::NativeJwt,
         Variant::ZtJwt,
         Variant::ZtJwtInModuleNoCache,
+        Variant::NativeJwtRbac,
+        Variant::ZtJwtAuthz,
     ];
+
+    /// The short name `--variants` takes.
+    pub fn id(self) -> &'static str {
+        match self {
+            Variant::Bare => "bare",
+            Variant::WasmNoop => "noop",
+            Variant::NativeJwtCached => "native-cached",
+            Variant::NativeJwt => "native",
+            Variant::ZtJwt => "zt-jwt",
+            Variant::ZtJwtInModuleNoCache => "zt-jwt-in-module",
+            Variant::NativeJwtRbac => "native-rbac",
+            Variant::ZtJwtAuthz => "zt-authz",
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -40,6 +60,8 @@ impl Variant {
             Variant::NativeJwt => "native jwt_authn",
             Variant::ZtJwt => "zt-jwt",
             Variant::ZtJwtInModuleNoCache => "zt-jwt in-module, no cache",
+            Variant::NativeJwtRbac => "native jwt_authn + cache + rbac",
+            Variant::ZtJwtAuthz => "zt-jwt + zt-authz",
         }
     }
 
@@ -54,6 +76,8 @@ impl Variant {
             Variant::ZtJwt if every_request_a_miss => Some(Variant::NativeJwt),
             Variant::ZtJwt => Some(Variant::NativeJwtCached),
             Variant::ZtJwtInModuleNoCache => Some(Variant::NativeJwt),
+            // jwt_authn's cache is no help on distinct tokens: every request a miss either way.
+            Variant::ZtJwtAuthz => Some(Variant::NativeJwtRbac),
             _ => None,
         }
     }
@@ -64,10 +88,16 @@ impl Variant {
             .map_err(BedError::io(format!("read {}", bench_template().display())))?;
         let filters = match self {
             Variant::Bare => String::new(),
-            Variant::WasmNoop => ZT_JWT.replace("zt-jwt", "noop").replace("zt_jwt.wasm", "fixture_noop.wasm"),
+            Variant::WasmNoop => wasm_filter("noop", "fixture_noop.wasm", "{{PLUGIN_CONFIG}}"),
             Variant::NativeJwtCached => native_jwt_authn(jwks, true),
             Variant::NativeJwt => native_jwt_authn(jwks, false),
-            Variant::ZtJwt | Variant::ZtJwtInModuleNoCache => ZT_JWT.to_owned(),
+            Variant::ZtJwt | Variant::ZtJwtInModuleNoCache => zt_jwt(),
+            Variant::NativeJwtRbac => {
+                native_jwt_authn(jwks, true)
+                    .replace("forward: false", "forward: false\n                  payload_in_metadata: jwt_payload")
+                    + NATIVE_RBAC
+            }
+            Variant::ZtJwtAuthz => zt_jwt() + &wasm_filter("zt-authz", "zt_authz.wasm", &yaml_string(&authz_config())),
         };
         let mut plugin: serde_json::Value =
             serde_json::from_str(&jwt_plugin_config(jwks)).map_err(|e| BedError::Token(e.to_string()))?;
@@ -91,20 +121,58 @@ fn bench_template() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/envoy.yaml")
 }
 
-const ZT_JWT: &str = r#"          - name: zt-jwt
+/// A Wasm filter as the shipped configurations declare it (`FAIL_CLOSED`, V8, its own VM),
+/// its plugin configuration left as the placeholder `config` for `render` to fill.
+fn wasm_filter(name: &str, module: &str, config: &str) -> String {
+    format!(
+        r#"          - name: {name}
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
               config:
-                name: zt-jwt
-                root_id: zt-jwt
+                name: {name}
+                root_id: {name}
                 failure_policy: FAIL_CLOSED
                 vm_config:
-                  vm_id: zt-jwt
+                  vm_id: {name}
                   runtime: envoy.wasm.runtime.v8
-                  code: { local: { filename: "{{WASM_DIR}}/zt_jwt.wasm" } }
+                  code: {{ local: {{ filename: "{{{{WASM_DIR}}}}/{module}" }} }}
                 configuration:
                   "@type": type.googleapis.com/google.protobuf.StringValue
-                  value: {{PLUGIN_CONFIG}}
+                  value: {config}
+"#
+    )
+}
+
+fn zt_jwt() -> String {
+    wasm_filter("zt-jwt", "zt_jwt.wasm", "{{PLUGIN_CONFIG}}")
+}
+
+/// The rule both authorization variants enforce: the caller is the demo subject of the demo
+/// issuer (default deny otherwise).
+fn authz_config() -> String {
+    serde_json::json!({
+        "policies": {"demo-user": {"action": "ALLOW", "rules": [{
+            "from": [{"source": {"requestPrincipals": [format!("{}/{}", crate::ISSUER, crate::SUBJECT)]}}]
+        }]}},
+        "defaults": {"policies": ["demo-user"]},
+    })
+    .to_string()
+}
+
+/// `rbac` on the verified payload `jwt_authn` left in dynamic metadata: the same rule.
+const NATIVE_RBAC: &str = r#"          - name: envoy.filters.http.rbac
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+              rules:
+                action: ALLOW
+                policies:
+                  demo-user:
+                    permissions: [{ any: true }]
+                    principals:
+                    - metadata:
+                        filter: envoy.filters.http.jwt_authn
+                        path: [{ key: jwt_payload }, { key: sub }]
+                        value: { string_match: { exact: "demo-user" } }  # tokens.rs SUBJECT
 "#;
 
 /// Native `jwt_authn` with the same issuer, audience and keys as `jwt_plugin_config`, and like

@@ -1,10 +1,12 @@
 //! `make bench` (and its smoke run in `make test`): see `zt_envoy_tests::bench`.
 //!
-//! zt-bench [--smoke] [--seconds N] [--rounds N] [--workers 1,2] [--algs rs256,es256,eddsa] [--out FILE]
+//! zt-bench [--smoke] [--seconds N] [--rounds N] [--workers 1,2] [--algs rs256,es256,eddsa]
+//!          [--variants bare,noop,native-cached,native,zt-jwt,zt-jwt-in-module]
+//!          [--workloads repeated,distinct,invalid] [--out FILE]
 
 use std::process::ExitCode;
 
-use zt_envoy_tests::bench::{self, Plan};
+use zt_envoy_tests::bench::{self, Plan, Variant, Workload};
 use zt_envoy_tests::{Alg, workspace_root};
 
 fn main() -> ExitCode {
@@ -26,6 +28,15 @@ fn main() -> ExitCode {
                     .collect()
             },
         ),
+        // Listed names, in the canonical order (so tables read the same whatever the order given).
+        variants: value("--variants").map_or_else(
+            || Variant::ALL.to_vec(),
+            |v| Variant::ALL.into_iter().filter(|x| v.split(',').any(|id| id == x.id())).collect(),
+        ),
+        workloads: value("--workloads").map_or_else(
+            || Workload::ALL.to_vec(),
+            |v| Workload::ALL.into_iter().filter(|x| v.split(',').any(|id| id == x.id())).collect(),
+        ),
         connections: 16,
         pool: if smoke { 1100 } else { 4000 },
     };
@@ -34,20 +45,22 @@ fn main() -> ExitCode {
         Into::into,
     );
     let started = std::time::Instant::now();
-    let rows = match bench::run(&plan, |step| eprintln!("zt-bench: {step}")) {
-        Ok(rows) => rows,
+    let outcome = match bench::run(&plan, |step| eprintln!("zt-bench: {step}")) {
+        Ok(outcome) => outcome,
         Err(error) => {
             eprintln!("zt-bench: {error}");
             return ExitCode::FAILURE;
         }
     };
     let chart = out.with_extension("svg");
-    let report = bench::report_document(&plan, &rows, &chart, started.elapsed(), smoke);
-    if let Err(error) = bench::write(&out, &report).and_then(|()| bench::write(&chart, &bench::svg_chart(&rows))) {
+    let report = bench::report_document(&plan, &outcome, &chart, started.elapsed(), smoke);
+    if let Err(error) =
+        bench::write(&out, &report).and_then(|()| bench::write(&chart, &bench::svg_chart(&outcome.rows)))
+    {
         eprintln!("zt-bench: {error}");
         return ExitCode::FAILURE;
     }
-    println!("{}", bench::markdown(&rows));
+    println!("{}{}", bench::markdown(&outcome.rows), bench::startup_table(&outcome.startups));
     eprintln!("zt-bench: wrote {} and {}", out.display(), chart.display());
     ExitCode::SUCCESS
 }

@@ -1,15 +1,20 @@
-//! `zt-demo OUT_DIR`: prepares `make demo`. It generates a key set, renders `envoy/configs/jwt.yaml`
-//! with the demo's fixed ports into `OUT_DIR/envoy.yaml`, the ports into `OUT_DIR/ports.env`, and
-//! writes `OUT_DIR/curl.txt`: `curl` lines with a valid, a missing and a tampered token. The private keys live only in this process;
-//! the tokens only in that file (under `build/`, which git ignores) and on the terminal.
+//! `zt-demo OUT_DIR`: prepares `make demo`. It generates a key set and certificates (a CA,
+//! Envoy's server certificate, client certificates for two workloads with SPIFFE URI SANs, in
+//! `OUT_DIR/certs`), renders `envoy/configs/zero-trust.yaml` (zt-jwt then zt-authz) with the demo's
+//! fixed ports into `OUT_DIR/envoy.yaml`, the ports into `OUT_DIR/ports.env`, and writes
+//! `OUT_DIR/curl.txt`: `curl` lines that show each decision. The private signing keys live only
+//! in this process; the tokens only in that file (under `build/`, which git ignores) and on the
+//! terminal.
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use zt_envoy_tests::{
-    Alg, BedError, KeySet, Ports, TokenLifetime, jwt_plugin_config, render, tamper, template, wasm_dir,
+use serde_json::json;
+use zt_envoy_tests::zero_trust::{
+    BILLING_SPIFFE_ID, Certs, SHOP_SPIFFE_ID, authz_plugin_config, chain_jwt_plugin_config,
 };
+use zt_envoy_tests::{Alg, BedError, KeySet, Ports, render_with, tamper, template, wasm_dir, yaml_string};
 
 const PORTS: Ports = Ports { listener: 10000, admin: 9901, upstream: 10080, idp: 10081 };
 
@@ -36,8 +41,14 @@ fn prepare(out: &std::path::Path) -> Result<(), BedError> {
         })?;
     }
     let keys = KeySet::generate()?;
-    let config = render(&template("jwt.yaml")?, PORTS, &wasm_dir(), &jwt_plugin_config(&keys.jwks()))?;
     std::fs::create_dir_all(out).map_err(BedError::io(format!("create {}", out.display())))?;
+    // Absolute, so that the printed curl lines work from any directory.
+    let out = &std::fs::canonicalize(out).map_err(BedError::io(format!("resolve {}", out.display())))?;
+    let certs = Certs::generate_in(out.join("certs"), false, &[BILLING_SPIFFE_ID, SHOP_SPIFFE_ID])?;
+    let extra =
+        [("AUTHZ_CONFIG", yaml_string(&authz_plugin_config())), ("CERT_DIR", certs.dir().to_string_lossy().into())];
+    let config =
+        render_with(&template("zero-trust.yaml")?, PORTS, &wasm_dir(), &chain_jwt_plugin_config(&keys.jwks()), &extra)?;
     let write = |name: &str, text: &str| {
         let path = out.join(name);
         std::fs::write(&path, text).map_err(BedError::io(format!("write {}", path.display())))
@@ -47,17 +58,41 @@ fn prepare(out: &std::path::Path) -> Result<(), BedError> {
     let ports =
         format!("LISTENER_PORT={}\nADMIN_PORT={}\nUPSTREAM_PORT={}\n", PORTS.listener, PORTS.admin, PORTS.upstream);
     write("ports.env", &ports)?;
-    // Long enough to paste the lines a while later.
-    let token = keys.valid_for(Alg::Rs256, TokenLifetime::from_hours(1))?;
-    let url = format!("http://127.0.0.1:{}/hello", PORTS.listener);
-    let curl = format!(
-        "# valid RS256 token (1 hour): 200, and the echo shows no authorization header\n\
-         curl -i -H 'Authorization: Bearer {token}' {url}\n\
-         # no token: 401, WWW-Authenticate: Bearer realm=\"zt-demo\"\n\
-         curl -i {url}\n\
-         # tampered token (payload edited, signature kept): 401, error=\"invalid_token\"\n\
-         curl -i -H 'Authorization: Bearer {}' {url}\n",
-        tamper(&token)?
+    write("curl.txt", &curl_lines(&keys, &certs)?)
+}
+
+/// One line per decision the chain takes; tokens valid for five minutes.
+fn curl_lines(keys: &KeySet, certs: &Certs) -> Result<String, BedError> {
+    let reader = keys.valid_with(Alg::Es256, json!({"scope": "orders:read", "env": "production"}))?;
+    let no_scope = keys.valid_with(Alg::Es256, json!({"scope": "profile", "env": "production"}))?;
+    let dev = keys.valid_with(Alg::Rs256, json!({"scope": "orders:read", "env": "dev"}))?;
+    let http = format!("http://127.0.0.1:{}", PORTS.listener);
+    let tls = format!(
+        "--resolve localhost:{port}:127.0.0.1 --cacert {dir}/ca.pem https://localhost:{port}",
+        port = PORTS.listener,
+        dir = certs.dir().display()
     );
-    write("curl.txt", &curl)
+    let client = |n: usize| format!("--cert {dir}/{n}.pem --key {dir}/{n}.key", dir = certs.dir().display());
+    Ok(format!(
+        "# scope orders:read (ES256, 5 minutes): 200, and the echo shows no authorization header\n\
+         curl -i -H 'Authorization: Bearer {reader}' {http}/orders/1\n\
+         # a valid token without the scope: 403, WWW-Authenticate: ... error=\"insufficient_scope\", scope=\"orders:read\"\n\
+         curl -i -H 'Authorization: Bearer {no_scope}' {http}/orders/1\n\
+         # a dev identity calling production: 403, policy same-environment\n\
+         curl -i -H 'Authorization: Bearer {dev}' {http}/orders/1\n\
+         # no token: 401, WWW-Authenticate: Bearer realm=\"zt-demo\"\n\
+         curl -i {http}/orders/1\n\
+         # tampered token (payload edited, signature kept): 401, error=\"invalid_token\"\n\
+         curl -i -H 'Authorization: Bearer {tampered}' {http}/orders/1\n\
+         # the billing workload over mTLS ({BILLING_SPIFFE_ID}): 200\n\
+         curl -i {billing} {tls}/admin/users\n\
+         # another workload ({SHOP_SPIFFE_ID}): 403\n\
+         curl -i {shop} {tls}/admin/users\n\
+         # a public route: 200; any route without a rule: 403 default-deny\n\
+         curl -i {http}/public/hello\n\
+         curl -i {http}/hello\n",
+        tampered = tamper(&reader)?,
+        billing = client(0),
+        shop = client(1),
+    ))
 }

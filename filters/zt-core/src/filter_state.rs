@@ -8,3 +8,9 @@ pub const IDENTITY: &str = "zt.identity";
 /// The JWT filter's decision on the request, JSON of [`crate::jwt::Decision::record`]:
 /// `{"decision": "allow"|"anonymous"|"advisory_deny"|"deny", "reason", "requirement", "provider"}`.
 pub const JWT_DECISION: &str = "zt.jwt.decision";
+
+/// The authorization filter's decision on the request, JSON of [`crate::authz::Decision::record`]:
+/// `{"decision": "allow"|"deny"|"advisory_deny", "policy": "<deciding policy id>"|"default-deny",
+/// "reason": "<snake_case reason>", "route": "<route rule name>"|null, "audit": ["<AUDIT policy id>", ...]}`.
+/// Ids and reasons only, never a claim value.
+pub const AUTHZ_DECISION: &str = "zt.authz.decision";

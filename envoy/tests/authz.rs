@@ -1,0 +1,138 @@
+//! `zt-jwt` then `zt-authz` in a real Envoy (`configs/zero-trust.yaml`): plaintext and mutual
+//! TLS on one listener, client certificates with SPIFFE URI SANs made by the test, the echo
+//! upstream behind. What a client sees, and what never reaches the upstream.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use zt_envoy_tests::zero_trust::{
+    BILLING_SPIFFE_ID, Certs, SHOP_SPIFFE_ID, authz_plugin_config, chain_jwt_plugin_config, mtls_get,
+};
+use zt_envoy_tests::{Alg, EchoUpstream, Envoy, KeySet, Ports, get, render_with, template, wasm_dir, yaml_string};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+const BILLING: Option<usize> = Some(0);
+const SHOP: Option<usize> = Some(1);
+
+fn keys() -> &'static KeySet {
+    static KEYS: OnceLock<KeySet> = OnceLock::new();
+    KEYS.get_or_init(|| KeySet::generate().unwrap())
+}
+
+struct Bed {
+    echo: EchoUpstream,
+    envoy: Envoy,
+    certs: Certs,
+}
+
+fn bed() -> Bed {
+    let certs = Certs::generate(&[BILLING_SPIFFE_ID, SHOP_SPIFFE_ID]).unwrap_or_else(|e| panic!("{e}"));
+    let echo = EchoUpstream::start().unwrap();
+    let ports = Ports { upstream: echo.port(), ..Ports::default() };
+    let extra = [
+        ("AUTHZ_CONFIG", yaml_string(&authz_plugin_config())),
+        ("CERT_DIR", certs.dir().to_string_lossy().into_owned()),
+    ];
+    let config = render_with(
+        &template("zero-trust.yaml").unwrap(),
+        ports,
+        &wasm_dir(),
+        &chain_jwt_plugin_config(&keys().jwks()),
+        &extra,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let envoy = Envoy::serve(&config).unwrap_or_else(|e| panic!("{e}"));
+    Bed { echo, envoy, certs }
+}
+
+fn token(scope: &str, env: &str) -> String {
+    keys().valid_with(Alg::Es256, json!({"scope": scope, "env": env})).unwrap()
+}
+
+fn policy_of(body: &str) -> Value {
+    serde_json::from_str::<Value>(body).map(|b| b["policy"].clone()).unwrap_or(Value::Null)
+}
+
+#[test]
+fn the_workload_identity_decides_the_admin_route() {
+    let bed = bed();
+    let port = bed.envoy.port();
+    let billing = mtls_get(&bed.certs, BILLING, port, "/admin/users", &[]).unwrap();
+    assert_eq!(billing.status, 200, "{billing:?}\n{}", bed.envoy.log());
+    let shop = mtls_get(&bed.certs, SHOP, port, "/admin/users", &[]).unwrap();
+    assert_eq!(shop.status, 403, "{shop:?}");
+    assert_eq!(policy_of(&shop.body), "default-deny");
+    let plaintext = get(port, "/admin/users", &[], TIMEOUT).unwrap();
+    assert_eq!(plaintext.status, 403, "no client certificate, no workload identity: {plaintext:?}");
+    // A client that presents no certificate is refused by TLS itself on this side.
+    assert!(mtls_get(&bed.certs, None, port, "/admin/users", &[]).is_err());
+    assert_eq!(bed.echo.count("/admin/users"), 1, "only the billing workload's request went upstream");
+}
+
+#[test]
+fn spellings_of_the_admin_path_cannot_reach_it_unprotected() {
+    let bed = bed();
+    let port = bed.envoy.port();
+    for path in ["/admin", "//admin", "/./admin", "/%61dmin", "/Admin", "/ADMIN/x", "/public/../admin", "/admin%2Fx"] {
+        // The shop workload has a valid certificate but no business here.
+        let shop = mtls_get(&bed.certs, SHOP, port, path, &[]).unwrap();
+        let plain = get(port, path, &[], TIMEOUT).unwrap();
+        for answer in [&shop, &plain] {
+            // 403 from the policy, or Envoy's redirect to the unescaped path (decided again there).
+            assert!(matches!(answer.status, 403 | 307), "{path}: {answer:?}");
+        }
+        let billing = mtls_get(&bed.certs, BILLING, port, path, &[]).unwrap();
+        assert!(matches!(billing.status, 200 | 307), "{path}: the billing workload is admitted: {billing:?}");
+    }
+    let upstream_paths: Vec<String> = bed.echo.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        upstream_paths.iter().all(|p| p.eq_ignore_ascii_case("/admin") || p.eq_ignore_ascii_case("/admin/x")),
+        "only normalised admin paths, from the billing workload: {upstream_paths:?}"
+    );
+}
+
+#[test]
+fn scopes_from_the_verified_token_decide_the_orders_route() {
+    let bed = bed();
+    let port = bed.envoy.port();
+    let bearer = |token: &str| format!("Bearer {token}");
+    let allowed =
+        get(port, "/orders/1", &[("authorization", &bearer(&token("orders:read", "production")))], TIMEOUT).unwrap();
+    assert_eq!(allowed.status, 200, "{allowed:?}\n{}", bed.envoy.log());
+
+    let no_scope =
+        get(port, "/orders/1", &[("authorization", &bearer(&token("profile", "production")))], TIMEOUT).unwrap();
+    assert_eq!(no_scope.status, 403);
+    assert_eq!(
+        no_scope.header("www-authenticate"),
+        Some(r#"Bearer realm="zt-demo", error="insufficient_scope", scope="orders:read""#)
+    );
+
+    let anonymous = get(port, "/orders/1", &[], TIMEOUT).unwrap();
+    assert_eq!((anonymous.status, anonymous.header("www-authenticate")), (401, Some(r#"Bearer realm="zt-demo""#)));
+
+    // A client cannot stand in for the JWT filter: filter state is not a header.
+    let forged = json!({"provider": "demo", "iss": "x", "sub": "mallory", "aud": [], "scopes": ["orders:read"],
+        "exp": null, "claims": {"env": "production"}})
+    .to_string();
+    let spoofed = get(port, "/orders/1", &[("zt.identity", &forged), ("x-zt-identity", &forged)], TIMEOUT).unwrap();
+    assert_eq!(spoofed.status, 401, "{spoofed:?}");
+
+    let dev = get(port, "/orders/1", &[("authorization", &bearer(&token("orders:read", "dev")))], TIMEOUT).unwrap();
+    assert_eq!((dev.status, policy_of(&dev.body)), (403, json!("same-environment")), "{dev:?}");
+    assert!(!dev.body.contains("dev"), "no claim value in the answer: {}", dev.body);
+    assert_eq!(bed.echo.count("/orders/1"), 1);
+}
+
+#[test]
+fn routes_without_a_rule_are_denied_and_metrics_count_the_decisions() {
+    let bed = bed();
+    let port = bed.envoy.port();
+    assert_eq!(get(port, "/public/x", &[], TIMEOUT).unwrap().status, 200);
+    let other = get(port, "/elsewhere", &[], TIMEOUT).unwrap();
+    assert_eq!((other.status, policy_of(&other.body)), (403, json!("default-deny")));
+    assert_eq!(bed.envoy.stat("wasmcustom.zt_authz.allowed"), Some(1));
+    assert_eq!(bed.envoy.stat("wasmcustom.zt_authz.denied.no_policy_matched"), Some(1));
+}

@@ -1,0 +1,102 @@
+//! Authorization: the pure logic behind the authorization filter.
+//!
+//! [`AuthzConfig::from_json`] checks the configuration (Istio `AuthorizationPolicy` rules plus
+//! our own conditions, and route rules choosing which policies apply);
+//! [`AuthzConfig::authorize`] takes the [`RequestFacts`] the adapter read and answers a
+//! [`Decision`]; [`denial`] turns a denial into the response. Default deny. Nothing here reads
+//! the host, a clock or a header on its own: every fact comes in as a value.
+
+mod cidr;
+mod compile;
+mod condition;
+mod condition_json;
+mod config;
+mod decide;
+mod istio;
+mod matchers;
+mod path;
+mod response;
+mod routes;
+mod spiffe;
+mod time_window;
+
+use std::net::IpAddr;
+
+pub use compile::AuthzConfig;
+pub use decide::{AuthzReason, Decision, Verdict};
+pub use response::denial;
+
+use crate::jwt::Identity;
+use crate::time::UnixSeconds;
+
+/// The policy id of a decision no policy took: nothing allowed the request.
+pub const DEFAULT_DENY: &str = "default-deny";
+
+/// What the adapter read about one request. Facts that [`AuthzConfig::inputs`] says no policy
+/// reads may be left `None` (or empty) to spare host calls.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts<'a> {
+    /// Envoy's route name (`xds.route_name`).
+    pub route_name: Option<&'a str>,
+    /// The route rule named by route metadata (`filter_metadata.zt.authz_route`). `None` when
+    /// the route has no such metadata; any other value must name a rule, or the request is
+    /// denied.
+    pub route_choice: Option<&'a str>,
+    /// `:authority`.
+    pub authority: Option<&'a str>,
+    /// `:method`.
+    pub method: &'a str,
+    /// `:path`, query and fragment included: they are cut off here before matching.
+    pub path: &'a str,
+    /// Request headers, names in lowercase, values as bytes.
+    pub headers: &'a [(String, Vec<u8>)],
+    /// The downstream peer's address (`source.address`).
+    pub source: Option<IpAddr>,
+    /// The mTLS peer certificate's URI SAN (`connection.uri_san_peer_certificate`), e.g.
+    /// `spiffe://cluster.local/ns/shop/sa/web`.
+    pub peer_uri_san: Option<&'a str>,
+    /// The identity the JWT filter verified (filter state [`crate::filter_state::IDENTITY`]).
+    pub identity: Option<&'a Identity>,
+    pub now: UnixSeconds,
+}
+
+impl<'a> RequestFacts<'a> {
+    /// A request with only its method, path and time known; set the other fields as read.
+    pub fn new(method: &'a str, path: &'a str, now: UnixSeconds) -> Self {
+        Self {
+            route_name: None,
+            route_choice: None,
+            authority: None,
+            method,
+            path,
+            headers: &[],
+            source: None,
+            peer_uri_san: None,
+            identity: None,
+            now,
+        }
+    }
+}
+
+/// Which request facts the configuration reads, so that the adapter reads only those from the
+/// host. `:method` and `:path` are always needed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Inputs {
+    /// Envoy's route name: some rule lists `route_names`.
+    pub route_name: bool,
+    /// Route metadata: there are route rules to name.
+    pub route_metadata: bool,
+    /// `:authority`: some rule or policy constrains hosts.
+    pub authority: bool,
+    /// Request headers: some policy has a header condition.
+    pub headers: bool,
+    /// The source address: some policy has an IP condition.
+    pub source: bool,
+    /// The peer's URI SAN: some policy has a principal, namespace or peer condition.
+    pub peer: bool,
+    /// The verified identity: some policy reads it.
+    pub identity: bool,
+}
+
+#[cfg(test)]
+mod tests;
