@@ -20,7 +20,7 @@ WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrappin
 # in-module crypto and is built for speed (profile `release`); the others for size
 # (`release-small`, see Cargo.toml).
 SPEED_MODULES := zt-jwt
-SIZE_MODULES := zt-authz
+SIZE_MODULES := zt-authz zt-ratelimit
 MODULES := $(SPEED_MODULES) $(SIZE_MODULES)
 FIXTURES := fixture-trap fixture-abi-probe fixture-noop
 
@@ -40,7 +40,7 @@ header = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: build build-fixtures toolchain envoy wasm-bindgen-cli wasm-opt \
         test test-unit test-wasm test-host test-envoy demo demo-stop clean distclean \
-        bench-core bench-wasm fuzz bench test-bench-smoke wrk
+        bench-core bench-wasm fuzz bench test-bench-smoke wrk redis-server
 
 ## build: the shipped filter modules (release, wasm32-wasip1, then wasm-opt) into target/wasm,
 ## with their sizes in bytes before and after wasm-opt
@@ -103,6 +103,14 @@ wrk:
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$sudo apt-get install -y -q wrk || { $$sudo apt-get update -q && $$sudo apt-get install -y -q wrk; }; }
 
+## redis-server: the counter store the rate-limit tests share between services (Debian package;
+## tools/zt-rls starts its own, on a free loopback port, and never the system service)
+redis-server:
+	@command -v redis-server >/dev/null || { \
+	  printf '\n==> redis-server: installing the Debian package\n'; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get install -y -q redis-server || { $$sudo apt-get update -q && $$sudo apt-get install -y -q redis-server; }; }
+
 ## bench: bare Envoy, native jwt_authn and zt-jwt side by side (BENCHMARKS.md and its chart);
 ## BENCH_ARGS passes options to zt-bench (--seconds N --rounds N --workers 1,2 --algs es256)
 BENCH_ARGS ?=
@@ -146,7 +154,7 @@ fuzz:
 test: test-unit test-wasm test-host test-envoy test-bench-smoke
 	$(call header,test: all layers passed)
 
-test-unit: toolchain
+test-unit: toolchain redis-server
 	$(call header,layer 1: native unit tests)
 	cargo test --workspace --exclude zt-envoy-tests --exclude zt-host-tests
 
@@ -159,7 +167,7 @@ test-host: build build-fixtures
 	$(call header,layer 3: host-harness tests (wasmtime on the release modules))
 	cargo test -p zt-host-tests
 
-test-envoy: build build-fixtures envoy
+test-envoy: build build-fixtures envoy redis-server
 	$(call header,layer 4: real Envoy $$($(ENVOY) --version | grep -o '1\.[0-9]*\.[0-9]*' | head -1))
 	cargo test -p zt-envoy-tests
 

@@ -11,6 +11,7 @@ mod error;
 mod http;
 mod paths;
 mod process;
+pub mod ratelimit;
 mod render;
 mod tokens;
 pub mod zero_trust;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use serde_json::json;
+use zt_envoy_tests::ratelimit::{ratelimit_plugin_config, render_ratelimit};
 use zt_envoy_tests::zero_trust::{Certs, authz_plugin_config, chain_jwt_plugin_config};
 use zt_envoy_tests::{
     ISSUER, KeySet, Ports, jwt_oidc_plugin_config, jwt_plugin_config, render, render_with, shipped_configs, template,
@@ -27,7 +28,9 @@ fn every_shipped_config_passes_envoy_validate() {
             "jwt-oidc.yaml" => jwt_oidc_plugin_config("http://127.0.0.1:10081"),
             _ => "{}".to_owned(),
         };
-        let config = if name == "zero-trust.yaml" {
+        let config = if name == "ratelimit.yaml" {
+            render_ratelimit(PORTS, 10082, &jwks, &ratelimit_plugin_config()).unwrap_or_else(|e| panic!("{name}: {e}"))
+        } else if name == "zero-trust.yaml" {
             let extra = [
                 ("AUTHZ_CONFIG", yaml_string(&authz_plugin_config())),
                 ("CERT_DIR", certs.dir().to_string_lossy().into_owned()),

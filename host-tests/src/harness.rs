@@ -7,16 +7,14 @@ use std::time::Duration;
 
 use proxy_wasm_host::Limits;
 use proxy_wasm_host::abi::v0_2_1::types::{Action, LogLevel};
-use proxy_wasm_host::abi::v0_2_1::{
-    CallScope, ContextId, Guest, GuestError, HeaderPairs, HttpCallResponse, PluginConfig, StreamKind, VmServices,
-};
+use proxy_wasm_host::abi::v0_2_1::{ContextId, Guest, GuestError, PluginConfig, StreamKind, VmServices};
 
 use crate::HarnessError;
+use crate::callouts::{self, RecordedCall, ScriptedCallouts, ScriptedResponse};
+use crate::grpc::{RecordedGrpcCall, ScriptedGrpc};
 use crate::modules;
 use crate::request::{LocalReply, Request, StreamData, pairs_text};
-use crate::services::{
-    HarnessStore, LogCapture, LogLine, RecordedCall, ScriptedCallouts, ScriptedResponse, TestClock, lock,
-};
+use crate::services::{HarnessStore, LogCapture, LogLine, TestClock, lock};
 
 /// A filter to load: its module (file stem in the build directory) and Envoy's `config`.
 #[derive(Debug, Clone)]
@@ -155,11 +153,12 @@ impl Default for Harness {
 
 impl Harness {
     pub fn new() -> Self {
+        let logs: Arc<LogCapture> = Arc::default();
         Self {
             clock: Arc::default(),
-            logs: Arc::default(),
+            callouts: Arc::new(ScriptedCallouts::new(Arc::clone(&logs))),
+            logs,
             store: Arc::new(HarnessStore::new()),
-            callouts: Arc::default(),
             offer_verify_signature: true,
             filters: Vec::new(),
         }
@@ -189,6 +188,31 @@ impl Harness {
 
     pub fn http_calls(&self) -> Vec<RecordedCall> {
         self.callouts.made()
+    }
+
+    /// Scripts the answer to every unary gRPC call (`proxy_grpc_call`) to `cluster`: the
+    /// upstream argument as a plain cluster name, or the `envoy_grpc.cluster_name` of a
+    /// serialized `GrpcService`. A call naming an unscripted cluster is refused as Envoy refuses
+    /// it (PARSE_FAILURE for a plain name, INTERNAL_FAILURE for a `GrpcService`).
+    pub fn script_grpc(&self, cluster: &str, answer: ScriptedGrpc) {
+        self.callouts.grpc.script(cluster, vec![answer]);
+    }
+
+    /// Scripts answers in order: each call to `cluster` takes the next, and the last repeats
+    /// (OK, then OVER_LIMIT from then on). An empty sequence leaves every call unanswered.
+    pub fn script_grpc_sequence(&self, cluster: &str, answers: Vec<ScriptedGrpc>) {
+        self.callouts.grpc.script(cluster, answers);
+    }
+
+    /// Scripts one method of `cluster`; it takes precedence over the cluster's script. Other
+    /// methods answer UNIMPLEMENTED (12), as a gRPC server does, unless the cluster is scripted.
+    pub fn script_grpc_method(&self, cluster: &str, service: &str, method: &str, answer: ScriptedGrpc) {
+        self.callouts.grpc.script_method(cluster, service, method, answer);
+    }
+
+    /// The unary gRPC calls accepted so far, in order (refused ones are not recorded).
+    pub fn grpc_calls(&self) -> Vec<RecordedGrpcCall> {
+        self.callouts.grpc.made()
     }
 
     pub fn logs(&self) -> Vec<LogLine> {
@@ -244,7 +268,7 @@ impl Harness {
     }
 
     /// Moves the clock forward, firing each root's `on_tick` as often as its period elapsed,
-    /// and answering the HTTP calls and queue items that the ticks produced.
+    /// and answering the HTTP and gRPC calls and queue items that the ticks produced.
     pub fn advance(&mut self, by: Duration) -> Result<(), HarnessError> {
         let end = self.clock.now_nanos().saturating_add(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX));
         let mut filters = std::mem::take(&mut self.filters);
@@ -297,7 +321,7 @@ impl Harness {
                 let count = u32::try_from(scope.stream().request_headers_len()).unwrap_or(u32::MAX);
                 let mut action = scope.on_request_headers(stream, count, !has_body)?;
                 if action == Action::Pause && scope.stream().local_reply.is_none() {
-                    deliver_callouts(scope, &callouts, guest_id)?;
+                    callouts::deliver(scope, &callouts, guest_id)?;
                     if scope.stream().continued {
                         action = Action::Continue;
                     }
@@ -387,7 +411,7 @@ impl Harness {
         let callouts = Arc::clone(&self.callouts);
         let guest_id = filter.guest.id();
         let (result, _) = filter.guest.with(StreamData::for_root(self.offer_verify_signature), |scope| {
-            deliver_callouts(scope, &callouts, guest_id)
+            callouts::deliver(scope, &callouts, guest_id)
         });
         result.map_err(runtime)
     }
@@ -407,39 +431,6 @@ impl Harness {
         }
         Ok(())
     }
-}
-
-/// Answers every pending HTTP call of this guest from the script, through the callback.
-/// Answers can make new calls; they are answered too, up to a bound.
-fn deliver_callouts(
-    scope: &mut CallScope<'_, StreamData>,
-    callouts: &ScriptedCallouts,
-    guest: proxy_wasm_host::abi::v0_2_1::GuestId,
-) -> Result<(), GuestError> {
-    for _ in 0..16 {
-        let mine: Vec<_> = {
-            let mut pending = lock(&callouts.pending);
-            let (mine, others): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(call, _, _)| call.guest == guest);
-            *pending = others;
-            mine
-        };
-        if mine.is_empty() {
-            return Ok(());
-        }
-        for (call, callout, recorded) in mine {
-            let response = match callouts.response_for(&recorded) {
-                Some(ScriptedResponse::Reply { status, headers, body }) => {
-                    let mut pairs: HeaderPairs<'static> =
-                        vec![(b":status".to_vec().into(), status.to_string().into_bytes().into())];
-                    pairs.extend(headers.into_iter().map(|(n, v)| (n.into_bytes().into(), v.into_bytes().into())));
-                    HttpCallResponse::received(pairs).with_body(body)
-                }
-                Some(ScriptedResponse::Fail) | None => HttpCallResponse::failed(),
-            };
-            scope.on_http_call_response(call.context, callout, response)?;
-        }
-    }
-    Ok(())
 }
 
 fn runtime(error: GuestError) -> HarnessError {

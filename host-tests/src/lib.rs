@@ -11,7 +11,9 @@
 //! assert!(!exchange.reached_upstream());
 //! ```
 
+mod callouts;
 pub mod envoy_crypto;
+mod grpc;
 mod harness;
 mod modules;
 mod request;
@@ -19,11 +21,13 @@ mod services;
 
 use std::path::PathBuf;
 
+pub use callouts::{RecordedCall, ScriptedResponse};
+pub use grpc::{RecordedGrpcCall, ScriptedGrpc};
 pub use harness::{Exchange, FilterSpec, Harness, Outcome};
 pub use modules::{module_path, wasm_dir};
 pub use proxy_wasm_host::abi::v0_2_1::types::LogLevel;
 pub use request::{LocalReply, Request};
-pub use services::{LogLine, RecordedCall, ScriptedResponse, TestClock};
+pub use services::{LogLine, TestClock};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HarnessError {

@@ -1,15 +1,13 @@
-//! The host services one test's filters share: a clock the test sets, captured logs, the
-//! shared-data store with queues and metrics, and HTTP callouts answered from a script.
+//! The host services one test's filters share: a clock the test sets, captured logs, and the
+//! shared-data store with queues and metrics. Callouts are in `callouts.rs`.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use proxy_wasm_host::abi::v0_2_1::types::{LogLevel, MetricType, Status};
 use proxy_wasm_host::abi::v0_2_1::{
-    CalloutId, Callouts, Clock, HttpCall, HttpCallRefusal, InMemoryStore, Invocation, LogContext, LogSink, MetricId,
-    QueueEnqueued, QueueId, SharedServices, SharedValue,
+    Clock, InMemoryStore, Invocation, LogContext, LogSink, MetricId, QueueEnqueued, QueueId, SharedServices,
+    SharedValue,
 };
 
 /// Locks a mutex, taking the data even if a panicking test poisoned it.
@@ -73,6 +71,11 @@ pub struct LogCapture {
 impl LogCapture {
     pub fn lines(&self) -> Vec<LogLine> {
         lock(&self.lines).clone()
+    }
+
+    /// A line from the harness itself (what Envoy would log, or do, that no filter logged).
+    pub(crate) fn note(&self, level: LogLevel, message: String) {
+        lock(&self.lines).push(LogLine { level, message });
     }
 }
 
@@ -184,96 +187,5 @@ impl SharedServices for HarnessStore {
 
     fn get_metric(&self, _: Invocation, metric: MetricId) -> Result<u64, Status> {
         self.with_metric(metric, |m| u64::try_from(m.2).unwrap_or(0))
-    }
-}
-
-/// An HTTP call a filter made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedCall {
-    pub cluster: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    pub timeout: Duration,
-}
-
-impl RecordedCall {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-}
-
-/// The answer a test scripts for calls to a cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ScriptedResponse {
-    Reply {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    },
-    /// The call fails (Envoy delivers a response with no headers: reset, timeout).
-    Fail,
-}
-
-impl ScriptedResponse {
-    pub fn ok(body: impl Into<Vec<u8>>) -> Self {
-        ScriptedResponse::Reply { status: 200, headers: Vec::new(), body: body.into() }
-    }
-
-    pub fn status(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        ScriptedResponse::Reply { status, headers: Vec::new(), body: body.into() }
-    }
-}
-
-/// Calls waiting for the harness to deliver their scripted answer.
-#[derive(Default)]
-pub struct ScriptedCallouts {
-    script: Mutex<HashMap<String, ScriptedResponse>>,
-    paths: Mutex<HashMap<(String, String), ScriptedResponse>>,
-    pub(crate) pending: Mutex<Vec<(Invocation, CalloutId, RecordedCall)>>,
-    made: Mutex<Vec<RecordedCall>>,
-}
-
-impl ScriptedCallouts {
-    pub fn script(&self, cluster: &str, response: ScriptedResponse) {
-        lock(&self.script).insert(cluster.to_owned(), response);
-    }
-
-    /// Scripts one path of a cluster; it takes precedence over the cluster's script.
-    pub fn script_path(&self, cluster: &str, path: &str, response: ScriptedResponse) {
-        lock(&self.paths).insert((cluster.to_owned(), path.to_owned()), response);
-        lock(&self.script).entry(cluster.to_owned()).or_insert(ScriptedResponse::Reply {
-            status: 404,
-            headers: Vec::new(),
-            body: Vec::new(),
-        });
-    }
-
-    pub fn response_for(&self, call: &RecordedCall) -> Option<ScriptedResponse> {
-        let path = (call.cluster.clone(), call.header(":path").unwrap_or_default().to_owned());
-        lock(&self.paths).get(&path).cloned().or_else(|| lock(&self.script).get(&call.cluster).cloned())
-    }
-
-    pub fn made(&self) -> Vec<RecordedCall> {
-        lock(&self.made).clone()
-    }
-}
-
-impl Callouts for ScriptedCallouts {
-    fn http_call(&self, call: Invocation, callout: CalloutId, request: HttpCall<'_>) -> Result<(), HttpCallRefusal> {
-        let cluster = String::from_utf8_lossy(&request.upstream).into_owned();
-        // Envoy answers BadArgument for a cluster it does not know; a scripted cluster is known.
-        if !lock(&self.script).contains_key(&cluster) {
-            return Err(HttpCallRefusal::UnknownUpstream);
-        }
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let recorded = RecordedCall {
-            cluster,
-            headers: request.headers.iter().map(|(n, v)| (text(n), text(v))).collect(),
-            body: request.body.to_vec(),
-            timeout: request.timeout,
-        };
-        lock(&self.made).push(recorded.clone());
-        lock(&self.pending).push((call, callout, recorded));
-        Ok(())
     }
 }

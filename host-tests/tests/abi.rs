@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use zt_host_tests::{FilterSpec, Harness, HarnessError, Outcome, Request, ScriptedResponse};
+use zt_host_tests::{FilterSpec, Harness, HarnessError, LogLevel, Outcome, Request, ScriptedGrpc, ScriptedResponse};
 
 const PROBE: &str = "fixture_abi_probe";
 
@@ -152,6 +152,144 @@ fn an_http_call_is_answered_through_the_callback_and_resumes_the_request() {
     // An unknown cluster is refused at once (Envoy: BadArgument), and the request goes on.
     let unknown = envoy.send(Request::get("/").header("x-probe-call", "nowhere"));
     assert_eq!(out(&unknown, "call"), "BadArgument");
+}
+
+/// What the probe answers when a gRPC call ends with a status: its local reply's header.
+fn grpc_failure(exchange: &zt_host_tests::Exchange) -> (u16, String) {
+    let reply = exchange.local_reply().unwrap_or_else(|| panic!("no local reply: {exchange:?}"));
+    (reply.status, reply.header("x-probe-grpc-status").unwrap_or_default().to_owned())
+}
+
+#[test]
+fn a_grpc_reply_is_delivered_once_and_resumes_the_request() {
+    let mut envoy = probe("{}");
+    envoy.script_grpc("rls", ScriptedGrpc::reply("pong"));
+    let exchange = envoy.send(Request::get("/").header("x-probe-grpc", "rls"));
+    assert!(exchange.reached_upstream(), "{exchange:?}");
+    assert_eq!(exchange.upstream_header_values("x-probe-out-grpc-reply"), ["pong"]);
+    // proxy_on_grpc_receive alone: a close after it would be a second answer (Envoy sends none).
+    assert_eq!(envoy.metric("probe.grpc_answers"), Some(1));
+}
+
+#[test]
+fn a_grpc_error_status_is_delivered_with_its_code_and_envoys_message() {
+    let mut envoy = probe("{}");
+    envoy.script_grpc("rls", ScriptedGrpc::status(8, "over limit"));
+    let exchange = envoy.send(Request::get("/").header("x-probe-grpc", "rls"));
+    // Envoy 1.40 appends the response code details to the message (observed).
+    assert_eq!(grpc_failure(&exchange), (502, "8 over limit{via_upstream}".to_owned()));
+    envoy.script_grpc("rls", ScriptedGrpc::status(16, ""));
+    assert_eq!(grpc_failure(&envoy.send(Request::get("/").header("x-probe-grpc", "rls"))).1, "16 via_upstream");
+    assert_eq!(envoy.metric("probe.grpc_answers"), Some(2));
+}
+
+#[test]
+fn a_grpc_timeout_is_delivered_as_envoys_grpc_client_delivers_it() {
+    let mut envoy = probe("{}");
+    envoy.script_grpc("rls", ScriptedGrpc::Timeout);
+    let exchange = envoy.send(Request::get("/").header("x-probe-grpc", "rls").header("x-probe-grpc-timeout-ms", "20"));
+    // Not DEADLINE_EXCEEDED (4): the router's timeout is a local reply (504) that the gRPC client
+    // reads as UNAVAILABLE (14), as Envoy 1.40.0 does with an upstream that never answers.
+    assert_eq!(grpc_failure(&exchange), (502, "14 upstream request timeout{response_timeout}".to_owned()));
+}
+
+#[test]
+fn a_grpc_call_to_an_unknown_cluster_is_refused_at_once() {
+    let mut envoy = probe("{}");
+    envoy.script_grpc("rls", ScriptedGrpc::reply("pong"));
+    // Envoy answers PARSE_FAILURE, which the SDK returns as an error; the request goes on.
+    let unknown = envoy.send(Request::get("/").header("x-probe-grpc", "nowhere"));
+    assert_eq!(out(&unknown, "grpc"), "ParseFailure");
+    assert!(envoy.grpc_calls().is_empty());
+    assert_eq!(envoy.metric("probe.grpc_answers"), None);
+}
+
+#[test]
+fn a_serialized_grpc_service_names_its_cluster_and_some_names_are_not_names() {
+    // envoy.config.core.v3.GrpcService { envoy_grpc { cluster_name } }, as a filter may pass it.
+    let service = |cluster: &str| {
+        let inner = [&[0x0a, cluster.len() as u8], cluster.as_bytes()].concat();
+        format!("b64:{}", STANDARD.encode([&[0x0a, inner.len() as u8], inner.as_slice()].concat()))
+    };
+    let mut envoy = probe("{}");
+    envoy.script_grpc("rls", ScriptedGrpc::reply("pong"));
+    let exchange = envoy.send(Request::get("/").header("x-probe-grpc", service("rls")));
+    assert_eq!(out(&exchange, "grpc-reply"), "pong");
+    assert_eq!(envoy.grpc_calls()[0].cluster, "rls");
+    // An unknown cluster in a GrpcService fails later in Envoy: INTERNAL_FAILURE.
+    assert_eq!(
+        out(&envoy.send(Request::get("/").header("x-probe-grpc", service("nowhere"))), "grpc"),
+        "InternalFailure"
+    );
+    // `envoy` is valid protobuf (a GrpcService with no target): Envoy 1.40 aborts; the harness
+    // refuses the call and says why.
+    envoy.script_grpc("envoy", ScriptedGrpc::reply("never"));
+    assert_eq!(out(&envoy.send(Request::get("/").header("x-probe-grpc", "envoy")), "grpc"), "InternalFailure");
+    assert!(envoy.logs().iter().any(|l| l.level == LogLevel::Critical && l.message.contains("unset oneof")));
+    assert_eq!(envoy.grpc_calls().len(), 1);
+}
+
+#[test]
+fn a_grpc_call_is_recorded_with_every_field() {
+    let mut envoy = probe("{}");
+    envoy.script_grpc_method(
+        "rls",
+        "envoy.service.ratelimit.v3.RateLimitService",
+        "ShouldRateLimit",
+        ScriptedGrpc::reply("ok"),
+    );
+    let exchange = envoy.send(
+        Request::get("/")
+            .header("x-probe-grpc", "rls")
+            .header("x-probe-grpc-method", "envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit")
+            .header("x-probe-grpc-message", "domain=zt")
+            .header("x-probe-grpc-metadata", "x-tenant=acme")
+            .header("x-probe-grpc-timeout-ms", "250"),
+    );
+    assert_eq!(out(&exchange, "grpc-reply"), "ok");
+    let call = envoy.grpc_calls().pop().unwrap();
+    assert_eq!(
+        (call.cluster.as_str(), call.service.as_str(), call.method.as_str()),
+        ("rls", "envoy.service.ratelimit.v3.RateLimitService", "ShouldRateLimit")
+    );
+    assert_eq!((call.message.as_slice(), call.timeout), (&b"domain=zt"[..], Duration::from_millis(250)));
+    assert_eq!(call.metadata("X-Tenant"), Some(&b"acme"[..]));
+    // Another method of the same cluster: UNIMPLEMENTED, as a gRPC server answers.
+    let other = envoy.send(Request::get("/").header("x-probe-grpc", "rls"));
+    assert_eq!(grpc_failure(&other).1, "12 via_upstream");
+    assert_eq!(envoy.grpc_calls().len(), 2);
+}
+
+#[test]
+fn a_grpc_sequence_answers_in_call_order_and_repeats_its_last_answer() {
+    let mut envoy = probe("{}");
+    envoy.script_grpc_sequence("rls", vec![ScriptedGrpc::reply("OK"), ScriptedGrpc::status(8, "OVER_LIMIT")]);
+    let send = |envoy: &mut Harness| envoy.send(Request::get("/").header("x-probe-grpc", "rls"));
+    assert_eq!(out(&send(&mut envoy), "grpc-reply"), "OK");
+    for _ in 0..2 {
+        assert_eq!(grpc_failure(&send(&mut envoy)), (502, "8 OVER_LIMIT{via_upstream}".to_owned()));
+    }
+    // An empty sequence accepts the call and never answers it: the request stalls.
+    envoy.script_grpc_sequence("silent", Vec::new());
+    let stalled = envoy.send(Request::get("/").header("x-probe-grpc", "silent"));
+    assert!(matches!(stalled.outcome, Outcome::Stalled { .. }), "{stalled:?}");
+    assert_eq!(envoy.metric("probe.grpc_answers"), Some(3));
+}
+
+#[test]
+fn a_root_grpc_call_made_on_tick_is_answered_through_the_root() {
+    let mut envoy = probe(r#"{"tick_ms": 1000, "tick_grpc": "rls"}"#);
+    envoy.script_grpc_sequence("rls", vec![ScriptedGrpc::reply("tock"), ScriptedGrpc::Timeout]);
+    let read = |envoy: &mut Harness| {
+        out(&envoy.send(Request::get("/").header("x-probe-shared-get", "probe.tick_grpc")), "shared-get")
+    };
+    envoy.advance(Duration::from_millis(1000)).unwrap();
+    assert!(read(&mut envoy).starts_with("reply:tock@"), "{}", envoy.log_text());
+    envoy.advance(Duration::from_millis(1000)).unwrap();
+    assert!(read(&mut envoy).starts_with("status:14 upstream request timeout"), "{}", envoy.log_text());
+    let calls = envoy.grpc_calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!((calls[0].message.as_slice(), calls[0].timeout), (&b"tick"[..], Duration::from_secs(1)));
 }
 
 #[test]

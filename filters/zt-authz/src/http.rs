@@ -1,7 +1,6 @@
 //! The per-request context: read the facts the configuration needs (and only those, to spare
 //! host calls), one core call, then record the decision and continue or answer.
 
-use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext};
@@ -9,7 +8,6 @@ use proxy_wasm::types::Action;
 use zt_core::LocalReply;
 use zt_core::authz::{AuthzConfig, Decision, RequestFacts, Verdict, denial};
 use zt_core::filter_state::{AUTHZ_DECISION, IDENTITY};
-use zt_core::jwt::Identity;
 
 use crate::FILTER;
 use crate::metrics::AuthzMetrics;
@@ -38,7 +36,7 @@ impl HttpContext for AuthzHttp {
         };
         let authority = if inputs.authority { text(header(":authority")) } else { None };
         let identity = if inputs.identity {
-            match read_identity() {
+            match zt_proxy::verified_identity() {
                 Ok(identity) => identity,
                 // Only the JWT filter can set it: unreadable means a broken chain, never a pass.
                 Err(why) => return self.refuse(500, "internal", &format!("filter state {IDENTITY}: {why}")),
@@ -48,7 +46,7 @@ impl HttpContext for AuthzHttp {
         };
         let route_name = if inputs.route_name { zt_proxy::property_string(&["xds", "route_name"]) } else { None };
         let route_choice = if inputs.route_metadata { zt_proxy::property_string(&ROUTE_METADATA) } else { None };
-        let source = if inputs.source { source_address() } else { None };
+        let source = if inputs.source { zt_proxy::source_address() } else { None };
         let peer =
             if inputs.peer { zt_proxy::property_string(&["connection", "uri_san_peer_certificate"]) } else { None };
         let facts = RequestFacts {
@@ -102,18 +100,4 @@ impl AuthzHttp {
 
 fn text(bytes: Option<Vec<u8>>) -> Option<String> {
     bytes.and_then(|bytes| String::from_utf8(bytes).ok())
-}
-
-/// The identity the JWT filter verified, if it ran and let an authenticated caller through.
-fn read_identity() -> Result<Option<Identity>, String> {
-    match zt_proxy::property(&[IDENTITY]) {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("not an identity: {e}")),
-    }
-}
-
-/// `source.address` is `ip:port` (`[v6]:port`); an address without a port is taken as is.
-fn source_address() -> Option<IpAddr> {
-    let address = zt_proxy::property_string(&["source", "address"])?;
-    address.parse::<SocketAddr>().map(|a| a.ip()).or_else(|_| address.parse::<IpAddr>()).ok()
 }

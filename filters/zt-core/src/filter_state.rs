@@ -14,3 +14,9 @@ pub const JWT_DECISION: &str = "zt.jwt.decision";
 /// "reason": "<snake_case reason>", "route": "<route rule name>"|null, "audit": ["<AUDIT policy id>", ...]}`.
 /// Ids and reasons only, never a claim value.
 pub const AUTHZ_DECISION: &str = "zt.authz.decision";
+
+/// The rate-limit filter's decision on the request, JSON of [`crate::ratelimit::Decision::record`]:
+/// `{"decision": "admitted"|"limited"|"advisory_limited", "reason": "<snake_case reason>",
+/// "limit": "<deciding limit>"|null, "remaining": <tokens left of the deciding or tightest
+/// limit>|null, "route": "<route rule name>"|null}`. Names and numbers only, never a key's value.
+pub const RATELIMIT_DECISION: &str = "zt.ratelimit.decision";

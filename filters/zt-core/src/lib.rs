@@ -10,7 +10,9 @@ pub mod authz;
 pub mod config_error;
 pub mod filter_state;
 pub mod jwt;
+pub mod ratelimit;
 pub mod reply;
+mod routes;
 pub mod shared_store;
 pub mod time;
 

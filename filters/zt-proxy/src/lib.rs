@@ -13,10 +13,13 @@ pub use host_crypto::EnvoyHostCrypto;
 pub use metrics::Counter;
 pub use shared_data::EnvoySharedData;
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::UNIX_EPOCH;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::Status;
+use zt_core::filter_state::IDENTITY;
+use zt_core::jwt::Identity;
 use zt_core::{ConfigError, LocalReply, UnixSeconds};
 
 // Filters read request headers with `get_http_request_headers_bytes`: the SDK's `String`
@@ -31,6 +34,28 @@ pub fn remove_request_header(http: &dyn HttpContext, name: &str) {
 pub fn now(context: &dyn Context) -> UnixSeconds {
     let seconds = context.get_current_time().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     UnixSeconds(seconds)
+}
+
+/// The host's clock in milliseconds, for rate arithmetic finer than a second.
+pub fn now_ms(context: &dyn Context) -> u64 {
+    let millis = context.get_current_time().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    u64::try_from(millis).unwrap_or(u64::MAX)
+}
+
+/// The identity the JWT filter verified (filter state [`IDENTITY`]), if it let an
+/// authenticated caller through. Only that filter can set it: an entry that does not parse
+/// means a broken chain, and callers refuse the request.
+pub fn verified_identity() -> Result<Option<Identity>, String> {
+    match property(&[IDENTITY]) {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("not an identity: {e}")),
+    }
+}
+
+/// The client address (`source.address`, `ip:port` or `[v6]:port`; taken as is without a port).
+pub fn source_address() -> Option<IpAddr> {
+    let address = property_string(&["source", "address"])?;
+    address.parse::<SocketAddr>().map(|a| a.ip()).or_else(|_| address.parse::<IpAddr>()).ok()
 }
 
 /// Sets an Envoy filter-state entry that later filters of the same request read with

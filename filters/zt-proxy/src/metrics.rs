@@ -19,8 +19,12 @@ impl Counter {
     }
 
     pub fn increment(self) {
-        if let Some(id) = self.0 {
-            let _ = hostcalls::increment_metric(id, 1);
+        self.add(1);
+    }
+
+    pub fn add(self, count: u64) {
+        if let (Some(id), Ok(delta @ 1..)) = (self.0, i64::try_from(count)) {
+            let _ = hostcalls::increment_metric(id, delta);
         }
     }
 }

@@ -11,11 +11,11 @@ use super::condition::{ClaimTest, Condition, HeaderTest, PeerPath, Request, Scop
 use super::condition_json::{ClaimJson, ClaimPathJson, ConditionJson, HeaderJson, PeerJson, ScopesJson};
 use super::config::{Action, AuthzConfigJson, PolicyJson};
 use super::matchers::parse_header_name;
-use super::routes::RouteTable;
 use super::spiffe::{SpiffeId, check_path_prefix, check_trust_domain};
 use super::time_window::TimeWindow;
 use super::{DEFAULT_DENY, Inputs, istio};
 use crate::config_error::ConfigError;
+use crate::routes::{RouteSpec, RouteTable, check_name, list};
 
 /// The validated configuration of the authorization filter.
 #[derive(Debug, Clone)]
@@ -115,9 +115,30 @@ fn compile(json: AuthzConfigJson) -> Result<AuthzConfig, ConfigError> {
         Some(defaults) => Some(resolve_policies(&defaults.policies, &[], &index, "defaults.policies")?),
         None => None,
     };
-    let routes = RouteTable::compile(&json.routes, &index, defaults.as_deref())?;
+    let specs: Vec<RouteSpec<'_>> = json
+        .routes
+        .iter()
+        .map(|r| RouteSpec {
+            name: &r.name,
+            route_names: r.route_names.as_deref(),
+            matcher: r.matcher.as_ref(),
+            items: &r.policies,
+            inherit_defaults: r.inherit_defaults,
+        })
+        .collect();
+    let routes = RouteTable::compile(&specs, "policies", defaults.as_deref(), |ids, inherited, path| {
+        let effective = resolve_policies(ids, inherited, &index, path)?;
+        if effective.is_empty() {
+            return Err(err(
+                path,
+                "no policy is in effect: list one, or inherit `defaults` (a DENY policy with rules [{}] \
+                 refuses every request)",
+            ));
+        }
+        Ok(effective)
+    })?;
     let mut used = vec![false; policies.len()];
-    for i in defaults.iter().flatten().chain(routes.rules().flat_map(|rule| &rule.policies)) {
+    for i in defaults.iter().flatten().chain(routes.rules().flat_map(|rule| &rule.items)) {
         if let Some(slot) = used.get_mut(*i) {
             *slot = true;
         }
@@ -125,7 +146,13 @@ fn compile(json: AuthzConfigJson) -> Result<AuthzConfig, ConfigError> {
     if let Some((id, _)) = index.iter().find(|(_, i)| !used.get(**i).copied().unwrap_or(false)) {
         return Err(err(format!("policies.{id}"), "is used by no route rule and not by `defaults` (a typo?)"));
     }
-    let mut inputs = routes.inputs();
+    let selection = routes.inputs();
+    let mut inputs = Inputs {
+        route_name: selection.route_name,
+        route_metadata: selection.route_metadata,
+        authority: selection.authority,
+        ..Inputs::default()
+    };
     for rule in policies.iter().flat_map(|p| &p.rules) {
         rule.inputs(&mut inputs);
     }
@@ -139,14 +166,6 @@ fn compile(json: AuthzConfigJson) -> Result<AuthzConfig, ConfigError> {
         routes,
         inputs,
     })
-}
-
-/// Policy ids and route rule names appear in JSON paths, metrics and decision records.
-pub(crate) fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
-        return Err(format!("\"{name}\" must be non-empty letters, digits, `-`, `_`, `.` or `:`"));
-    }
-    Ok(())
 }
 
 /// Policy ids to indices, refusing unknown ids and ids already in `inherited` or listed twice.
@@ -180,18 +199,6 @@ fn policy(id: &str, json: &PolicyJson, path: &str, context: &Context<'_>) -> Res
         .collect::<Result<Vec<_>, _>>()?;
     let reads_identity = rules.iter().any(Condition::reads_identity);
     Ok(Policy { id: id.to_owned(), action: json.action, advisory: json.advisory, rules, reads_identity })
-}
-
-/// A non-empty list, each value parsed; errors name the value's index.
-pub(crate) fn list<T>(
-    values: &[String],
-    path: &str,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> Result<Vec<T>, ConfigError> {
-    if values.is_empty() {
-        return Err(err(path, "must not be empty"));
-    }
-    values.iter().enumerate().map(|(i, v)| parse(v).map_err(|why| err(format!("{path}[{i}]"), why))).collect()
 }
 
 fn non_empty(value: &str) -> Result<String, String> {

@@ -15,6 +15,7 @@ use super::spiffe::SpiffeId;
 use super::time_window::TimeWindow;
 use super::{Inputs, RequestFacts};
 use crate::jwt::Identity;
+use crate::routes::RouteRequest;
 use crate::time::UnixSeconds;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +128,10 @@ pub(crate) struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
+    pub(crate) fn route(&self) -> RouteRequest<'a> {
+        RouteRequest { path: self.path, method: self.method, authority: self.authority }
+    }
+
     pub(crate) fn new(facts: &RequestFacts<'a>, scope_claim: Option<&'a [String]>) -> Self {
         let peer = facts.peer_uri_san.and_then(|san| SpiffeId::parse(san).ok().map(|id| (san, id)));
         Self {

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::condition_json::{ClaimPathJson, ConditionJson};
+use crate::routes::RouteMatchJson;
 
 /// The plugin configuration (`config.configuration` of the Envoy Wasm filter).
 #[derive(Debug, Deserialize)]
@@ -80,34 +81,6 @@ pub(crate) struct RouteJson {
     /// drops them for this rule.
     #[serde(default = "yes")]
     pub(crate) inherit_defaults: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RouteMatchJson {
-    /// Default any. `:authority` values (Istio host syntax, case-insensitive, port ignored
-    /// unless given).
-    #[serde(default)]
-    pub(crate) hosts: Option<Vec<String>>,
-    /// Default any path.
-    #[serde(default)]
-    pub(crate) path: Option<RoutePathJson>,
-    /// Default any method. Exact, case-sensitive.
-    #[serde(default)]
-    pub(crate) methods: Option<Vec<String>>,
-}
-
-/// Exactly one of the three.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RoutePathJson {
-    #[serde(default)]
-    pub(crate) exact: Option<String>,
-    #[serde(default)]
-    pub(crate) prefix: Option<String>,
-    /// Envoy `uri_template` syntax: `/users/{id}/orders/{*}`, `{path=**}` last only.
-    #[serde(default)]
-    pub(crate) template: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

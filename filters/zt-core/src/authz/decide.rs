@@ -24,8 +24,8 @@ use serde_json::json;
 use super::compile::{AuthzConfig, Policy};
 use super::condition::{Request, Scopes};
 use super::config::Action;
-use super::routes::Selected;
 use super::{DEFAULT_DENY, RequestFacts};
+use crate::routes::Selected;
 
 /// Whether the request passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,8 +125,8 @@ impl AuthzConfig {
     /// Decides on one request. Pure: same facts, same decision.
     pub fn authorize(&self, facts: &RequestFacts<'_>) -> Decision {
         let request = Request::new(facts, self.scope_claim.as_deref());
-        let decision = match self.routes.select(facts.route_choice, facts.route_name, &request) {
-            Selected::Rule(rule) => self.combine(&rule.policies, &request, Some(&rule.name)),
+        let decision = match self.routes.select(facts.route_choice, facts.route_name, &request.route()) {
+            Selected::Rule(rule) => self.combine(&rule.items, &request, Some(&rule.name)),
             Selected::Defaults => self.combine(self.defaults.as_deref().unwrap_or(&[]), &request, None),
             Selected::UnknownRule => Decision {
                 verdict: Verdict::Deny,

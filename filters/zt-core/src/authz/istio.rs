@@ -5,12 +5,13 @@
 //! See <https://istio.io/latest/docs/reference/config/security/authorization-policy/>.
 
 use super::cidr::Cidr;
-use super::compile::{Context, condition, err, list};
+use super::compile::{Context, condition, err};
 use super::condition::{ClaimTest, Condition, HeaderTest};
 use super::config::{OperationJson, RuleJson, SourceJson};
 use super::matchers::{HostMatch, StringMatch, parse_header_name, parse_method};
 use super::path::PathMatch;
 use crate::config_error::ConfigError;
+use crate::routes::list;
 
 /// One rule of a policy.
 pub(crate) fn rule(json: &RuleJson, path: &str, context: &Context<'_>) -> Result<Condition, ConfigError> {

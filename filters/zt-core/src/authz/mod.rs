@@ -13,10 +13,9 @@ mod condition_json;
 mod config;
 mod decide;
 mod istio;
-mod matchers;
-mod path;
+pub(crate) mod matchers;
+pub(crate) mod path;
 mod response;
-mod routes;
 mod spiffe;
 mod time_window;
 

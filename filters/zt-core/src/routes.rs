@@ -1,33 +1,85 @@
-//! Which route rule, and so which policies, apply to a request. Envoy gives a Wasm filter no
-//! per-route configuration, so a rule is selected by what Envoy does expose, most explicit
-//! first:
+//! Which route rule, and so which policies (authorization) or limits (rate limit), apply to a
+//! request: one selection shared by the filters, so that a route means the same to each. Envoy
+//! gives a Wasm filter no per-route configuration, so a rule is selected by what Envoy does
+//! expose, most explicit first:
 //!
-//! 1. route metadata (`filter_metadata.zt.authz_route`) naming a rule: that rule; a name the
-//!    configuration does not define is a denial, never a fallback that could be weaker;
+//! 1. route metadata (`filter_metadata.zt.<filter>_route`, e.g. `authz_route`) naming a rule:
+//!    that rule; a name the configuration does not define is refused by the filter, never a
+//!    fallback that could be weaker;
 //! 2. the Envoy route name (`xds.route_name`), through a hash map;
 //! 3. the rules' `match`, most specific first: ranked at configuration time by path kind
 //!    (exact, then template, then prefix, then none), then literal length, then how many of
 //!    `hosts` and `methods` constrain it, then declared order. Exact paths are looked up in a
 //!    hash map, so neither lookup grows with the number of rules;
-//! 4. none: the `defaults` policies alone.
-
-use std::collections::BTreeMap;
+//! 4. none: the `defaults` alone.
 
 use hashbrown::HashMap;
+use serde::Deserialize;
 
-use super::Inputs;
-use super::compile::{check_name, err, list, resolve_policies};
-use super::condition::Request;
-use super::config::{RouteJson, RouteMatchJson, RoutePathJson};
-use super::matchers::{HostMatch, parse_method};
-use super::path::RoutePath;
+use crate::authz::matchers::{HostMatch, parse_method};
+use crate::authz::path::RoutePath;
 use crate::config_error::ConfigError;
+
+/// A route rule as a filter's configuration declares it; each filter's JSON names the list of
+/// what it applies in its own words (`policies`, `limits`).
+pub(crate) struct RouteSpec<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) route_names: Option<&'a [String]>,
+    pub(crate) matcher: Option<&'a RouteMatchJson>,
+    pub(crate) items: &'a [String],
+    pub(crate) inherit_defaults: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteMatchJson {
+    /// Default any. `:authority` values (Istio host syntax, case-insensitive, port ignored
+    /// unless given).
+    #[serde(default)]
+    pub(crate) hosts: Option<Vec<String>>,
+    /// Default any path.
+    #[serde(default)]
+    pub(crate) path: Option<RoutePathJson>,
+    /// Default any method. Exact, case-sensitive.
+    #[serde(default)]
+    pub(crate) methods: Option<Vec<String>>,
+}
+
+/// Exactly one of the three.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoutePathJson {
+    #[serde(default)]
+    pub(crate) exact: Option<String>,
+    #[serde(default)]
+    pub(crate) prefix: Option<String>,
+    /// Envoy `uri_template` syntax: `/users/{id}/orders/{*}`, `{path=**}` last only.
+    #[serde(default)]
+    pub(crate) template: Option<String>,
+}
+
+/// What route selection reads of a request. `path` is without its query.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RouteRequest<'a> {
+    pub(crate) path: &'a str,
+    pub(crate) method: &'a str,
+    pub(crate) authority: Option<&'a str>,
+}
+
+/// The request facts selection reads, so that adapters skip the other host calls.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RouteInputs {
+    pub(crate) route_metadata: bool,
+    pub(crate) route_name: bool,
+    pub(crate) authority: bool,
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct RouteRule {
     pub(crate) name: String,
-    /// Indices of the policies in effect: inherited defaults first, then the rule's own.
-    pub(crate) policies: Vec<usize>,
+    /// Indices of what the rule applies (policies, limits): inherited defaults first, then the
+    /// rule's own.
+    pub(crate) items: Vec<usize>,
     matcher: Option<RouteMatch>,
 }
 
@@ -48,11 +100,11 @@ struct Rank {
 }
 
 impl RouteMatch {
-    fn matches(&self, request: &Request<'_>) -> bool {
+    fn matches(&self, request: &RouteRequest<'_>) -> bool {
         self.path.as_ref().is_none_or(|p| p.matches(request.path)) && self.matches_besides_path(request)
     }
 
-    fn matches_besides_path(&self, request: &Request<'_>) -> bool {
+    fn matches_besides_path(&self, request: &RouteRequest<'_>) -> bool {
         self.methods.as_ref().is_none_or(|methods| methods.iter().any(|m| m == request.method))
             && self.hosts.as_ref().is_none_or(|hosts| {
                 request.authority.is_some_and(|authority| hosts.iter().any(|h| h.matches(authority)))
@@ -86,10 +138,10 @@ impl RouteMatch {
     }
 }
 
-/// Where the policies of a request come from.
+/// Where what applies to a request comes from.
 pub(crate) enum Selected<'a> {
     Rule(&'a RouteRule),
-    /// No rule selected: the `defaults` policies.
+    /// No rule selected: the `defaults`.
     Defaults,
     /// Route metadata names a rule that does not exist.
     UnknownRule,
@@ -107,7 +159,12 @@ pub(crate) struct RouteTable {
 }
 
 impl RouteTable {
-    pub(crate) fn select(&self, choice: Option<&str>, route_name: Option<&str>, request: &Request<'_>) -> Selected<'_> {
+    pub(crate) fn select(
+        &self,
+        choice: Option<&str>,
+        route_name: Option<&str>,
+        request: &RouteRequest<'_>,
+    ) -> Selected<'_> {
         let rule = |i: &usize| self.rules.get(*i);
         if let Some(choice) = choice {
             return self.by_name.get(choice).and_then(rule).map_or(Selected::UnknownRule, Selected::Rule);
@@ -133,35 +190,38 @@ impl RouteTable {
     }
 
     /// The request facts selection reads.
-    pub(crate) fn inputs(&self) -> Inputs {
+    pub(crate) fn inputs(&self) -> RouteInputs {
         let matchers = || self.rules.iter().filter_map(|r| r.matcher.as_ref());
-        Inputs {
+        RouteInputs {
             route_metadata: !self.rules.is_empty(),
             route_name: !self.by_route_name.is_empty(),
             authority: matchers().any(|m| m.hosts.is_some()),
-            ..Inputs::default()
         }
     }
 
+    /// Compiles the rules. `resolve(ids, inherited, path)` turns a rule's list (at JSON path
+    /// `routes[i].<field>`) into indices after the inherited defaults, refusing what the
+    /// filter refuses (unknown ids, duplicates, an empty result).
     pub(crate) fn compile(
-        json: &[RouteJson],
-        policies: &BTreeMap<&str, usize>,
+        specs: &[RouteSpec<'_>],
+        field: &str,
         defaults: Option<&[usize]>,
+        resolve: impl Fn(&[String], &[usize], &str) -> Result<Vec<usize>, ConfigError>,
     ) -> Result<Self, ConfigError> {
         let mut table = Self::default();
-        for (i, route) in json.iter().enumerate() {
+        for (i, route) in specs.iter().enumerate() {
             let path = format!("routes[{i}]");
-            check_name(&route.name).map_err(|why| err(format!("{path}.name"), why))?;
-            if let Some(j) = table.by_name.insert(route.name.clone(), i) {
+            check_name(route.name).map_err(|why| err(format!("{path}.name"), why))?;
+            if let Some(j) = table.by_name.insert(route.name.to_owned(), i) {
                 return Err(err(format!("{path}.name"), format!("duplicates routes[{j}].name `{}`", route.name)));
             }
-            if let Some(names) = &route.route_names {
+            if let Some(names) = route.route_names {
                 let names = list(names, &format!("{path}.route_names"), |n| {
                     if n.is_empty() { Err("must not be empty".to_owned()) } else { Ok(n.to_owned()) }
                 })?;
                 for (k, name) in names.into_iter().enumerate() {
                     if let Some(j) = table.by_route_name.insert(name.clone(), i) {
-                        let owner = json.get(j).map_or("", |r| r.name.as_str());
+                        let owner = specs.get(j).map_or("", |r| r.name);
                         return Err(err(
                             format!("{path}.route_names[{k}]"),
                             format!("`{name}` is already listed by routes[{j}] (`{owner}`)"),
@@ -169,17 +229,10 @@ impl RouteTable {
                     }
                 }
             }
-            let matcher = route.matcher.as_ref().map(|m| route_match(m, &format!("{path}.match"))).transpose()?;
+            let matcher = route.matcher.map(|m| route_match(m, &format!("{path}.match"))).transpose()?;
             let inherited = if route.inherit_defaults { defaults.unwrap_or(&[]) } else { &[] };
-            let effective = resolve_policies(&route.policies, inherited, policies, &format!("{path}.policies"))?;
-            if effective.is_empty() {
-                return Err(err(
-                    format!("{path}.policies"),
-                    "no policy is in effect: list one, or inherit `defaults` (a DENY policy with rules [{}] \
-                     refuses every request)",
-                ));
-            }
-            table.rules.push(RouteRule { name: route.name.clone(), policies: effective, matcher });
+            let items = resolve(route.items, inherited, &format!("{path}.{field}"))?;
+            table.rules.push(RouteRule { name: route.name.to_owned(), items, matcher });
         }
         table.rank()?;
         Ok(table)
@@ -241,4 +294,29 @@ fn route_path(json: &RoutePathJson, path: &str) -> Result<RoutePath, ConfigError
         _ => return Err(err(path, "needs exactly one of `exact`, `prefix`, `template`")),
     };
     parsed.map_err(|why| err(format!("{path}.{field}"), why))
+}
+
+/// Names (policy ids, limit names, route rule names) appear in JSON paths, metrics and
+/// decision records.
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
+        return Err(format!("\"{name}\" must be non-empty letters, digits, `-`, `_`, `.` or `:`"));
+    }
+    Ok(())
+}
+
+/// A non-empty list, each value parsed; errors name the value's index.
+pub(crate) fn list<T>(
+    values: &[String],
+    path: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, ConfigError> {
+    if values.is_empty() {
+        return Err(err(path, "must not be empty"));
+    }
+    values.iter().enumerate().map(|(i, v)| parse(v).map_err(|why| err(format!("{path}[{i}]"), why))).collect()
+}
+
+fn err(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::new(path, message)
 }

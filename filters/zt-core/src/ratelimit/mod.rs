@@ -1,0 +1,62 @@
+//! Rate limiting: token buckets per identity, route or address, exact across Envoy's workers
+//! (buckets in shared memory, CAS-updated), and optionally counted by a rate-limit service
+//! (Envoy's RLS protocol: Limitador, envoyproxy/ratelimit) shared by several Envoys.
+//!
+//! Where each rule lives:
+//! - the bucket arithmetic: `bucket.rs`; the shared table of buckets: `table.rs`;
+//! - what a bucket is per (the key): `key.rs`;
+//! - which limits apply to a request: the shared route selection (`crate::routes`);
+//! - how the limits of a request combine into one decision: `decide.rs`;
+//! - what the client is told (429, `RateLimit`, `RateLimit-Policy`, `Retry-After`):
+//!   `response.rs`;
+//! - the rate-limit service's messages: `rls.rs`.
+
+use std::net::IpAddr;
+
+use crate::jwt::Identity;
+
+pub mod bucket;
+mod compile;
+mod config;
+mod decide;
+mod key;
+mod response;
+pub mod rls;
+pub mod table;
+
+pub use compile::{Global, RateLimitConfig};
+pub use decide::{Decision, GlobalAnswer, LimitStatus, Pending, Reason, Step, Verdict};
+pub use response::{admitted_headers, refusal};
+
+/// What the adapter read of a request. Facts the configuration does not read
+/// ([`RateLimitConfig::inputs`]) may be left empty.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts<'a> {
+    pub route_name: Option<&'a str>,
+    /// `filter_metadata.zt.ratelimit_route` of the route: names a route rule.
+    pub route_choice: Option<&'a str>,
+    pub authority: Option<&'a str>,
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The headers named in [`Inputs::headers`], lower-case names.
+    pub headers: &'a [(String, Vec<u8>)],
+    pub source: Option<IpAddr>,
+    pub identity: Option<&'a Identity>,
+    /// The host's clock in milliseconds.
+    pub now_ms: u64,
+}
+
+/// Which request facts the configuration reads, so that the adapter reads only those.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inputs {
+    pub route_name: bool,
+    pub route_metadata: bool,
+    pub authority: bool,
+    /// Header names some key uses.
+    pub headers: Vec<String>,
+    pub source: bool,
+    pub identity: bool,
+}
+
+#[cfg(test)]
+mod tests;
