@@ -111,7 +111,8 @@ redis-server:
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$sudo apt-get install -y -q redis-server || { $$sudo apt-get update -q && $$sudo apt-get install -y -q redis-server; }; }
 
-## bench: bare Envoy, native jwt_authn and zt-jwt side by side (BENCHMARKS.md and its chart);
+## bench: bare Envoy and each zt filter against its native counterpart (jwt_authn, rbac,
+## local_ratelimit), side by side (BENCHMARKS.md and its chart);
 ## BENCH_ARGS passes options to zt-bench (--seconds N --rounds N --workers 1,2 --algs es256)
 BENCH_ARGS ?=
 bench: build build-fixtures envoy wrk

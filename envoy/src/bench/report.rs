@@ -90,7 +90,8 @@ pub fn markdown(rows: &[Row]) -> String {
 /// Horizontal bars of Envoy CPU per request for each load (one worker), one colour per variant.
 pub fn svg_chart(rows: &[Row]) -> String {
     let rows: Vec<&Row> = rows.iter().filter(|r| r.workers == rows.first().map_or(1, |f| f.workers)).collect();
-    let colours = ["#9e9e9e", "#c7c7c7", "#1f77b4", "#6baed6", "#d62728", "#ff9896", "#2ca02c", "#ff7f0e"];
+    let colours =
+        ["#9e9e9e", "#c7c7c7", "#1f77b4", "#6baed6", "#d62728", "#ff9896", "#2ca02c", "#ff7f0e", "#9467bd", "#e377c2"];
     let max = rows.iter().map(|r| r.cpu_us()).filter(|v| v.is_finite()).fold(1.0_f64, f64::max);
     let (bar, gap, label, width) = (14.0, 10.0, 330.0, 420.0);
     let mut y = 40.0;

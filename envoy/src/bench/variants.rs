@@ -1,5 +1,6 @@
 //! The configurations compared: bare Envoy, Envoy's native `jwt_authn` (with and without its
-//! cache), and `zt-jwt` (signatures on the host where it can, or all in the module). Each is
+//! cache), and `zt-jwt` (signatures on the host where it can, or all in the module); `jwt_authn`
+//! + `rbac` against `zt-jwt` + `zt-authz`; `local_ratelimit` against `zt-ratelimit`. Each is
 //! the benchmark template with its own HTTP filters; everything else is identical.
 
 use std::path::Path;
@@ -24,10 +25,15 @@ pub enum Variant {
     NativeJwtRbac,
     /// `zt-jwt` then `zt-authz` with the same rule (`requestPrincipals` = issuer/subject).
     ZtJwtAuthz,
+    /// `envoy.filters.http.local_ratelimit`, one token bucket (shared by the workers) that never
+    /// runs dry, with its `x-ratelimit-*` headers: the admission path alone.
+    NativeRateLimit,
+    /// `zt-ratelimit` with the same bucket (one key for all, in shared data) and its headers.
+    ZtRateLimit,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 8] = [
+    pub const ALL: [Variant; 10] = [
         Variant::Bare,
         Variant::WasmNoop,
         Variant::NativeJwtCached,
@@ -36,6 +42,8 @@ impl Variant {
         Variant::ZtJwtInModuleNoCache,
         Variant::NativeJwtRbac,
         Variant::ZtJwtAuthz,
+        Variant::NativeRateLimit,
+        Variant::ZtRateLimit,
     ];
 
     /// The short name `--variants` takes.
@@ -49,6 +57,8 @@ impl Variant {
             Variant::ZtJwtInModuleNoCache => "zt-jwt-in-module",
             Variant::NativeJwtRbac => "native-rbac",
             Variant::ZtJwtAuthz => "zt-authz",
+            Variant::NativeRateLimit => "native-ratelimit",
+            Variant::ZtRateLimit => "zt-ratelimit",
         }
     }
 
@@ -62,12 +72,14 @@ impl Variant {
             Variant::ZtJwtInModuleNoCache => "zt-jwt in-module, no cache",
             Variant::NativeJwtRbac => "native jwt_authn + cache + rbac",
             Variant::ZtJwtAuthz => "zt-jwt + zt-authz",
+            Variant::NativeRateLimit => "native local_ratelimit",
+            Variant::ZtRateLimit => "zt-ratelimit",
         }
     }
 
     /// Whether this variant verifies tokens (and so refuses invalid ones).
     pub fn verifies(self) -> bool {
-        !matches!(self, Variant::Bare | Variant::WasmNoop)
+        !matches!(self, Variant::Bare | Variant::WasmNoop | Variant::NativeRateLimit | Variant::ZtRateLimit)
     }
 
     /// The native variant a user would otherwise pick for the same workload.
@@ -78,6 +90,7 @@ impl Variant {
             Variant::ZtJwtInModuleNoCache => Some(Variant::NativeJwt),
             // jwt_authn's cache is no help on distinct tokens: every request a miss either way.
             Variant::ZtJwtAuthz => Some(Variant::NativeJwtRbac),
+            Variant::ZtRateLimit => Some(Variant::NativeRateLimit),
             _ => None,
         }
     }
@@ -98,6 +111,8 @@ impl Variant {
                     + NATIVE_RBAC
             }
             Variant::ZtJwtAuthz => zt_jwt() + &wasm_filter("zt-authz", "zt_authz.wasm", &yaml_string(&authz_config())),
+            Variant::NativeRateLimit => NATIVE_LOCAL_RATELIMIT.to_owned(),
+            Variant::ZtRateLimit => wasm_filter("zt-ratelimit", "zt_ratelimit.wasm", &yaml_string(&ratelimit_config())),
         };
         let mut plugin: serde_json::Value =
             serde_json::from_str(&jwt_plugin_config(jwks)).map_err(|e| BedError::Token(e.to_string()))?;
@@ -158,6 +173,27 @@ fn authz_config() -> String {
     })
     .to_string()
 }
+
+/// The bucket both rate-limit variants apply: one for all requests, a billion a second, so that
+/// every request is admitted and the cost measured is that of admission and its headers.
+fn ratelimit_config() -> String {
+    serde_json::json!({
+        "limits": {"all": {"quota": 1_000_000_000, "window_seconds": 1, "key": []}},
+        "defaults": {"limits": ["all"]},
+        "headers": {"on_admitted": true, "x_ratelimit": true},
+    })
+    .to_string()
+}
+
+const NATIVE_LOCAL_RATELIMIT: &str = r#"          - name: envoy.filters.http.local_ratelimit
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
+              stat_prefix: bench
+              token_bucket: { max_tokens: 1000000000, tokens_per_fill: 1000000000, fill_interval: 1s }
+              filter_enabled: { default_value: { numerator: 100, denominator: HUNDRED }, runtime_key: rl_enabled }
+              filter_enforced: { default_value: { numerator: 100, denominator: HUNDRED }, runtime_key: rl_enforced }
+              enable_x_ratelimit_headers: DRAFT_VERSION_03
+"#;
 
 /// `rbac` on the verified payload `jwt_authn` left in dynamic metadata: the same rule.
 const NATIVE_RBAC: &str = r#"          - name: envoy.filters.http.rbac

@@ -1,7 +1,8 @@
 //! `make bench` (and its smoke run in `make test`): see `zt_envoy_tests::bench`.
 //!
 //! zt-bench [--smoke] [--seconds N] [--rounds N] [--workers 1,2] [--algs rs256,es256,eddsa]
-//!          [--variants bare,noop,native-cached,native,zt-jwt,zt-jwt-in-module]
+//!          [--variants bare,noop,native-cached,native,zt-jwt,zt-jwt-in-module,native-rbac,zt-authz,
+//!                      native-ratelimit,zt-ratelimit]
 //!          [--workloads repeated,distinct,invalid] [--out FILE]
 
 use std::process::ExitCode;
