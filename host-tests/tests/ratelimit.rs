@@ -264,3 +264,21 @@ fn a_failing_service_fails_closed_or_open_as_configured() {
     let mut envoy = envoy_with(&global_config("deny"));
     assert_eq!(envoy.send(as_user("alice")).status(), Some(503));
 }
+
+/// Route metadata names the rule (`filter_metadata.zt.ratelimit_route`) before the route name
+/// and the match; a name the configuration lacks is a configuration fault, never unlimited.
+#[test]
+fn route_metadata_names_the_rule_and_an_unknown_name_is_refused() {
+    let mut envoy = envoy_with(&ratelimit_config());
+    for _ in 0..5 {
+        let exempt = envoy.send(as_user("alice").route_metadata("zt", "ratelimit_route", "health"));
+        assert_eq!(exempt.status(), Some(200), "{}", envoy.log_text());
+        assert_eq!(decision(&exempt)["route"], "health");
+    }
+    let unknown = envoy.send(as_user("alice").route_metadata("zt", "ratelimit_route", "ghost"));
+    assert_eq!(unknown.status(), Some(500));
+    assert_eq!(decision(&unknown)["reason"], "unknown_route_rule");
+    // Another filter's key is not this filter's choice.
+    let other = envoy.send(as_user("alice").route_metadata("zt", "authz_route", "health"));
+    assert_eq!(decision(&other)["route"], Value::Null);
+}

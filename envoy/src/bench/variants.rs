@@ -1,7 +1,7 @@
 //! The configurations compared: bare Envoy, Envoy's native `jwt_authn` (with and without its
 //! cache), and `zt-jwt` (signatures on the host where it can, or all in the module); `jwt_authn`
-//! + `rbac` against `zt-jwt` + `zt-authz`; `local_ratelimit` against `zt-ratelimit`. Each is
-//! the benchmark template with its own HTTP filters; everything else is identical.
+//! with `rbac` against `zt-jwt` with `zt-authz`; `local_ratelimit` against `zt-ratelimit`. Each
+//! is the benchmark template with its own HTTP filters; everything else is identical.
 
 use std::path::Path;
 

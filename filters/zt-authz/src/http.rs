@@ -12,8 +12,8 @@ use zt_core::filter_state::{AUTHZ_DECISION, IDENTITY};
 use crate::FILTER;
 use crate::metrics::AuthzMetrics;
 
-/// Where a route names its rule: `metadata: {filter_metadata: {zt: {authz_route: NAME}}}`.
-const ROUTE_METADATA: [&str; 5] = ["xds", "route_metadata", "filter_metadata", "zt", "authz_route"];
+/// The key of `filter_metadata.zt` by which a route names its rule.
+const ROUTE_METADATA_KEY: &str = "authz_route";
 
 pub struct AuthzHttp {
     pub(crate) config: Rc<AuthzConfig>,
@@ -44,8 +44,8 @@ impl HttpContext for AuthzHttp {
         } else {
             None
         };
-        let route_name = if inputs.route_name { zt_proxy::property_string(&["xds", "route_name"]) } else { None };
-        let route_choice = if inputs.route_metadata { zt_proxy::property_string(&ROUTE_METADATA) } else { None };
+        let route_name = if inputs.route_name { zt_proxy::route_name() } else { None };
+        let route_choice = if inputs.route_metadata { zt_proxy::route_rule_choice(ROUTE_METADATA_KEY) } else { None };
         let source = if inputs.source { zt_proxy::source_address() } else { None };
         let peer =
             if inputs.peer { zt_proxy::property_string(&["connection", "uri_san_peer_certificate"]) } else { None };

@@ -58,6 +58,17 @@ pub fn source_address() -> Option<IpAddr> {
     address.parse::<SocketAddr>().map(|a| a.ip()).or_else(|_| address.parse::<IpAddr>()).ok()
 }
 
+/// Envoy's name of the route the request matched (`xds.route_name`).
+pub fn route_name() -> Option<String> {
+    property_string(&["xds", "route_name"])
+}
+
+/// The route rule a route names for one filter, in its metadata:
+/// `metadata: {filter_metadata: {zt: {<key>: NAME}}}` (`authz_route`, `ratelimit_route`).
+pub fn route_rule_choice(key: &str) -> Option<String> {
+    property_string(&["xds", "route_metadata", "filter_metadata", "zt", key])
+}
+
 /// Sets an Envoy filter-state entry that later filters of the same request read with
 /// `get_property([name])`; clients cannot set it.
 /// (The SDK's `Context::set_property` panics on a host error; this returns it.)

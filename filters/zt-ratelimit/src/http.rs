@@ -18,8 +18,8 @@ use zt_proxy::EnvoySharedData;
 use crate::FILTER;
 use crate::metrics::RateLimitMetrics;
 
-/// Where a route names its rule: `metadata: {filter_metadata: {zt: {ratelimit_route: NAME}}}`.
-const ROUTE_METADATA: [&str; 5] = ["xds", "route_metadata", "filter_metadata", "zt", "ratelimit_route"];
+/// The key of `filter_metadata.zt` by which a route names its rule.
+const ROUTE_METADATA_KEY: &str = "ratelimit_route";
 
 /// The largest `RateLimitResponse` read; a real one is a few hundred bytes.
 const MAX_RESPONSE: usize = 64 * 1024;
@@ -92,8 +92,8 @@ impl HttpContext for RateLimitHttp {
         } else {
             None
         };
-        let route_name = if inputs.route_name { zt_proxy::property_string(&["xds", "route_name"]) } else { None };
-        let route_choice = if inputs.route_metadata { zt_proxy::property_string(&ROUTE_METADATA) } else { None };
+        let route_name = if inputs.route_name { zt_proxy::route_name() } else { None };
+        let route_choice = if inputs.route_metadata { zt_proxy::route_rule_choice(ROUTE_METADATA_KEY) } else { None };
         let facts = RequestFacts {
             route_name: route_name.as_deref(),
             route_choice: route_choice.as_deref(),
