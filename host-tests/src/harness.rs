@@ -305,6 +305,7 @@ impl Harness {
     /// Sends a request through the chain, then (if it reached the upstream) the upstream's
     /// response back through the filters in reverse order, then ends the stream everywhere.
     pub fn send(&mut self, request: Request) -> Exchange {
+        let started_nanos = self.clock.now_nanos();
         let mut data = StreamData::for_request(&request, self.offer_verify_signature);
         let mut streams: Vec<(usize, ContextId)> = Vec::new();
         let mut outcome = None;
@@ -360,6 +361,7 @@ impl Harness {
                 upstream
             }
         };
+        data.set_log_attributes(&outcome, &request, started_nanos, self.clock.now_nanos());
         data = self.end_streams(data, &streams);
         Exchange {
             outcome,
@@ -391,16 +393,28 @@ impl Harness {
     }
 
     /// `on_done`, `on_log` and `on_delete` for every stream context, as Envoy ends a stream.
+    /// A filter the request never reached (an earlier one answered it) still logs: Envoy's
+    /// `Context::log` creates its context first, so an audit filter sees every request.
     fn end_streams(&mut self, mut data: StreamData, streams: &[(usize, ContextId)]) -> StreamData {
-        for (index, stream) in streams {
-            let Some(filter) = self.filters.get_mut(*index) else { continue };
+        for index in 0..self.filters.len() {
+            let Some(filter) = self.filters.get_mut(index) else { continue };
             if filter.guest.is_poisoned() {
                 continue;
             }
-            let (_, back) = filter.guest.with(data, |scope| {
-                scope.on_done(*stream)?;
-                scope.on_log(*stream)?;
-                scope.on_delete(*stream)
+            let root = filter.root;
+            let created = streams.iter().find(|(i, _)| *i == index).map(|(_, stream)| *stream);
+            let (_, back) = filter.guest.with(data, |scope| match created {
+                Some(stream) => {
+                    scope.on_done(stream)?;
+                    scope.on_log(stream)?;
+                    scope.on_delete(stream)
+                }
+                None => {
+                    let stream = scope.on_context_create(Some(root))?;
+                    scope.on_done(stream)?;
+                    scope.on_log(stream)?;
+                    scope.on_delete(stream)
+                }
             });
             data = back;
         }

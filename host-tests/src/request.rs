@@ -8,6 +8,7 @@ use proxy_wasm_host::abi::v0_2_1::{Access, ForeignCall, Invocation, LocalRespons
 use proxy_wasm_host::{Buffer, HeaderMap, HeaderMapExt, VecHeaderMap};
 
 use crate::envoy_crypto;
+use crate::harness::Outcome;
 
 /// A request a test sends through the chain, built like a scenario.
 #[derive(Debug, Clone)]
@@ -139,6 +140,32 @@ impl StreamData {
 
     pub(crate) fn for_root(offer_verify_signature: bool) -> Self {
         Self { offer_verify_signature, ..Self::default() }
+    }
+
+    /// What Envoy knows when the stream ends and `on_log` runs, as Envoy encodes it (integers,
+    /// timestamps and durations as 8 bytes little-endian, nanoseconds), unless the test set it.
+    pub(crate) fn set_log_attributes(&mut self, outcome: &Outcome, request: &Request, start_ns: u64, end_ns: u64) {
+        let (code, details): (Option<u16>, &str) = match outcome {
+            Outcome::Upstream { .. } => (Some(request.upstream_status), "via_upstream"),
+            Outcome::LocalReply(reply) => (Some(reply.status), reply.details.as_str()),
+            Outcome::VmFailed { .. } => (Some(503), "wasm_fail_stream"),
+            Outcome::Stalled { .. } => (None, ""),
+        };
+        let mut derived: Vec<(&str, Vec<u8>)> = vec![
+            ("request.time", start_ns.to_le_bytes().to_vec()),
+            ("request.duration", end_ns.saturating_sub(start_ns).to_le_bytes().to_vec()),
+            ("request.size", (self.request_body.len() as u64).to_le_bytes().to_vec()),
+        ];
+        if let Some(code) = code {
+            derived.push(("response.code", u64::from(code).to_le_bytes().to_vec()));
+            derived.push(("response.code_details", details.as_bytes().to_vec()));
+        }
+        for (path, value) in derived {
+            let path = segments(path);
+            if !self.attributes.iter().any(|(p, _)| *p == path) {
+                self.attributes.push((path, value));
+            }
+        }
     }
 
     pub(crate) fn request_headers_len(&self) -> usize {

@@ -41,7 +41,7 @@ impl TestClock {
         self.nanos.load(Ordering::SeqCst)
     }
 
-    pub(crate) fn set_nanos(&self, nanos: u64) {
+    pub fn set_nanos(&self, nanos: u64) {
         self.nanos.store(nanos, Ordering::SeqCst);
     }
 }

@@ -6,6 +6,7 @@
 //! random source on its own.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod authz;
 pub mod config_error;
 pub mod filter_state;

@@ -42,6 +42,12 @@ pub fn now_ms(context: &dyn Context) -> u64 {
     u64::try_from(millis).unwrap_or(u64::MAX)
 }
 
+/// The host's clock in nanoseconds.
+pub fn now_ns(context: &dyn Context) -> u64 {
+    let nanos = context.get_current_time().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    u64::try_from(nanos).unwrap_or(u64::MAX)
+}
+
 /// The identity the JWT filter verified (filter state [`IDENTITY`]), if it let an
 /// authenticated caller through. Only that filter can set it: an entry that does not parse
 /// means a broken chain, and callers refuse the request.
@@ -85,6 +91,14 @@ pub fn property(path: &[&str]) -> Option<Vec<u8>> {
 /// A property that holds text, such as a route name or a string leaf of route metadata.
 pub fn property_string(path: &[&str]) -> Option<String> {
     property(path).and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+/// A numeric property (`response.code`, `request.duration`, `request.time`): Envoy answers
+/// integers, durations and timestamps as 8 bytes, little-endian (durations and timestamps in
+/// nanoseconds). Anything else is `None`, as absent.
+pub fn property_u64(path: &[&str]) -> Option<u64> {
+    let bytes: [u8; 8] = property(path)?.try_into().ok()?;
+    Some(u64::from_le_bytes(bytes))
 }
 
 /// Answers the request locally with a reply built by the core.

@@ -1,0 +1,41 @@
+//! What the adapter reads from Envoy when a stream ends, as plain values. Text that was not
+//! UTF-8 arrives converted lossily: an audit record describes the request, it does not route it.
+
+use std::net::SocketAddr;
+
+/// The facts of one ended stream. Every field is optional: a request an earlier filter
+/// answered, or whose client went away, lacks some of them, and the record says what it can.
+#[derive(Debug, Clone, Default)]
+pub struct StreamFacts {
+    /// `request.time`, nanoseconds since the Unix epoch.
+    pub start_ns: Option<u64>,
+    /// When the record is made (the host clock), nanoseconds since the Unix epoch.
+    pub now_ns: u64,
+    pub request_id: Option<String>,
+    pub traceparent: Option<String>,
+    pub source: Option<SocketAddr>,
+    /// `connection.uri_san_peer_certificate`.
+    pub peer_uri_san: Option<String>,
+    pub authority: Option<String>,
+    pub method: Option<String>,
+    /// `:path` with its query.
+    pub path: Option<String>,
+    pub route_name: Option<String>,
+    /// Route metadata `filter_metadata.zt.audit_route`.
+    pub route_choice: Option<String>,
+    pub cluster: Option<String>,
+    pub status: Option<u64>,
+    /// `response.flags`, Envoy's bitmask.
+    pub flags: u64,
+    pub details: Option<String>,
+    pub duration_ns: Option<u64>,
+    pub bytes_in: Option<u64>,
+    pub bytes_out: Option<u64>,
+    /// The configured request headers that were present, with their values.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Filter state as the other filters wrote it (raw JSON bytes).
+    pub identity: Option<Vec<u8>>,
+    pub jwt: Option<Vec<u8>>,
+    pub authz: Option<Vec<u8>>,
+    pub ratelimit: Option<Vec<u8>>,
+}

@@ -1,0 +1,31 @@
+//! Envoy's response flags: the `response.flags` bitmask as the short names of Envoy's access
+//! log (`%RESPONSE_FLAGS%`), so that a record reads like the access log operators know.
+
+/// Bit i of `response.flags` is `NAMES[i]`: Envoy's `CoreResponseFlag` order
+/// (`envoy/stream_info/stream_info.h`), names from `source/common/stream_info/utility.cc`.
+const NAMES: [&str; 29] = [
+    "LH", "UH", "UT", "LR", "UR", "UF", "UC", "UO", "NR", "DI", "FI", "RL", "UAEX", "RLSE", "DC", "URX", "SI", "IH",
+    "DPE", "UMSDR", "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF", "DO", "DR",
+];
+
+/// The names of the set bits, in bit order; a bit without a known name shows as `bit<N>`
+/// rather than vanishing.
+pub(crate) fn flag_names(flags: u64) -> Vec<String> {
+    (0..64usize)
+        .filter(|bit| flags & (1u64 << bit) != 0)
+        .map(|bit| NAMES.get(bit).map_or_else(|| format!("bit{bit}"), |name| (*name).to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn names_set_bits_in_order() {
+        assert!(flag_names(0).is_empty());
+        assert_eq!(flag_names(0x2 | 0x4000), ["UH", "DC"]);
+        assert_eq!(flag_names(1 << 40), ["bit40"]);
+    }
+}

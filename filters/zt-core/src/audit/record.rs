@@ -1,0 +1,303 @@
+//! One audit record from the facts of an ended stream: what is copied, what is redacted, and
+//! the request's outcome. The rules of what may appear in a record live here and in
+//! [`super::identity`]; nothing else decides it.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::compile::{AuditConfig, PPM, Recording};
+use super::facts::StreamFacts;
+use super::flags::flag_names;
+use super::identity::project_identity;
+use super::time::rfc3339_millis;
+use crate::routes::{RouteRequest, Selected};
+
+/// What replaces a redacted value: the field's presence stays visible, its value does not.
+pub const REDACTED: &str = "[redacted]";
+
+/// The request's outcome over every filter's decision, most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Allow,
+    /// Some filter would have refused it in advisory mode, and none refused it.
+    Advisory,
+    Limited,
+    Deny,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Advisory => "advisory",
+            Outcome::Limited => "limited",
+            Outcome::Deny => "deny",
+        }
+    }
+
+    /// One decision of one filter, as it wrote it to filter state.
+    fn of_decision(decision: &str) -> Outcome {
+        match decision {
+            "deny" => Outcome::Deny,
+            "limited" => Outcome::Limited,
+            "advisory_deny" | "advisory_limited" => Outcome::Advisory,
+            _ => Outcome::Allow,
+        }
+    }
+
+    /// Without a decision of ours, what Envoy answered tells a refusal by another filter
+    /// (native `jwt_authn`, `rbac`, `local_ratelimit`) from an allowed request.
+    fn of_status(status: u64) -> Outcome {
+        match status {
+            401 | 403 => Outcome::Deny,
+            429 => Outcome::Limited,
+            _ => Outcome::Allow,
+        }
+    }
+}
+
+/// A record before it joins a chain: everything but `chain`, `seq` and `prev`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Draft {
+    time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<Source>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authority: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<String>,
+    status: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    flags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_in: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_out: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity: Option<Value>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    decisions: Map<String, Value>,
+    outcome: Outcome,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    headers: Map<String, Value>,
+    /// Set when filter state held something unreadable: the record is then always kept.
+    #[serde(skip)]
+    anomaly: bool,
+    #[serde(skip)]
+    recording: Recording,
+    #[serde(skip)]
+    start_ns: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Source {
+    address: String,
+    port: u16,
+}
+
+impl Draft {
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// Whether filter state held something unreadable (a broken chain of filters).
+    pub fn anomaly(&self) -> bool {
+        self.anomaly
+    }
+
+    pub fn status(&self) -> u64 {
+        self.status
+    }
+
+    pub fn method(&self) -> Option<&str> {
+        self.method.as_deref()
+    }
+
+    pub fn traceparent(&self) -> Option<&str> {
+        self.traceparent.as_deref()
+    }
+
+    /// Request start, nanoseconds since the Unix epoch (the record time when Envoy had none).
+    pub fn start_ns(&self) -> u64 {
+        self.start_ns
+    }
+
+    /// Whether a request with this outcome is kept. Denials, limits, advisory decisions and
+    /// anomalies always are; allowed requests by `sample_allowed`, decided by the request id
+    /// when there is one (so that every proxy on the path keeps or skips the same request),
+    /// else by `draw` (a per-worker sequence from the adapter).
+    pub fn sampled(&self, draw: u64) -> bool {
+        let ppm = self.recording.sample_ppm;
+        if self.outcome != Outcome::Allow || self.anomaly || ppm >= PPM {
+            return true;
+        }
+        let point = match &self.request_id {
+            Some(id) => {
+                let digest = <sha2::Sha256 as sha2::Digest>::digest(id.as_bytes());
+                let mut first = [0u8; 8];
+                first.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
+                u64::from_be_bytes(first)
+            }
+            None => draw.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        };
+        point % u64::from(PPM) < u64::from(ppm)
+    }
+}
+
+impl AuditConfig {
+    /// The record of an ended stream, before it joins the worker's chain.
+    pub fn draft(&self, facts: &StreamFacts) -> Draft {
+        let (path_only, query) = match facts.path.as_deref() {
+            Some(path) => match path.split_once('?') {
+                Some((path, query)) => (Some(path), Some(query)),
+                None => (Some(path), None),
+            },
+            None => (None, None),
+        };
+        let recording = self.recording(facts, path_only);
+        let path = path_only.map(|p| match (query, recording.keep_query) {
+            (Some(query), true) => format!("{p}?{}", self.redact_query(query)),
+            _ => p.to_owned(),
+        });
+        let mut anomaly = false;
+        let mut decisions = Map::new();
+        let mut outcome = Outcome::Allow;
+        let mut decided = false;
+        for (name, raw) in [("jwt", &facts.jwt), ("authz", &facts.authz), ("ratelimit", &facts.ratelimit)] {
+            let Some(raw) = raw else { continue };
+            let value = match serde_json::from_slice::<Value>(raw) {
+                Ok(value @ Value::Object(_)) => value,
+                _ => {
+                    anomaly = true;
+                    serde_json::json!({"decision": "unreadable"})
+                }
+            };
+            if let Some(decision) = value.get("decision").and_then(Value::as_str) {
+                outcome = outcome.max(Outcome::of_decision(decision));
+                decided = true;
+            }
+            decisions.insert(name.to_owned(), value);
+        }
+        let status = facts.status.unwrap_or(0);
+        if !decided {
+            outcome = Outcome::of_status(status);
+        }
+        let identity = facts.identity.as_deref().map(|raw| {
+            project_identity(raw, &self.identity).unwrap_or_else(|| {
+                anomaly = true;
+                serde_json::json!({"unreadable": true})
+            })
+        });
+        Draft {
+            time: rfc3339_millis(facts.start_ns.unwrap_or(facts.now_ns)),
+            request_id: facts.request_id.clone(),
+            traceparent: facts.traceparent.clone().filter(|t| is_traceparent(t)),
+            source: facts.source.map(|s| Source { address: s.ip().to_string(), port: s.port() }),
+            peer: facts.peer_uri_san.clone().filter(|p| p.starts_with("spiffe://")),
+            authority: facts.authority.clone(),
+            method: facts.method.clone(),
+            path,
+            route: facts.route_name.clone(),
+            cluster: facts.cluster.clone(),
+            status,
+            flags: flag_names(facts.flags),
+            details: facts.details.clone(),
+            // Microsecond resolution is plenty; f64 holds it exactly for centuries.
+            #[allow(clippy::cast_precision_loss)]
+            duration_ms: facts.duration_ns.map(|ns| (ns / 1000) as f64 / 1000.0),
+            bytes_in: facts.bytes_in,
+            bytes_out: facts.bytes_out,
+            identity,
+            decisions,
+            outcome,
+            headers: self.copied_headers(&facts.headers),
+            anomaly,
+            recording,
+            start_ns: facts.start_ns.unwrap_or(facts.now_ns),
+        }
+    }
+
+    fn recording(&self, facts: &StreamFacts, path: Option<&str>) -> Recording {
+        let request = RouteRequest {
+            path: path.unwrap_or(""),
+            method: facts.method.as_deref().unwrap_or(""),
+            authority: facts.authority.as_deref(),
+        };
+        match self.routes.select(facts.route_choice.as_deref(), facts.route_name.as_deref(), &request) {
+            Selected::Rule(rule) => self.route_recording.get(&rule.name).copied().unwrap_or(self.defaults),
+            // A record is never skipped for a wrong route name; the defaults apply.
+            Selected::Defaults | Selected::UnknownRule => self.defaults,
+        }
+    }
+
+    fn redact_query(&self, query: &str) -> String {
+        let pairs = query.split('&').map(|pair| {
+            let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+            if self.redacted_params.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+                format!("{name}={REDACTED}")
+            } else {
+                pair.to_owned()
+            }
+        });
+        pairs.collect::<Vec<_>>().join("&")
+    }
+
+    fn copied_headers(&self, present: &[(String, Vec<u8>)]) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (name, value) in present {
+            let name = name.to_ascii_lowercase();
+            if !self.headers.contains(&name) {
+                continue;
+            }
+            let value = if self.redacted_headers.contains(&name) {
+                REDACTED.to_owned()
+            } else {
+                String::from_utf8_lossy(value).into_owned()
+            };
+            out.insert(name, Value::String(value));
+        }
+        out
+    }
+}
+
+/// W3C Trace Context §3.2: `version-traceid-parentid-flags`, lower-case hex; only version 00's
+/// shape is accepted, and all-zero ids are invalid.
+fn is_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    match parts.as_slice() {
+        [version, trace, parent, flags] => {
+            *version == "00"
+                && hex(trace, 32)
+                && hex(parent, 16)
+                && hex(flags, 2)
+                && trace.bytes().any(|b| b != b'0')
+                && parent.bytes().any(|b| b != b'0')
+        }
+        _ => false,
+    }
+}
+
+/// The trace and span ids of a well-formed `traceparent`.
+pub(crate) fn trace_ids(traceparent: &str) -> Option<(&str, &str)> {
+    let mut parts = traceparent.split('-');
+    let (_, trace, span) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((trace, span))
+}

@@ -1,0 +1,193 @@
+//! The command line, parsed by hand: a subcommand, a few flags, and input files. No CLI crate,
+//! to keep the build small (CI has two cores). Never touches the files themselves.
+
+use crate::error::CliError;
+
+pub const USAGE: &str = "\
+ztctl: operator tool of the zero-trust filter suite
+
+usage:
+  ztctl verify [--mid-chain] FILE...
+  ztctl inventory [--mid-chain] [--draft-policy OUT.json] FILE...
+  ztctl --help | --version
+
+subcommands:
+  verify     check the zt-audit record chains in FILE... (Envoy log lines, NDJSON or OTLP JSON,
+             detected line by line) and report the first break: a missing, reordered, duplicated,
+             edited or malformed record. Files are read in the order given, as one stream, so
+             rotated logs are passed oldest first.
+  inventory  print who called what (caller, route, method, count, outcomes) from the same inputs;
+             warns on stderr when the chains are broken, but does not require them intact.
+
+options:
+  --mid-chain             the log starts in the middle of the chains: a chain first seen at seq N > 0
+                          is checked from there instead of being a break
+  --draft-policy OUT.json (inventory) also write a draft zt-authz configuration allowing exactly the
+                          observed (caller, route, method) calls, default deny, in advisory mode
+  -h, --help              this text
+  -V, --version           the version
+
+FILE `-` reads standard input.
+
+exit status: 0 intact (verify) or done (inventory), 1 a chain is broken (verify),
+             2 usage error or unreadable input";
+
+/// What to do, as the command line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    Version,
+    Verify(Inputs),
+    Inventory { inputs: Inputs, draft_policy: Option<String> },
+}
+
+/// Where the records come from and how to read their chains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inputs {
+    /// In order; `-` is standard input.
+    pub files: Vec<String>,
+    pub mid_chain: bool,
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError> {
+    let mut args = args.into_iter();
+    let subcommand = match args.next() {
+        None => return Err(usage("missing subcommand")),
+        Some(first) => first,
+    };
+    match subcommand.as_str() {
+        "-h" | "--help" | "help" => Ok(Command::Help),
+        "-V" | "--version" => Ok(Command::Version),
+        "verify" | "inventory" => {
+            let (inputs, draft_policy, help) = parse_inputs(&subcommand, args)?;
+            if help {
+                return Ok(Command::Help);
+            }
+            if subcommand == "verify" {
+                if draft_policy.is_some() {
+                    return Err(usage("--draft-policy belongs to `inventory`, not `verify`"));
+                }
+                return Ok(Command::Verify(inputs));
+            }
+            Ok(Command::Inventory { inputs, draft_policy })
+        }
+        other if other.starts_with('-') => Err(usage(format!("expected a subcommand before {other:?}"))),
+        other => Err(usage(format!("unknown subcommand {other:?}"))),
+    }
+}
+
+/// The flags and files of `verify` and `inventory`; the third value says `--help` was asked.
+fn parse_inputs(
+    subcommand: &str,
+    mut args: impl Iterator<Item = String>,
+) -> Result<(Inputs, Option<String>, bool), CliError> {
+    let mut inputs = Inputs { files: Vec::new(), mid_chain: false };
+    let mut draft_policy = None;
+    let mut only_files = false;
+    while let Some(arg) = args.next() {
+        if only_files || arg == "-" || !arg.starts_with('-') {
+            inputs.files.push(arg);
+            continue;
+        }
+        match arg.as_str() {
+            "--" => only_files = true,
+            "-h" | "--help" => return Ok((inputs, None, true)),
+            "--mid-chain" => inputs.mid_chain = true,
+            "--draft-policy" => {
+                let value = args.next().ok_or_else(|| usage("--draft-policy needs a file name"))?;
+                draft_policy = Some(set_once(draft_policy, value)?);
+            }
+            _ => match arg.strip_prefix("--draft-policy=") {
+                Some(value) => draft_policy = Some(set_once(draft_policy, value.to_owned())?),
+                None => return Err(usage(format!("unknown option {arg:?} for `{subcommand}`"))),
+            },
+        }
+    }
+    if let Some(out) = &draft_policy
+        && (out.is_empty() || out == "-" || out.starts_with('-'))
+    {
+        return Err(usage(format!("--draft-policy needs a file name, not {out:?}")));
+    }
+    if inputs.files.is_empty() {
+        return Err(usage("no FILE given (use `-` for standard input)"));
+    }
+    // Standard input can be read once; a second `-` would silently read nothing.
+    if inputs.files.iter().filter(|f| *f == "-").count() > 1 {
+        return Err(usage("`-` (standard input) given more than once"));
+    }
+    Ok((inputs, draft_policy, false))
+}
+
+fn set_once(current: Option<String>, value: String) -> Result<String, CliError> {
+    match current {
+        Some(_) => Err(usage("--draft-policy given more than once")),
+        None => Ok(value),
+    }
+}
+
+fn usage(message: impl Into<String>) -> CliError {
+    CliError::Usage(message.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(args: &[&str]) -> Result<Command, CliError> {
+        parse(args.iter().map(|a| (*a).to_owned()))
+    }
+
+    fn files(names: &[&str], mid_chain: bool) -> Inputs {
+        Inputs { files: names.iter().map(|n| (*n).to_owned()).collect(), mid_chain }
+    }
+
+    #[test]
+    fn accepted_command_lines() {
+        let cases: &[(&[&str], Command)] = &[
+            (&["--help"], Command::Help),
+            (&["help"], Command::Help),
+            (&["verify", "--help"], Command::Help),
+            (&["--version"], Command::Version),
+            (&["verify", "a.log"], Command::Verify(files(&["a.log"], false))),
+            (&["verify", "--mid-chain", "a", "-"], Command::Verify(files(&["a", "-"], true))),
+            (&["verify", "a", "--mid-chain"], Command::Verify(files(&["a"], true))),
+            (&["verify", "--", "--odd-name"], Command::Verify(files(&["--odd-name"], false))),
+            (
+                &["inventory", "a", "--draft-policy", "out.json"],
+                Command::Inventory { inputs: files(&["a"], false), draft_policy: Some("out.json".into()) },
+            ),
+            (
+                &["inventory", "--draft-policy=o.json", "--mid-chain", "a", "b"],
+                Command::Inventory { inputs: files(&["a", "b"], true), draft_policy: Some("o.json".into()) },
+            ),
+            (&["inventory", "-"], Command::Inventory { inputs: files(&["-"], false), draft_policy: None }),
+        ];
+        for (args, want) in cases {
+            assert_eq!(parsed(args).unwrap(), *want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn refused_command_lines() {
+        let cases: &[(&[&str], &str)] = &[
+            (&[], "missing subcommand"),
+            (&["frobnicate"], "unknown subcommand"),
+            (&["--mid-chain", "verify"], "expected a subcommand"),
+            (&["verify"], "no FILE given"),
+            (&["verify", "--mid-chain"], "no FILE given"),
+            (&["verify", "--bogus", "a"], "unknown option \"--bogus\""),
+            (&["verify", "--draft-policy", "o.json", "a"], "belongs to `inventory`"),
+            (&["inventory", "a", "--draft-policy"], "needs a file name"),
+            (&["inventory", "a", "--draft-policy", "-"], "needs a file name"),
+            (&["inventory", "a", "--draft-policy=x", "--draft-policy=y"], "more than once"),
+            (&["verify", "-", "-"], "more than once"),
+        ];
+        for (args, want) in cases {
+            match parsed(args) {
+                Err(CliError::Usage(message)) => assert!(message.contains(want), "{args:?}: {message}"),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The subcommands: read the inputs, call the module that decides, print. Standard output carries
+//! the result (the verdict, the table); standard error the warnings and notes.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::args::Inputs;
+use crate::caller::printable;
+use crate::chain::{Verdict, Verifier};
+use crate::draft;
+use crate::error::CliError;
+use crate::inventory::Inventory;
+use crate::scan::scan_path;
+
+/// `ztctl verify`: exit 0 when every chain holds, 1 at the first break.
+pub fn verify(inputs: &Inputs, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode, CliError> {
+    let mut verifier = Verifier::new(inputs.mid_chain);
+    for path in &inputs.files {
+        scan_path(path, &mut |found| verifier.feed(&found))?;
+    }
+    match verifier.finish() {
+        Verdict::Intact(summary) => {
+            line(out, &summary.to_string())?;
+            if summary.records == 0 {
+                line(err, "warning: no zt.audit.v1 records found in the input")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Verdict::Broken(first_break) => {
+            line(out, &format!("broken: {first_break}"))?;
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `ztctl inventory`: the table, and the draft policy when asked for. Broken chains are a warning
+/// here, not a failure: an inventory of a partial log is still worth having.
+pub fn inventory(
+    inputs: &Inputs,
+    draft_policy: Option<&str>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<ExitCode, CliError> {
+    let mut verifier = Verifier::new(inputs.mid_chain);
+    let mut inventory = Inventory::default();
+    for path in &inputs.files {
+        scan_path(path, &mut |found| {
+            verifier.feed(&found);
+            inventory.add(&found);
+        })?;
+    }
+    if let Some(first_break) = verifier.broken() {
+        line(
+            err,
+            &format!(
+                "warning: the audit chain is broken (see `ztctl verify`), counts may be incomplete: {first_break}"
+            ),
+        )?;
+    }
+    if inventory.unreadable > 0 {
+        line(err, &format!("warning: {} malformed record(s) not counted", inventory.unreadable))?;
+    }
+    if inventory.other_outcomes > 0 {
+        let n = inventory.other_outcomes;
+        line(err, &format!("warning: {n} record(s) without a known outcome: in COUNT only"))?;
+    }
+    write(out, &inventory.table())?;
+    let Some(path) = draft_policy else { return Ok(ExitCode::SUCCESS) };
+    let draft = draft::build(inventory.rows())?;
+    for note in &draft.notes {
+        line(err, &format!("note: {note}"))?;
+    }
+    std::fs::write(path, draft.to_bytes()).map_err(|source| CliError::Unwritable { path: path.to_owned(), source })?;
+    line(
+        err,
+        &format!(
+            "wrote {path}: a draft zt-authz configuration, {} route rule(s), default deny, advisory (dry-run) mode; \
+             review it, roll it out, then set \"advisory\": false",
+            draft.route_rules
+        ),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line; text from the log in it is shown with control characters escaped.
+fn line(to: &mut dyn Write, text: &str) -> Result<(), CliError> {
+    write(to, &format!("{}\n", printable(text)))
+}
+
+fn write(to: &mut dyn Write, text: &str) -> Result<(), CliError> {
+    to.write_all(text.as_bytes())
+        .and_then(|()| to.flush())
+        .map_err(|source| CliError::Unwritable { path: "standard output or error".to_owned(), source })
+}
