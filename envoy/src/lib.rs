@@ -6,9 +6,12 @@
 //! code: the filters are loaded as the compiled `.wasm` files Envoy itself would load.
 
 pub mod bench;
+pub mod collector;
 mod echo;
 mod error;
+pub mod full_chain;
 mod http;
+pub mod otlp;
 mod paths;
 mod process;
 pub mod ratelimit;
