@@ -62,8 +62,9 @@ start() {
     waited=$((waited + 1))
   done
 
-  echo "Envoy (zt-jwt, zt-authz; plaintext and mTLS) on 127.0.0.1:$LISTENER_PORT, admin 127.0.0.1:$ADMIN_PORT, echo upstream 127.0.0.1:$UPSTREAM_PORT"
+  echo "Envoy (zt-jwt, zt-authz, zt-ratelimit, zt-audit; plaintext and mTLS) on 127.0.0.1:$LISTENER_PORT, admin 127.0.0.1:$ADMIN_PORT, echo upstream 127.0.0.1:$UPSTREAM_PORT"
   echo "logs and pid files in $OUT/; stop with: make demo-stop"
+  echo "audit records (one per request) in $OUT/envoy.log: cargo run -q -p ztctl -- verify|inventory $OUT/envoy.log"
   echo
   cat "$OUT/curl.txt"
 }

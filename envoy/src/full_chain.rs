@@ -1,7 +1,10 @@
-//! What `configs/full-chain.yaml` needs: the four filters' plugin configurations and rendering
-//! with the collector's port. The JWT and authorization policies are those of the zero-trust
-//! configuration; the rate limits are per verified subject, with the public route limited per
-//! network; the audit filter records everything to Envoy's log and, when asked, to a collector.
+//! What `configs/zero-trust.yaml`, the four filters together, needs besides keys and
+//! certificates: the rate-limit and audit plugin configurations and rendering with the
+//! collector's port. The JWT and authorization policies are in `zero_trust`; the rate limits are
+//! per verified subject, with the public route limited per network; the audit filter records
+//! everything to Envoy's log and, when asked, to a collector.
+
+use std::path::Path;
 
 use serde_json::{Value, json};
 
@@ -37,19 +40,27 @@ pub fn audit_plugin_config(collector: Option<Value>) -> String {
     config.to_string()
 }
 
-/// `full-chain.yaml` with the given plugin configurations and the collector on `collector_port`.
+/// No limit at all: for tests of the other filters that send many requests from one address.
+pub fn unlimited_ratelimit_plugin_config() -> String {
+    json!({"limits": {}, "defaults": {"limits": []}}).to_string()
+}
+
+/// `zero-trust.yaml` with the given plugin configurations, Envoy's certificates in `cert_dir`
+/// and the collector on `collector_port`.
 pub fn render_full_chain(
     ports: Ports,
     collector_port: u16,
+    cert_dir: &Path,
     jwks: &Value,
     ratelimit_config: &str,
     audit_config: &str,
 ) -> Result<String, BedError> {
     let extra = [
         ("AUTHZ_CONFIG", yaml_string(&authz_plugin_config())),
+        ("CERT_DIR", cert_dir.to_string_lossy().into_owned()),
         ("RATELIMIT_CONFIG", yaml_string(ratelimit_config)),
         ("AUDIT_CONFIG", yaml_string(audit_config)),
         ("COLLECTOR_PORT", collector_port.to_string()),
     ];
-    render_with(&template("full-chain.yaml")?, ports, &wasm_dir(), &chain_jwt_plugin_config(jwks), &extra)
+    render_with(&template("zero-trust.yaml")?, ports, &wasm_dir(), &chain_jwt_plugin_config(jwks), &extra)
 }

@@ -1,4 +1,4 @@
-//! The whole chain in a real Envoy (`configs/full-chain.yaml`): exactly one audit record per
+//! The whole chain in a real Envoy (`configs/zero-trust.yaml`): exactly one audit record per
 //! request (allowed, refused by each filter, limited), each matching its request, in intact
 //! per-worker chains, in Envoy's log and at an OTLP/HTTP collector whose bodies the official
 //! OpenTelemetry protobuf definitions parse; then with the collector down: drops counted,
@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use zt_envoy_tests::collector::Collector;
 use zt_envoy_tests::full_chain::{audit_plugin_config, render_full_chain};
 use zt_envoy_tests::otlp::decode_with_official_proto;
+use zt_envoy_tests::zero_trust::Certs;
 use zt_envoy_tests::{Alg, EchoUpstream, Envoy, KeySet, Ports, Started, get, workspace_root};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -141,7 +142,9 @@ fn every_request_gets_one_record_in_intact_chains_in_the_log_and_at_the_collecto
     let collector = Collector::start().unwrap();
     let audit = audit_config(json!({"cluster": "otel", "batch_records": 10, "batch_age_ms": 200}));
     let ports = Ports { upstream: echo.port(), ..Ports::default() };
-    let config = render_full_chain(ports, collector.port(), &keys.jwks(), &ratelimit_config(), &audit).unwrap();
+    let certs = Certs::generate(&[]).unwrap();
+    let config =
+        render_full_chain(ports, collector.port(), certs.dir(), &keys.jwks(), &ratelimit_config(), &audit).unwrap();
     let envoy = start(&config, 2);
 
     let sent = mixed_workload(envoy.port(), &keys, REQUESTS);
@@ -269,7 +272,9 @@ fn with_the_collector_down_records_are_dropped_and_counted_and_requests_do_not_w
     let audit = audit_config(json!({"cluster": "otel", "batch_records": 5, "batch_age_ms": 100, "queue_records": 10,
                                     "drop_after_ms": 500, "timeout_ms": 1000}));
     let ports = Ports { upstream: echo.port(), ..Ports::default() };
-    let config = render_full_chain(ports, collector_port, &keys.jwks(), &ratelimit_config(), &audit).unwrap();
+    let certs = Certs::generate(&[]).unwrap();
+    let config =
+        render_full_chain(ports, collector_port, certs.dir(), &keys.jwks(), &ratelimit_config(), &audit).unwrap();
     let envoy = start(&config, 2);
     let sent = mixed_workload(envoy.port(), &keys, REQUESTS);
     let slowest = sent.iter().map(|s| s.millis).max().unwrap();

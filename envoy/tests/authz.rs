@@ -7,10 +7,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use zt_envoy_tests::zero_trust::{
-    BILLING_SPIFFE_ID, Certs, SHOP_SPIFFE_ID, authz_plugin_config, chain_jwt_plugin_config, mtls_get,
-};
-use zt_envoy_tests::{Alg, EchoUpstream, Envoy, KeySet, Ports, get, render_with, template, wasm_dir, yaml_string};
+use zt_envoy_tests::full_chain::{audit_plugin_config, render_full_chain, unlimited_ratelimit_plugin_config};
+use zt_envoy_tests::zero_trust::{BILLING_SPIFFE_ID, Certs, SHOP_SPIFFE_ID, mtls_get};
+use zt_envoy_tests::{Alg, EchoUpstream, Envoy, KeySet, Ports, get};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const BILLING: Option<usize> = Some(0);
@@ -31,16 +30,14 @@ fn bed() -> Bed {
     let certs = Certs::generate(&[BILLING_SPIFFE_ID, SHOP_SPIFFE_ID]).unwrap_or_else(|e| panic!("{e}"));
     let echo = EchoUpstream::start().unwrap();
     let ports = Ports { upstream: echo.port(), ..Ports::default() };
-    let extra = [
-        ("AUTHZ_CONFIG", yaml_string(&authz_plugin_config())),
-        ("CERT_DIR", certs.dir().to_string_lossy().into_owned()),
-    ];
-    let config = render_with(
-        &template("zero-trust.yaml").unwrap(),
+    // No limits here: these tests send many requests from one address to probe the policy.
+    let config = render_full_chain(
         ports,
-        &wasm_dir(),
-        &chain_jwt_plugin_config(&keys().jwks()),
-        &extra,
+        1,
+        certs.dir(),
+        &keys().jwks(),
+        &unlimited_ratelimit_plugin_config(),
+        &audit_plugin_config(None),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let envoy = Envoy::serve(&config).unwrap_or_else(|e| panic!("{e}"));
@@ -69,6 +66,12 @@ fn the_workload_identity_decides_the_admin_route() {
     // A client that presents no certificate is refused by TLS itself on this side.
     assert!(mtls_get(&bed.certs, None, port, "/admin/users", &[]).is_err());
     assert_eq!(bed.echo.count("/admin/users"), 1, "only the billing workload's request went upstream");
+    // zt-audit, last in the chain, recorded both workloads by their verified SPIFFE IDs.
+    let log = bed.envoy.log();
+    for (peer, outcome) in [(BILLING_SPIFFE_ID, "allow"), (SHOP_SPIFFE_ID, "deny")] {
+        let record = log.lines().find(|l| l.contains("zt.audit.v1 ") && l.contains(&format!("\"peer\":\"{peer}\"")));
+        assert!(record.is_some_and(|r| r.contains(&format!("\"outcome\":\"{outcome}\""))), "{peer}: {log}");
+    }
 }
 
 #[test]

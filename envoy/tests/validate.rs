@@ -4,10 +4,10 @@
 use serde_json::json;
 use zt_envoy_tests::full_chain::{audit_plugin_config, chain_ratelimit_plugin_config, render_full_chain};
 use zt_envoy_tests::ratelimit::{ratelimit_plugin_config, render_ratelimit};
-use zt_envoy_tests::zero_trust::{Certs, authz_plugin_config, chain_jwt_plugin_config};
+use zt_envoy_tests::zero_trust::Certs;
 use zt_envoy_tests::{
-    ISSUER, KeySet, Ports, jwt_oidc_plugin_config, jwt_plugin_config, render, render_with, shipped_configs, template,
-    validate, wasm_dir, yaml_string,
+    ISSUER, KeySet, Ports, jwt_oidc_plugin_config, jwt_plugin_config, render, shipped_configs, template, validate,
+    wasm_dir,
 };
 
 /// The demo's ports: validation binds nothing, and port 0 reads as a mistake in a static cluster.
@@ -29,18 +29,11 @@ fn every_shipped_config_passes_envoy_validate() {
             "jwt-oidc.yaml" => jwt_oidc_plugin_config("http://127.0.0.1:10081"),
             _ => "{}".to_owned(),
         };
-        let config = if name == "full-chain.yaml" {
-            let audit = audit_plugin_config(Some(json!({"cluster": "otel"})));
-            render_full_chain(PORTS, 4318, &jwks, &chain_ratelimit_plugin_config(), &audit)
-                .unwrap_or_else(|e| panic!("{name}: {e}"))
-        } else if name == "ratelimit.yaml" {
+        let config = if name == "ratelimit.yaml" {
             render_ratelimit(PORTS, 10082, &jwks, &ratelimit_plugin_config()).unwrap_or_else(|e| panic!("{name}: {e}"))
         } else if name == "zero-trust.yaml" {
-            let extra = [
-                ("AUTHZ_CONFIG", yaml_string(&authz_plugin_config())),
-                ("CERT_DIR", certs.dir().to_string_lossy().into_owned()),
-            ];
-            render_with(&template(&name).unwrap(), PORTS, &wasm_dir(), &chain_jwt_plugin_config(&jwks), &extra)
+            let audit = audit_plugin_config(Some(json!({"cluster": "otel"})));
+            render_full_chain(PORTS, 4318, certs.dir(), &jwks, &chain_ratelimit_plugin_config(), &audit)
                 .unwrap_or_else(|e| panic!("{name}: {e}"))
         } else {
             rendered(&name, &plugin_config)

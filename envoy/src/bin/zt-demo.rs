@@ -1,6 +1,7 @@
 //! `zt-demo OUT_DIR`: prepares `make demo`. It generates a key set and certificates (a CA,
 //! Envoy's server certificate, client certificates for two workloads with SPIFFE URI SANs, in
-//! `OUT_DIR/certs`), renders `envoy/configs/zero-trust.yaml` (zt-jwt then zt-authz) with the demo's
+//! `OUT_DIR/certs`), renders `envoy/configs/zero-trust.yaml` (zt-jwt, zt-authz, zt-ratelimit,
+//! zt-audit; records to Envoy's log) with the demo's
 //! fixed ports into `OUT_DIR/envoy.yaml`, the ports into `OUT_DIR/ports.env`, and writes
 //! `OUT_DIR/curl.txt`: `curl` lines that show each decision. The private signing keys live only
 //! in this process; the tokens only in that file (under `build/`, which git ignores) and on the
@@ -11,10 +12,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::json;
-use zt_envoy_tests::zero_trust::{
-    BILLING_SPIFFE_ID, Certs, SHOP_SPIFFE_ID, authz_plugin_config, chain_jwt_plugin_config,
-};
-use zt_envoy_tests::{Alg, BedError, KeySet, Ports, render_with, tamper, template, wasm_dir, yaml_string};
+use zt_envoy_tests::full_chain::{audit_plugin_config, chain_ratelimit_plugin_config, render_full_chain};
+use zt_envoy_tests::zero_trust::{BILLING_SPIFFE_ID, Certs, SHOP_SPIFFE_ID};
+use zt_envoy_tests::{Alg, BedError, KeySet, Ports, tamper};
 
 const PORTS: Ports = Ports { listener: 10000, admin: 9901, upstream: 10080, idp: 10081 };
 
@@ -45,10 +45,14 @@ fn prepare(out: &std::path::Path) -> Result<(), BedError> {
     // Absolute, so that the printed curl lines work from any directory.
     let out = &std::fs::canonicalize(out).map_err(BedError::io(format!("resolve {}", out.display())))?;
     let certs = Certs::generate_in(out.join("certs"), false, &[BILLING_SPIFFE_ID, SHOP_SPIFFE_ID])?;
-    let extra =
-        [("AUTHZ_CONFIG", yaml_string(&authz_plugin_config())), ("CERT_DIR", certs.dir().to_string_lossy().into())];
-    let config =
-        render_with(&template("zero-trust.yaml")?, PORTS, &wasm_dir(), &chain_jwt_plugin_config(&keys.jwks()), &extra)?;
+    let config = render_full_chain(
+        PORTS,
+        PORTS.idp,
+        certs.dir(),
+        &keys.jwks(),
+        &chain_ratelimit_plugin_config(),
+        &audit_plugin_config(None),
+    )?;
     let write = |name: &str, text: &str| {
         let path = out.join(name);
         std::fs::write(&path, text).map_err(BedError::io(format!("write {}", path.display())))
