@@ -90,8 +90,10 @@ pub fn markdown(rows: &[Row]) -> String {
 /// Horizontal bars of Envoy CPU per request for each load (one worker), one colour per variant.
 pub fn svg_chart(rows: &[Row]) -> String {
     let rows: Vec<&Row> = rows.iter().filter(|r| r.workers == rows.first().map_or(1, |f| f.workers)).collect();
-    let colours =
-        ["#9e9e9e", "#c7c7c7", "#1f77b4", "#6baed6", "#d62728", "#ff9896", "#2ca02c", "#ff7f0e", "#9467bd", "#e377c2"];
+    let colours = [
+        "#9e9e9e", "#c7c7c7", "#1f77b4", "#6baed6", "#d62728", "#ff9896", "#2ca02c", "#ff7f0e", "#9467bd", "#e377c2",
+        "#17becf", "#bcbd22", "#8c564b", "#393b79",
+    ];
     let max = rows.iter().map(|r| r.cpu_us()).filter(|v| v.is_finite()).fold(1.0_f64, f64::max);
     let (bar, gap, label, width) = (14.0, 10.0, 330.0, 420.0);
     let mut y = 40.0;
@@ -218,9 +220,13 @@ pub fn document(
            `zt-jwt` with its defaults (RS*/ES* through Envoy's `verify_signature`, EdDSA in the module, \
            cache 1024); `zt-jwt` with `signature_verifier: in_module` and the cache off; native `jwt_authn` (cache, \
            payload in metadata) + `rbac` on the `sub` claim against `zt-jwt` + `zt-authz` with the same \
-           rule. Ratios to native compare `zt-jwt` with `jwt_authn` + cache for repeated and invalid \
+           rule; `local_ratelimit` against `zt-ratelimit` (one bucket that never runs dry, headers on); \
+           Envoy's file access log with a JSON format of the audit fields against `zt-audit` (records \
+           to Envoy's log); the native chain (`jwt_authn` + cache, `rbac`, `local_ratelimit`, the JSON \
+           access log) against the suite's (`zt-jwt`, `zt-authz`, `zt-ratelimit`, `zt-audit`). \
+           Ratios to native compare `zt-jwt` with `jwt_authn` + cache for repeated and invalid \
            tokens, without cache for distinct ones, the in-module variant with `jwt_authn` without \
-           cache, and `zt-jwt` + `zt-authz` with `jwt_authn` + `rbac`. The modules are those `make build` \
+           cache, `zt-jwt` + `zt-authz` with `jwt_authn` + `rbac`, and each later pair as listed. The modules are those `make build` \
            ships (after `wasm-opt -O3`).\n\n\
          ![Envoy CPU per request]({chart_name})\n{tables}",
         smoke = if smoke { " (smoke run: numbers not meaningful)" } else { "" },

@@ -1,7 +1,8 @@
 //! The configurations compared: bare Envoy, Envoy's native `jwt_authn` (with and without its
 //! cache), and `zt-jwt` (signatures on the host where it can, or all in the module); `jwt_authn`
-//! with `rbac` against `zt-jwt` with `zt-authz`; `local_ratelimit` against `zt-ratelimit`. Each
-//! is the benchmark template with its own HTTP filters; everything else is identical.
+//! with `rbac` against `zt-jwt` with `zt-authz`; `local_ratelimit` against `zt-ratelimit`; a JSON
+//! access log against `zt-audit`; and the native chain of all four against the suite's. Each is
+//! the benchmark template with its own HTTP filters (and access log); everything else is identical.
 
 use std::path::Path;
 
@@ -30,10 +31,18 @@ pub enum Variant {
     NativeRateLimit,
     /// `zt-ratelimit` with the same bucket (one key for all, in shared data) and its headers.
     ZtRateLimit,
+    /// Envoy's file access log with a JSON format of the fields an audit record has.
+    NativeAccessLog,
+    /// `zt-audit` with its defaults: one chained record per request to Envoy's log.
+    ZtAudit,
+    /// `jwt_authn` (cache) + `rbac` + `local_ratelimit` + the JSON access log.
+    NativeChain,
+    /// `zt-jwt` + `zt-authz` + `zt-ratelimit` + `zt-audit`, the same rules.
+    ZtChain,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 10] = [
+    pub const ALL: [Variant; 14] = [
         Variant::Bare,
         Variant::WasmNoop,
         Variant::NativeJwtCached,
@@ -44,6 +53,10 @@ impl Variant {
         Variant::ZtJwtAuthz,
         Variant::NativeRateLimit,
         Variant::ZtRateLimit,
+        Variant::NativeAccessLog,
+        Variant::ZtAudit,
+        Variant::NativeChain,
+        Variant::ZtChain,
     ];
 
     /// The short name `--variants` takes.
@@ -59,6 +72,10 @@ impl Variant {
             Variant::ZtJwtAuthz => "zt-authz",
             Variant::NativeRateLimit => "native-ratelimit",
             Variant::ZtRateLimit => "zt-ratelimit",
+            Variant::NativeAccessLog => "native-accesslog",
+            Variant::ZtAudit => "zt-audit",
+            Variant::NativeChain => "native-chain",
+            Variant::ZtChain => "zt-chain",
         }
     }
 
@@ -74,12 +91,24 @@ impl Variant {
             Variant::ZtJwtAuthz => "zt-jwt + zt-authz",
             Variant::NativeRateLimit => "native local_ratelimit",
             Variant::ZtRateLimit => "zt-ratelimit",
+            Variant::NativeAccessLog => "native JSON access log",
+            Variant::ZtAudit => "zt-audit",
+            Variant::NativeChain => "native chain (jwt_authn+cache, rbac, local_ratelimit, access log)",
+            Variant::ZtChain => "zt chain (jwt, authz, ratelimit, audit)",
         }
     }
 
     /// Whether this variant verifies tokens (and so refuses invalid ones).
     pub fn verifies(self) -> bool {
-        !matches!(self, Variant::Bare | Variant::WasmNoop | Variant::NativeRateLimit | Variant::ZtRateLimit)
+        !matches!(
+            self,
+            Variant::Bare
+                | Variant::WasmNoop
+                | Variant::NativeRateLimit
+                | Variant::ZtRateLimit
+                | Variant::NativeAccessLog
+                | Variant::ZtAudit
+        )
     }
 
     /// The native variant a user would otherwise pick for the same workload.
@@ -91,6 +120,8 @@ impl Variant {
             // jwt_authn's cache is no help on distinct tokens: every request a miss either way.
             Variant::ZtJwtAuthz => Some(Variant::NativeJwtRbac),
             Variant::ZtRateLimit => Some(Variant::NativeRateLimit),
+            Variant::ZtAudit => Some(Variant::NativeAccessLog),
+            Variant::ZtChain => Some(Variant::NativeChain),
             _ => None,
         }
     }
@@ -105,14 +136,18 @@ impl Variant {
             Variant::NativeJwtCached => native_jwt_authn(jwks, true),
             Variant::NativeJwt => native_jwt_authn(jwks, false),
             Variant::ZtJwt | Variant::ZtJwtInModuleNoCache => zt_jwt(),
-            Variant::NativeJwtRbac => {
-                native_jwt_authn(jwks, true)
-                    .replace("forward: false", "forward: false\n                  payload_in_metadata: jwt_payload")
-                    + NATIVE_RBAC
-            }
-            Variant::ZtJwtAuthz => zt_jwt() + &wasm_filter("zt-authz", "zt_authz.wasm", &yaml_string(&authz_config())),
+            Variant::NativeJwtRbac => native_jwt_rbac(jwks),
+            Variant::ZtJwtAuthz => zt_jwt() + &zt_authz(),
             Variant::NativeRateLimit => NATIVE_LOCAL_RATELIMIT.to_owned(),
-            Variant::ZtRateLimit => wasm_filter("zt-ratelimit", "zt_ratelimit.wasm", &yaml_string(&ratelimit_config())),
+            Variant::ZtRateLimit => zt_ratelimit(),
+            Variant::NativeAccessLog => String::new(),
+            Variant::ZtAudit => zt_audit(),
+            Variant::NativeChain => native_jwt_rbac(jwks) + NATIVE_LOCAL_RATELIMIT,
+            Variant::ZtChain => zt_jwt() + &zt_authz() + &zt_ratelimit() + &zt_audit(),
+        };
+        let access_log = match self {
+            Variant::NativeAccessLog | Variant::NativeChain => native_access_log(),
+            _ => String::new(),
         };
         let mut plugin: serde_json::Value =
             serde_json::from_str(&jwt_plugin_config(jwks)).map_err(|e| BedError::Token(e.to_string()))?;
@@ -124,7 +159,9 @@ impl Variant {
         }
         let ports = Ports { upstream, ..Ports::default() };
         render(
-            &template.replace("{{HTTP_FILTERS}}", filters.trim_end_matches('\n')),
+            &template
+                .replace("{{HTTP_FILTERS}}", filters.trim_end_matches('\n'))
+                .replace("{{ACCESS_LOG}}", access_log.trim_end_matches('\n')),
             ports,
             wasm_dir,
             &plugin.to_string(),
@@ -160,6 +197,61 @@ fn wasm_filter(name: &str, module: &str, config: &str) -> String {
 
 fn zt_jwt() -> String {
     wasm_filter("zt-jwt", "zt_jwt.wasm", "{{PLUGIN_CONFIG}}")
+}
+
+fn zt_authz() -> String {
+    wasm_filter("zt-authz", "zt_authz.wasm", &yaml_string(&authz_config()))
+}
+
+fn zt_ratelimit() -> String {
+    wasm_filter("zt-ratelimit", "zt_ratelimit.wasm", &yaml_string(&ratelimit_config()))
+}
+
+/// Records to Envoy's log (its default sink), the user agent copied as the access log does.
+fn zt_audit() -> String {
+    wasm_filter("zt-audit", "zt_audit.wasm", &yaml_string(r#"{"headers": ["user-agent"]}"#))
+}
+
+fn native_jwt_rbac(jwks: &serde_json::Value) -> String {
+    native_jwt_authn(jwks, true)
+        .replace("forward: false", "forward: false\n                  payload_in_metadata: jwt_payload")
+        + NATIVE_RBAC
+}
+
+/// The connection manager's file access log, JSON, with what an audit record holds that Envoy
+/// knows (time, request id, source, authority, method, path, route, cluster, status, flags,
+/// duration, bytes, user agent, the verified `sub` from `jwt_authn`'s metadata). Into a file
+/// of the benchmark's own (Envoy buffers and flushes it), never /dev/null.
+fn native_access_log() -> String {
+    let path = std::env::temp_dir().join(format!("zt-bench-access-{}.log", std::process::id()));
+    format!(
+        r#"          access_log:
+          - name: envoy.access_loggers.file
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+              path: "{}"
+              log_format:
+                json_format:
+                  time: "%START_TIME%"
+                  request_id: "%REQ(X-REQUEST-ID)%"
+                  traceparent: "%REQ(TRACEPARENT)%"
+                  source: "%DOWNSTREAM_REMOTE_ADDRESS%"
+                  peer: "%DOWNSTREAM_PEER_URI_SAN%"
+                  authority: "%REQ(:AUTHORITY)%"
+                  method: "%REQ(:METHOD)%"
+                  path: "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%"
+                  route: "%ROUTE_NAME%"
+                  cluster: "%UPSTREAM_CLUSTER%"
+                  status: "%RESPONSE_CODE%"
+                  flags: "%RESPONSE_FLAGS%"
+                  details: "%RESPONSE_CODE_DETAILS%"
+                  duration_ms: "%DURATION%"
+                  bytes_in: "%BYTES_RECEIVED%"
+                  bytes_out: "%BYTES_SENT%"
+                  user_agent: "%REQ(USER-AGENT)%"
+                  sub: "%DYNAMIC_METADATA(envoy.filters.http.jwt_authn:jwt_payload:sub)%""#,
+        path.display()
+    )
 }
 
 /// The rule both authorization variants enforce: the caller is the demo subject of the demo

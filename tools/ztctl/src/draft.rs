@@ -163,7 +163,13 @@ fn caller_conditions(caller: &Caller) -> Result<Vec<Value>, String> {
             ));
         }
         // A path as an array: a claim name is never split on dots.
-        when.push(json!({"claim": {"path": [claim], "equals": value}}));
+        let equals = |path: &str| json!({"claim": {"path": [path], "equals": value}});
+        when.push(if claim == "client_id" {
+            // zt-audit records `client_id` from the claim of that name, or OIDC's `azp`.
+            json!({"any": [equals("client_id"), equals("azp")]})
+        } else {
+            equals(claim)
+        });
         Ok(when)
     };
     match caller {
@@ -336,6 +342,9 @@ mod tests {
         assert_eq!(decide(&config, None, "GET", "/x", Some(&token("web"))), Verdict::Allow);
         assert_eq!(decide(&config, None, "GET", "/x", Some(&token("cli"))), Verdict::Deny);
         assert_eq!(decide(&config, None, "POST", "/x", Some(&token("web"))), Verdict::Deny);
+        // The record's client_id may have come from OIDC's `azp`.
+        let azp = identity("corp", json!({"iss": ISS, "azp": "web"}));
+        assert_eq!(decide(&config, None, "GET", "/x", Some(&azp)), Verdict::Allow);
     }
 
     #[test]
