@@ -40,7 +40,7 @@ header = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: build build-fixtures toolchain envoy wasm-bindgen-cli wasm-opt \
         test test-unit test-wasm test-host test-envoy demo demo-stop clean distclean otel-proto \
-        bench-core bench-wasm fuzz bench test-bench-smoke wrk redis-server
+        bench-core bench-wasm fuzz bench test-bench-smoke wrk redis-server oci publish skopeo
 
 ## build: the shipped filter modules (release, wasm32-wasip1, then wasm-opt) into target/wasm,
 ## with their sizes in bytes before and after wasm-opt
@@ -118,6 +118,41 @@ redis-server:
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$sudo apt-get install -y -q redis-server || { $$sudo apt-get update -q && $$sudo apt-get install -y -q redis-server; }; }
 
+## skopeo: skopeo (copies OCI images between layouts and registries) and docker-registry (a
+## registry for the image tests, started by them on a free loopback port, never as a service)
+## (Debian packages)
+skopeo:
+	@command -v skopeo >/dev/null && command -v docker-registry >/dev/null || { \
+	  printf '\n==> skopeo: installing the Debian packages skopeo and docker-registry\n'; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get install -y -q skopeo docker-registry || { $$sudo apt-get update -q && $$sudo apt-get install -y -q skopeo docker-registry; }; }
+
+## oci: every filter as two OCI image layouts (Istio WasmPlugin: compat and oci variants) in
+## build/oci/<filter>-<variant>, tagged with the workspace version; prints their digests
+OCI_DIR := $(ROOT)/build/oci
+OCI_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml | head -1)
+oci: build
+	$(call header,oci: OCI Wasm images of $(MODULES) into build/oci)
+	cargo run -q -p ztctl -- package --wasm-dir $(WASM_DIR) --out $(OCI_DIR)
+
+## publish: pushes build/oci to REGISTRY=host:port/namespace with skopeo: <filter>:<version> is
+## the compat image, <filter>:<version>-oci the oci one; INSECURE=1 for a registry without TLS
+# Checked before anything is built.
+ifneq ($(filter publish,$(MAKECMDGOALS)),)
+ifeq ($(REGISTRY),)
+$(error usage: make publish REGISTRY=host:port/namespace [INSECURE=1])
+endif
+endif
+publish: oci skopeo
+	$(call header,publish: build/oci to $(REGISTRY))
+	@for crate in $(MODULES); do \
+	  for variant in compat oci; do \
+	    suffix=$$([ $$variant = oci ] && echo -oci || true); \
+	    skopeo copy --preserve-digests $(if $(filter 1,$(INSECURE)),--dest-tls-verify=false) \
+	      "oci:$(OCI_DIR)/$$crate-$$variant:$(OCI_VERSION)" "docker://$(REGISTRY)/$$crate:$(OCI_VERSION)$$suffix"; \
+	  done; \
+	done
+
 ## bench: bare Envoy and each zt filter against its native counterpart (jwt_authn, rbac,
 ## local_ratelimit), side by side (BENCHMARKS.md and its chart);
 ## BENCH_ARGS passes options to zt-bench (--seconds N --rounds N --workers 1,2 --algs es256)
@@ -162,7 +197,7 @@ fuzz:
 test: test-unit test-wasm test-host test-envoy test-bench-smoke
 	$(call header,test: all layers passed)
 
-test-unit: toolchain redis-server
+test-unit: toolchain redis-server skopeo
 	$(call header,layer 1: native unit tests)
 	cargo test --workspace --exclude zt-envoy-tests --exclude zt-host-tests
 

@@ -9,6 +9,7 @@ ztctl: operator tool of the zero-trust filter suite
 usage:
   ztctl verify [--mid-chain] FILE...
   ztctl inventory [--mid-chain] [--draft-policy OUT.json] FILE...
+  ztctl package --wasm-dir DIR --out DIR [--version V]
   ztctl --help | --version
 
 subcommands:
@@ -18,19 +19,28 @@ subcommands:
              rotated logs are passed oldest first.
   inventory  print who called what (caller, route, method, count, outcomes) from the same inputs;
              warns on stderr when the chains are broken, but does not require them intact.
+  package    build each filter module found in --wasm-dir (zt_jwt.wasm, zt_authz.wasm,
+             zt_ratelimit.wasm, zt_audit.wasm) into two OCI image layouts, OUT/<filter>-compat
+             and OUT/<filter>-oci (Istio WasmPlugin and solo-io Wasm image spec), tagged V, and
+             print their digests. The same modules give the same bytes (SOURCE_DATE_EPOCH, when
+             set, is the images' creation time; else 1970-01-01T00:00:00Z).
 
 options:
   --mid-chain             the log starts in the middle of the chains: a chain first seen at seq N > 0
                           is checked from there instead of being a break
   --draft-policy OUT.json (inventory) also write a draft zt-authz configuration allowing exactly the
                           observed (caller, route, method) calls, default deny, in advisory mode
+  --wasm-dir DIR          (package) where the built modules are (`make build`: target/wasm)
+  --out DIR               (package) where the image layouts go; an existing OUT/<filter>-<variant>
+                          is replaced only if it is an image layout
+  --version V             (package) the tag; default the workspace version (ztctl's own)
   -h, --help              this text
   -V, --version           the version
 
 FILE `-` reads standard input.
 
-exit status: 0 intact (verify) or done (inventory), 1 a chain is broken (verify),
-             2 usage error or unreadable input";
+exit status: 0 intact (verify) or done (inventory, package), 1 a chain is broken (verify),
+             2 usage error, unreadable input or unwritable output";
 
 /// What to do, as the command line says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +49,16 @@ pub enum Command {
     Version,
     Verify(Inputs),
     Inventory { inputs: Inputs, draft_policy: Option<String> },
+    Package(Package),
+}
+
+/// What `package` builds, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub wasm_dir: String,
+    pub out: String,
+    /// The tag; `None` is the workspace version.
+    pub version: Option<String>,
 }
 
 /// Where the records come from and how to read their chains.
@@ -72,6 +92,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             }
             Ok(Command::Inventory { inputs, draft_policy })
         }
+        "package" => parse_package(args),
         other if other.starts_with('-') => Err(usage(format!("expected a subcommand before {other:?}"))),
         other => Err(usage(format!("unknown subcommand {other:?}"))),
     }
@@ -120,9 +141,62 @@ fn parse_inputs(
 }
 
 fn set_once(current: Option<String>, value: String) -> Result<String, CliError> {
+    set_once_named("--draft-policy", current, value)
+}
+
+fn set_once_named(flag: &str, current: Option<String>, value: String) -> Result<String, CliError> {
     match current {
-        Some(_) => Err(usage("--draft-policy given more than once")),
+        Some(_) => Err(usage(format!("{flag} given more than once"))),
         None => Ok(value),
+    }
+}
+
+/// The flags of `package`: each `--flag VALUE` or `--flag=VALUE`, once.
+fn parse_package(mut args: impl Iterator<Item = String>) -> Result<Command, CliError> {
+    let (mut wasm_dir, mut out, mut version) = (None, None, None);
+    while let Some(arg) = args.next() {
+        if arg == "-h" || arg == "--help" {
+            return Ok(Command::Help);
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let slot = match flag.as_str() {
+            "--wasm-dir" => &mut wasm_dir,
+            "--out" => &mut out,
+            "--version" => &mut version,
+            _ if flag.starts_with('-') => return Err(usage(format!("unknown option {arg:?} for `package`"))),
+            _ => return Err(usage(format!("`package` takes no FILE ({arg:?}); use --wasm-dir and --out"))),
+        };
+        let value = match inline {
+            Some(value) => value,
+            None => args.next().ok_or_else(|| usage(format!("{flag} needs a value")))?,
+        };
+        if value.is_empty() || value.starts_with('-') {
+            return Err(usage(format!("{flag} needs a value, not {value:?}")));
+        }
+        *slot = Some(set_once_named(&flag, slot.take(), value)?);
+    }
+    let wasm_dir = wasm_dir.ok_or_else(|| usage("`package` needs --wasm-dir DIR (`make build` writes target/wasm)"))?;
+    let out = out.ok_or_else(|| usage("`package` needs --out DIR"))?;
+    if let Some(tag) = &version {
+        check_tag(tag)?;
+    }
+    Ok(Command::Package(Package { wasm_dir, out, version }))
+}
+
+/// A tag as the distribution spec allows it (`[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`), with room
+/// for the `-oci` suffix `make publish` adds. SemVer build metadata (`+...`) is not allowed.
+pub fn check_tag(tag: &str) -> Result<(), CliError> {
+    let first_ok = tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let rest_ok = tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if first_ok && rest_ok && tag.len() <= 124 {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "--version {tag:?} is not a valid image tag: letters, digits, `_`, `.` and `-`, not starting with `.` or `-`, at most 124 characters"
+        )))
     }
 }
 
@@ -162,6 +236,15 @@ mod tests {
                 Command::Inventory { inputs: files(&["a", "b"], true), draft_policy: Some("o.json".into()) },
             ),
             (&["inventory", "-"], Command::Inventory { inputs: files(&["-"], false), draft_policy: None }),
+            (&["package", "--help"], Command::Help),
+            (
+                &["package", "--wasm-dir", "target/wasm", "--out=build/oci"],
+                Command::Package(Package { wasm_dir: "target/wasm".into(), out: "build/oci".into(), version: None }),
+            ),
+            (
+                &["package", "--version", "1.2.3-rc.1", "--out", "o", "--wasm-dir=w"],
+                Command::Package(Package { wasm_dir: "w".into(), out: "o".into(), version: Some("1.2.3-rc.1".into()) }),
+            ),
         ];
         for (args, want) in cases {
             assert_eq!(parsed(args).unwrap(), *want, "{args:?}");
@@ -182,6 +265,15 @@ mod tests {
             (&["inventory", "a", "--draft-policy", "-"], "needs a file name"),
             (&["inventory", "a", "--draft-policy=x", "--draft-policy=y"], "more than once"),
             (&["verify", "-", "-"], "more than once"),
+            (&["package", "--out", "o"], "needs --wasm-dir"),
+            (&["package", "--wasm-dir", "w"], "needs --out"),
+            (&["package", "--wasm-dir", "w", "--out"], "--out needs a value"),
+            (&["package", "--wasm-dir", "w", "--out", "--version"], "needs a value, not"),
+            (&["package", "--wasm-dir", "w", "--wasm-dir", "x", "--out", "o"], "--wasm-dir given more than once"),
+            (&["package", "--wasm-dir", "w", "--out", "o", "--version", "1.0+build"], "not a valid image tag"),
+            (&["package", "--wasm-dir", "w", "--out", "o", "--version", ".1"], "not a valid image tag"),
+            (&["package", "--wasm-dir", "w", "--out", "o", "--mid-chain"], "unknown option"),
+            (&["package", "--wasm-dir", "w", "--out", "o", "extra"], "takes no FILE"),
         ];
         for (args, want) in cases {
             match parsed(args) {

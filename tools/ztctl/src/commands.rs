@@ -4,12 +4,15 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::args::Inputs;
+use std::path::Path;
+
+use crate::args::{Inputs, Package, check_tag};
 use crate::caller::printable;
 use crate::chain::{Verdict, Verifier};
 use crate::draft;
 use crate::error::CliError;
 use crate::inventory::Inventory;
+use crate::oci::{self, FILTERS, Source, Variant, archive, layout};
 use crate::scan::scan_path;
 
 /// `ztctl verify`: exit 0 when every chain holds, 1 at the first break.
@@ -77,6 +80,70 @@ pub fn inventory(
             "wrote {path}: a draft zt-authz configuration, {} route rule(s), default deny, advisory (dry-run) mode; \
              review it, roll it out, then set \"advisory\": false",
             draft.route_rules
+        ),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ztctl package`: both variants of every filter module found, one line each on standard output;
+/// what to give Istio and Envoy on standard error. A missing module is a warning (a partial
+/// build), none at all an error.
+pub fn package(
+    package: &Package,
+    source_date_epoch: Option<&str>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<ExitCode, CliError> {
+    let version = package.version.as_deref().unwrap_or(env!("CARGO_PKG_VERSION"));
+    check_tag(version)?;
+    let created = archive::created(source_date_epoch)?;
+    let mut modules = Vec::new();
+    for filter in FILTERS {
+        let path = Path::new(&package.wasm_dir).join(filter.file);
+        match std::fs::read(&path) {
+            Ok(module) => modules.push((filter, module)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                line(err, &format!("warning: {} not found: no image for {}", path.display(), filter.name))?;
+            }
+            Err(source) => return Err(CliError::Unreadable { path: path.display().to_string(), source }),
+        }
+    }
+    if modules.is_empty() {
+        return Err(CliError::NoModules { dir: package.wasm_dir.clone() });
+    }
+    line(
+        out,
+        &format!("{:<22} {:<7} {:<71} {:>11}  MODULE SHA-256", "IMAGE", "VARIANT", "MANIFEST DIGEST", "LAYER BYTES"),
+    )?;
+    for (filter, module) in &modules {
+        let source = Source { filter: *filter, module, version, created: &created };
+        for variant in Variant::ALL {
+            let image = oci::build(variant, &source)?;
+            let dir = Path::new(&package.out).join(format!("{}-{}", filter.name, variant.as_str()));
+            layout::write(&dir, &image)?;
+            line(
+                out,
+                &format!(
+                    "{:<22} {:<7} {:<71} {:>11}  {}",
+                    format!("{}:{version}", filter.name),
+                    variant.as_str(),
+                    image.manifest.digest,
+                    image.module_layer_size,
+                    image.module_sha256
+                ),
+            )?;
+        }
+    }
+    line(
+        err,
+        &format!(
+            "wrote {} image layout(s) under {} (skopeo: oci:{}/<filter>-<variant>:{version}). \
+             Istio WasmPlugin `sha256` with an oci:// url: the MANIFEST DIGEST's hex (the registry must keep it: \
+             push with `skopeo copy --preserve-digests`); with an http(s):// url, and Envoy's `vm_config.code.remote`: \
+             the MODULE SHA-256",
+            modules.len() * Variant::ALL.len(),
+            package.out,
+            package.out
         ),
     )?;
     Ok(ExitCode::SUCCESS)

@@ -17,6 +17,11 @@ pub enum CliError {
     /// The draft policy did not pass zt-core's own configuration check: a bug of this tool, since
     /// every entry was checked on its own first. Never written out.
     DraftInvalid(ConfigError),
+    /// `package` found none of the filter modules in the directory given.
+    NoModules { dir: String },
+    /// An OCI image could not be built: the input is not a Wasm module, or (a bug of this tool) a
+    /// manifest, config or layer did not pass oci-spec's own checks. Nothing is written for it.
+    ImageInvalid(String),
 }
 
 impl CliError {
@@ -40,6 +45,11 @@ impl fmt::Display for CliError {
             Self::DraftInvalid(error) => {
                 write!(f, "the draft policy does not pass zt-authz's configuration check ({error}); nothing written")
             }
+            Self::NoModules { dir } => write!(
+                f,
+                "no filter module (zt_jwt.wasm, zt_authz.wasm, zt_ratelimit.wasm, zt_audit.wasm) in {dir}; run `make build` first"
+            ),
+            Self::ImageInvalid(message) => write!(f, "cannot build the image: {message}"),
         }
     }
 }
@@ -49,7 +59,7 @@ impl std::error::Error for CliError {
         match self {
             Self::Unreadable { source, .. } | Self::Unwritable { source, .. } => Some(source),
             Self::DraftInvalid(error) => Some(error),
-            Self::Usage(_) => None,
+            Self::Usage(_) | Self::NoModules { .. } | Self::ImageInvalid(_) => None,
         }
     }
 }

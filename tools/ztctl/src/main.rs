@@ -9,6 +9,7 @@ mod commands;
 mod draft;
 mod error;
 mod inventory;
+mod oci;
 mod record;
 mod scan;
 #[cfg(test)]
@@ -51,6 +52,10 @@ fn run(out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode, CliError> {
         }
         Command::Verify(inputs) => commands::verify(&inputs, out, err),
         Command::Inventory { inputs, draft_policy } => commands::inventory(&inputs, draft_policy.as_deref(), out, err),
+        Command::Package(package) => {
+            let source_date_epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
+            commands::package(&package, source_date_epoch.as_deref(), out, err)
+        }
     }
 }
 

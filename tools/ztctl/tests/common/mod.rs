@@ -1,6 +1,9 @@
 //! Shared by the CLI tests: records built by the audit spec's rules (`/tmp/audit-spec.md`), the
-//! three forms they appear in, and a runner for the built binary.
+//! three forms they appear in, and a runner for the built binary; `registry`, a real OCI
+//! registry and skopeo for the image tests.
 #![allow(dead_code)]
+
+pub mod registry;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
