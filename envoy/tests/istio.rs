@@ -1,0 +1,153 @@
+//! The Istio deployment examples in `envoy/istio/`: every manifest matches the field list of
+//! its kind (a JSON schema kept beside them, derived from Istio's documented API), so a typo in
+//! a field name or an enum value fails here instead of in a cluster; every `pluginConfig` is
+//! accepted by the filter's own configuration parser; the phases, order and fail strategy are
+//! those the README promises.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use zt_core::audit::AuditConfig;
+use zt_core::authz::AuthzConfig;
+use zt_core::jwt::JwtFilterConfig;
+use zt_core::ratelimit::RateLimitConfig;
+
+fn istio_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("istio")
+}
+
+/// Every document of a multi-document YAML file, as JSON values.
+fn documents(name: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(istio_dir().join(name)).unwrap();
+    text.split("\n---\n")
+        .map(|doc| serde_json::to_value(serde_yaml::from_str::<serde_yaml::Value>(doc).unwrap()).unwrap())
+        .collect()
+}
+
+fn schema(name: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(istio_dir().join(name)).unwrap()).unwrap()
+}
+
+/// The JSON Schema keywords the schemas here use: `type`, `enum`, `required`, `properties`,
+/// `additionalProperties` (false or a schema), `items`, `$ref` to `#/definitions/...`.
+/// Answers the JSON paths that break them.
+fn violations(value: &Value, schema: &Value, root: &Value, path: &str, out: &mut Vec<String>) {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let target = root.pointer(reference.trim_start_matches('#')).unwrap_or_else(|| panic!("{reference}"));
+        return violations(value, target, root, path, out);
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        out.push(format!("{path}: {value} is not one of {allowed:?}"));
+    }
+    let kind_ok = match schema.get("type").and_then(Value::as_str) {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some(other) => panic!("schema type {other} not handled"),
+        None => true,
+    };
+    if !kind_ok {
+        out.push(format!("{path}: {value} is not of type {}", schema["type"]));
+        return;
+    }
+    if let Some(object) = value.as_object() {
+        for required in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+            if !object.contains_key(required.as_str().unwrap()) {
+                out.push(format!("{path}: missing field `{}`", required.as_str().unwrap()));
+            }
+        }
+        let properties = schema.get("properties").and_then(Value::as_object);
+        for (key, item) in object {
+            let item_path = format!("{path}.{key}");
+            match (properties.and_then(|p| p.get(key)), schema.get("additionalProperties")) {
+                (Some(item_schema), _) => violations(item, item_schema, root, &item_path, out),
+                (None, Some(Value::Bool(false))) => out.push(format!("{item_path}: unknown field")),
+                (None, Some(extra @ Value::Object(_))) => violations(item, extra, root, &item_path, out),
+                (None, _) => {}
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for (i, item) in array.iter().enumerate() {
+            violations(item, items, root, &format!("{path}[{i}]"), out);
+        }
+    }
+}
+
+fn check(document: &Value, schema: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    violations(document, schema, schema, "", &mut out);
+    out
+}
+
+#[test]
+fn every_manifest_matches_the_field_list_of_its_kind() {
+    let wasm = schema("wasmplugin.schema.json");
+    let peer = schema("peerauthentication.schema.json");
+    let mut checked = 0;
+    for file in ["wasmplugins.yaml", "peer-authentication.yaml"] {
+        for document in documents(file) {
+            let schema = match document["kind"].as_str() {
+                Some("WasmPlugin") => &wasm,
+                Some("PeerAuthentication") => &peer,
+                other => panic!("{file}: no schema for kind {other:?}"),
+            };
+            let broken = check(&document, schema);
+            assert!(broken.is_empty(), "{file} ({}): {broken:#?}", document["metadata"]["name"]);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 5);
+}
+
+#[test]
+fn the_schema_check_catches_a_misspelled_field_and_a_wrong_value() {
+    let wasm = schema("wasmplugin.schema.json");
+    let mut plugin = documents("wasmplugins.yaml").remove(0);
+    plugin["spec"]["failStrategy"] = "FAIL_CLOSED".into();
+    plugin["spec"]["imagePullPolicy"] = "IfNotPresent".into();
+    plugin["spec"]["pluginConfigs"] = serde_json::json!({});
+    plugin["spec"]["match"][0]["mode"] = "SERVER".into();
+    plugin["spec"]["match"][0]["port"] = serde_json::json!([{"number": 8080}]);
+    let broken = check(&plugin, &wasm);
+    assert_eq!(broken.len(), 3, "{broken:#?}");
+    assert!(broken.iter().any(|b| b.starts_with(".spec.failStrategy")));
+    assert!(broken.iter().any(|b| b == ".spec.pluginConfigs: unknown field"));
+    assert!(broken.iter().any(|b| b == ".spec.match[0].port: unknown field"));
+}
+
+#[test]
+fn each_plugin_config_is_accepted_by_its_filter_and_the_order_is_the_documented_one() {
+    let plugins = documents("wasmplugins.yaml");
+    let names: Vec<&str> = plugins.iter().map(|p| p["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["zt-jwt", "zt-authz", "zt-ratelimit", "zt-audit"]);
+    for plugin in &plugins {
+        let name = plugin["metadata"]["name"].as_str().unwrap();
+        let spec = &plugin["spec"];
+        let config = spec["pluginConfig"].to_string();
+        let parsed = match name {
+            "zt-jwt" => JwtFilterConfig::from_json(config.as_bytes()).map(drop),
+            "zt-authz" => AuthzConfig::from_json(config.as_bytes()).map(drop),
+            "zt-ratelimit" => RateLimitConfig::from_json(config.as_bytes()).map(drop),
+            "zt-audit" => AuditConfig::from_json(config.as_bytes()).map(drop),
+            other => panic!("unknown plugin {other}"),
+        };
+        assert!(parsed.is_ok(), "{name}: {parsed:?}");
+        assert_eq!(spec["failStrategy"], "FAIL_CLOSE", "{name}");
+        assert!(spec["url"].as_str().unwrap().starts_with(&format!("oci://registry.example.com/zt/{name}:")), "{name}");
+        let sha = spec["sha256"].as_str().unwrap();
+        assert!(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()), "{name}: sha256 {sha}");
+    }
+    let phase = |i: usize| (plugins[i]["spec"]["phase"].as_str().unwrap(), plugins[i]["spec"]["priority"].as_i64());
+    // AUTHN, then AUTHZ with zt-authz before zt-ratelimit (higher priority first), then STATS.
+    assert_eq!(phase(0).0, "AUTHN");
+    assert_eq!((phase(1).0, phase(2).0), ("AUTHZ", "AUTHZ"));
+    assert!(phase(1).1 > phase(2).1);
+    assert_eq!(phase(3).0, "STATS");
+    let peer = documents("peer-authentication.yaml").remove(0);
+    assert_eq!(peer["spec"]["mtls"]["mode"], "STRICT");
+}
