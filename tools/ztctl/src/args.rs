@@ -10,6 +10,7 @@ usage:
   ztctl verify [--mid-chain] FILE...
   ztctl inventory [--mid-chain] [--draft-policy OUT.json] FILE...
   ztctl package --wasm-dir DIR --out DIR [--version V]
+  ztctl check FILTER FILE...
   ztctl --help | --version
 
 subcommands:
@@ -24,6 +25,10 @@ subcommands:
              and OUT/<filter>-oci (Istio WasmPlugin and solo-io Wasm image spec), tagged V, and
              print their digests. The same modules give the same bytes (SOURCE_DATE_EPOCH, when
              set, is the images' creation time; else 1970-01-01T00:00:00Z).
+  check      check plugin configurations (the JSON of Envoy's `config.configuration`, or of a
+             WasmPlugin's `pluginConfig`) offline with the filter's own parser: FILTER is jwt,
+             authz, ratelimit or audit. Prints the field and the reason of each error, as the
+             filter would log it before Envoy refuses to start it.
 
 options:
   --mid-chain             the log starts in the middle of the chains: a chain first seen at seq N > 0
@@ -39,7 +44,8 @@ options:
 
 FILE `-` reads standard input.
 
-exit status: 0 intact (verify) or done (inventory, package), 1 a chain is broken (verify),
+exit status: 0 intact (verify) or done (inventory, package) or valid (check), 1 a chain is
+             broken (verify) or a configuration is invalid (check),
              2 usage error, unreadable input or unwritable output";
 
 /// What to do, as the command line says.
@@ -48,8 +54,16 @@ pub enum Command {
     Help,
     Version,
     Verify(Inputs),
-    Inventory { inputs: Inputs, draft_policy: Option<String> },
+    Inventory {
+        inputs: Inputs,
+        draft_policy: Option<String>,
+    },
     Package(Package),
+    /// Each file's configuration through `filter`'s parser.
+    Check {
+        filter: String,
+        files: Vec<String>,
+    },
 }
 
 /// What `package` builds, and where.
@@ -93,6 +107,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             Ok(Command::Inventory { inputs, draft_policy })
         }
         "package" => parse_package(args),
+        "check" => parse_check(args),
         other if other.starts_with('-') => Err(usage(format!("expected a subcommand before {other:?}"))),
         other => Err(usage(format!("unknown subcommand {other:?}"))),
     }
@@ -149,6 +164,28 @@ fn set_once_named(flag: &str, current: Option<String>, value: String) -> Result<
         Some(_) => Err(usage(format!("{flag} given more than once"))),
         None => Ok(value),
     }
+}
+
+/// `check FILTER FILE...`: the filter name is checked by the command, which knows the filters.
+fn parse_check(args: impl Iterator<Item = String>) -> Result<Command, CliError> {
+    let args: Vec<String> = args.collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        return Ok(Command::Help);
+    }
+    let mut args = args.into_iter();
+    let filter =
+        args.next().ok_or_else(|| usage("`check` needs a FILTER (jwt, authz, ratelimit, audit) and FILE..."))?;
+    let files: Vec<String> = args.collect();
+    if files.is_empty() {
+        return Err(usage("`check` needs at least one FILE (use `-` for standard input)"));
+    }
+    if files.iter().filter(|f| *f == "-").count() > 1 {
+        return Err(usage("`-` (standard input) given more than once"));
+    }
+    if let Some(option) = files.iter().find(|f| f.starts_with('-') && *f != "-") {
+        return Err(usage(format!("unknown option {option:?} for `check`")));
+    }
+    Ok(Command::Check { filter, files })
 }
 
 /// The flags of `package`: each `--flag VALUE` or `--flag=VALUE`, once.

@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::args::{Inputs, Package, check_tag};
 use crate::caller::printable;
 use crate::chain::{Verdict, Verifier};
+use crate::check::Filter;
 use crate::draft;
 use crate::error::CliError;
 use crate::inventory::Inventory;
@@ -147,6 +148,31 @@ pub fn package(
         ),
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ztctl check`: exit 0 when every configuration is valid, 1 when one is not (each reported).
+pub fn check(filter: &str, files: &[String], out: &mut dyn Write) -> Result<ExitCode, CliError> {
+    let filter = Filter::parse(filter)
+        .ok_or_else(|| CliError::Usage(format!("unknown FILTER {filter:?}: jwt, authz, ratelimit or audit")))?;
+    let mut all_valid = true;
+    for file in files {
+        let bytes = if file == "-" {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                .map_err(|source| CliError::Unreadable { path: "standard input".to_owned(), source })?;
+            bytes
+        } else {
+            std::fs::read(file).map_err(|source| CliError::Unreadable { path: file.clone(), source })?
+        };
+        match filter.check(&bytes) {
+            Ok(()) => line(out, &format!("valid: {file} ({})", filter.name()))?,
+            Err(error) => {
+                all_valid = false;
+                line(out, &format!("invalid: {file} ({}): {error}", filter.name()))?;
+            }
+        }
+    }
+    Ok(if all_valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// One line; text from the log in it is shown with control characters escaped.

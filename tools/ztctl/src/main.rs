@@ -5,6 +5,7 @@
 mod args;
 mod caller;
 mod chain;
+mod check;
 mod commands;
 mod draft;
 mod error;
@@ -52,6 +53,7 @@ fn run(out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode, CliError> {
         }
         Command::Verify(inputs) => commands::verify(&inputs, out, err),
         Command::Inventory { inputs, draft_policy } => commands::inventory(&inputs, draft_policy.as_deref(), out, err),
+        Command::Check { filter, files } => commands::check(&filter, &files, out),
         Command::Package(package) => {
             let source_date_epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
             commands::package(&package, source_date_epoch.as_deref(), out, err)

@@ -1,0 +1,55 @@
+//! `ztctl check` through the built binary: valid and invalid configurations of each filter, the
+//! error naming the field as the filter logs it, exit statuses.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn ztctl(args: &[&str], stdin: &[u8]) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ztctl"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap(), text)
+}
+
+#[test]
+fn a_valid_configuration_passes_and_an_invalid_one_names_the_field() {
+    let dir = std::env::temp_dir().join(format!("ztctl-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.json");
+    let bad = dir.join("bad.json");
+    std::fs::write(&good, br#"{"limits": {"u": {"quota": 5, "window_seconds": 60, "key": [{"claim": "sub"}]}}, "defaults": {"limits": ["u"]}}"#).unwrap();
+    std::fs::write(
+        &bad,
+        br#"{"limits": {"u": {"quota": 0, "window_seconds": 60, "key": []}}, "defaults": {"limits": ["u"]}}"#,
+    )
+    .unwrap();
+    let (code, text) = ztctl(&["check", "ratelimit", good.to_str().unwrap()], b"");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("valid:") && text.contains("zt-ratelimit"), "{text}");
+    let (code, text) = ztctl(&["check", "zt-ratelimit", good.to_str().unwrap(), bad.to_str().unwrap()], b"");
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("invalid:") && text.contains("limits.u.quota"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn reads_standard_input_and_refuses_an_unknown_filter() {
+    let (code, text) = ztctl(&["check", "audit", "-"], br#"{"sample_allowed": 2}"#);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("sample_allowed"), "{text}");
+    let (code, text) = ztctl(&["check", "audit", "-"], br#"{"headers": ["user-agent"]}"#);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = ztctl(&["check", "waf", "-"], b"{}");
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("unknown FILTER"), "{text}");
+    let (code, _) = ztctl(&["check", "jwt"], b"");
+    assert_eq!(code, 2);
+}
