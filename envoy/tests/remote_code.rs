@@ -113,9 +113,22 @@ static_resources:
     )
 }
 
-#[test]
-fn envoy_loads_the_published_module_by_digest_and_it_answers_as_from_a_file() {
-    let scratch = std::env::temp_dir().join(format!("zt-remote-code-{}", std::process::id()));
+/// `zt-authz` packaged and pushed (oci variant) to a registry of its own; the scratch directory
+/// is removed when the published image drops, after the registry.
+struct Published {
+    registry: registry::Registry,
+    blob_url: String,
+    scratch: std::path::PathBuf,
+}
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+fn publish_authz(test: &str) -> Published {
+    let scratch = std::env::temp_dir().join(format!("zt-remote-code-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     package(&scratch.join("oci"));
     let registry = registry::Registry::start(&scratch.join("registry"));
@@ -123,15 +136,24 @@ fn envoy_loads_the_published_module_by_digest_and_it_answers_as_from_a_file() {
     let source = format!("oci:{}:{VERSION}", layout.display());
     let target = registry.reference("zt-authz", &format!("{VERSION}-oci"));
     registry::skopeo(&["copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false", &source, &target]);
-
-    let module = std::fs::read(wasm_dir().join("zt_authz.wasm")).unwrap();
-    let sha256 = hex(&Sha256::digest(&module));
     let blob_url = registry.blob_url("zt-authz", &module_layer_digest(&layout));
-    let echo = EchoUpstream::start().unwrap();
-    let envoy = match Envoy::start(&config(echo.port(), registry.port, &blob_url, &sha256), 1).unwrap() {
+    Published { registry, blob_url, scratch }
+}
+
+fn start(config: &str) -> Envoy {
+    match Envoy::start(config, 1).unwrap() {
         Started::Ready(envoy) => envoy,
         Started::Exited { status, log } => panic!("Envoy exited ({status}):\n{log}"),
-    };
+    }
+}
+
+#[test]
+fn envoy_loads_the_published_module_by_digest_and_it_answers_as_from_a_file() {
+    let published = publish_authz("good");
+    let module = std::fs::read(wasm_dir().join("zt_authz.wasm")).unwrap();
+    let sha256 = hex(&Sha256::digest(&module));
+    let echo = EchoUpstream::start().unwrap();
+    let envoy = start(&config(echo.port(), published.registry.port, &published.blob_url, &sha256));
     let timeout = Duration::from_secs(5);
     // The same answers as zero-trust.yaml's policy loaded from a file: a public route, and default deny.
     let public = get(envoy.port(), "/public/hello", &[], timeout).unwrap();
@@ -140,35 +162,18 @@ fn envoy_loads_the_published_module_by_digest_and_it_answers_as_from_a_file() {
     assert_eq!(denied.status, 403, "{denied:?}");
     assert!(denied.body.contains("default-deny"), "{}", denied.body);
     assert!(envoy.log().contains("zt-authz: configured"), "{}", envoy.log());
-    drop(envoy);
-    drop(registry);
-    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 #[test]
 fn envoy_refuses_a_module_whose_digest_does_not_match() {
-    let scratch = std::env::temp_dir().join(format!("zt-remote-code-bad-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
-    package(&scratch.join("oci"));
-    let registry = registry::Registry::start(&scratch.join("registry"));
-    let layout = scratch.join("oci/zt-authz-oci");
-    let source = format!("oci:{}:{VERSION}", layout.display());
-    let target = registry.reference("zt-authz", &format!("{VERSION}-oci"));
-    registry::skopeo(&["copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false", &source, &target]);
-    let blob_url = registry.blob_url("zt-authz", &module_layer_digest(&layout));
+    let published = publish_authz("bad");
     let echo = EchoUpstream::start().unwrap();
     let wrong = "0".repeat(64);
     // Envoy fetches the blob, finds another SHA-256 (retrying, then giving up), and the filter,
     // FAIL_CLOSED, answers 503 without running: a module Envoy cannot verify never serves.
-    let envoy = match Envoy::start(&config(echo.port(), registry.port, &blob_url, &wrong), 1).unwrap() {
-        Started::Ready(envoy) => envoy,
-        Started::Exited { status, log } => panic!("Envoy exited ({status}):\n{log}"),
-    };
+    let envoy = start(&config(echo.port(), published.registry.port, &published.blob_url, &wrong));
     let answer = get(envoy.port(), "/public/hello", &[], Duration::from_secs(5)).unwrap();
     assert_eq!(answer.status, 503, "{answer:?}\n{}", envoy.log());
     assert!(envoy.log().contains("Plugin zt-authz failed to load"), "{}", envoy.log());
     assert_eq!(echo.count("/public/hello"), 0, "nothing reached the upstream");
-    drop(envoy);
-    drop(registry);
-    let _ = std::fs::remove_dir_all(&scratch);
 }
