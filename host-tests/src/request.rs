@@ -65,6 +65,23 @@ impl Request {
         self
     }
 
+    /// The request as Envoy presents it when the listener took the remote address from
+    /// `X-Forwarded-For` (`use_remote_address: false`, or trusted hops): `source.address` is
+    /// that address with port 0, and the header is there.
+    pub fn forwarded_for(self, ip: &str) -> Self {
+        let address = if ip.contains(':') { format!("[{ip}]:0") } else { format!("{ip}:0") };
+        self.header("x-forwarded-for", ip).attribute("source.address", address)
+    }
+
+    /// The filter-state entry `zt.peer_address` that Envoy's `set_filter_state` filter writes
+    /// from `%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%`, read as `filter_state.zt.peer_address`.
+    pub fn peer_address_state(mut self, address: &str) -> Self {
+        let path = vec![b"filter_state".to_vec(), b"zt.peer_address".to_vec()];
+        self.attributes.retain(|(p, _)| *p != path);
+        self.attributes.push((path, address.as_bytes().to_vec()));
+        self
+    }
+
     pub fn route_name(self, name: &str) -> Self {
         self.attribute("xds.route_name", name)
     }

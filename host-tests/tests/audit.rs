@@ -405,3 +405,18 @@ fn refuses_a_bad_configuration_naming_the_field() {
     assert!(matches!(refused, Err(HarnessError::ConfigureRefused { .. })), "{refused:?}");
     assert!(envoy.log_text().contains("collector.batch_records"), "{}", envoy.log_text());
 }
+
+#[test]
+fn the_source_is_the_real_peer_never_a_forwarded_for_header() {
+    let mut envoy = Harness::new();
+    envoy.load(FilterSpec::new("zt_audit", "{}")).unwrap();
+    envoy.send(Request::get("/x").forwarded_for("10.1.2.3"));
+    envoy.send(Request::get("/x").forwarded_for("10.1.2.3").peer_address_state("127.0.0.1:40000"));
+    let records = logged(&envoy);
+    let forged = parse(&records[0]);
+    assert!(forged.get("source").is_none(), "no trustworthy peer: no source, {forged}");
+    assert_eq!(forged["remote"], "10.1.2.3");
+    let named = parse(&records[1]);
+    assert_eq!(named["source"], json!({"address": "127.0.0.1", "port": 40000}));
+    assert_eq!(named["remote"], "10.1.2.3");
+}

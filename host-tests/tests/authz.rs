@@ -219,3 +219,49 @@ fn the_filter_wide_advisory_mode_never_blocks() {
     assert_eq!(exchange.status(), Some(200));
     assert_eq!(decision(&exchange)["decision"], "advisory_deny");
 }
+
+/// Only `10.0.0.0/8` peers may call `/internal`; `/edge` is for clients behind the trusted
+/// proxies in `203.0.113.0/24` (Istio's `remoteIpBlocks`).
+fn address_config() -> Value {
+    json!({
+        "policies": {
+            "internal": {"action": "ALLOW", "rules": [{"from": [{"source": {"ipBlocks": ["10.0.0.0/8"]}}]}]},
+            "edge": {"action": "ALLOW", "rules": [{"from": [{"source": {"remoteIpBlocks": ["203.0.113.0/24"]}}]}]},
+        },
+        "routes": [
+            {"name": "internal", "match": {"path": {"prefix": "/internal"}}, "policies": ["internal"]},
+            {"name": "edge", "match": {"path": {"prefix": "/edge"}}, "policies": ["edge"]},
+        ],
+    })
+}
+
+#[test]
+fn a_forwarded_for_header_never_stands_for_the_peer() {
+    let mut envoy = envoy_with(address_config());
+    // The measured spoof: 403 from 127.0.0.1, and the same client claiming 10.1.2.3.
+    assert_eq!(envoy.send(get("/internal/x", None)).status(), Some(403));
+    let spoof = envoy.send(get("/internal/x", None).forwarded_for("10.1.2.3"));
+    assert_eq!(spoof.status(), Some(403));
+    assert_eq!(decision(&spoof)["reason"], "peer_address_unknown");
+    assert!(spoof.local_reply().unwrap().body_text().contains("source_address_unknown"));
+    assert!(envoy.log_text().contains("zt.peer_address"), "the log tells the operator what to set");
+    assert_eq!(envoy.metric("zt_authz.denied.peer_address_unknown"), Some(1), "{:?}", envoy.metric_names());
+    // A real peer in the network passes; the filter-state entry names the peer whatever the
+    // header says.
+    let inside = get("/internal/x", None).attribute("source.address", "10.9.9.9:40000");
+    assert_eq!(envoy.send(inside).status(), Some(200));
+    let named = get("/internal/x", None).forwarded_for("10.1.2.3").peer_address_state("127.0.0.1:40000");
+    assert_eq!(envoy.send(named).status(), Some(403), "the peer is 127.0.0.1, not the header's 10.1.2.3");
+    let named = get("/internal/x", None).forwarded_for("192.0.2.1").peer_address_state("10.0.0.7:40000");
+    assert_eq!(envoy.send(named).status(), Some(200));
+}
+
+#[test]
+fn remote_ip_blocks_read_the_client_behind_the_trusted_proxies() {
+    let mut envoy = envoy_with(address_config());
+    let via_proxy = |client: &str| get("/edge/x", None).forwarded_for(client).peer_address_state("10.0.0.2:40000");
+    assert_eq!(envoy.send(via_proxy("203.0.113.9")).status(), Some(200));
+    assert_eq!(envoy.send(via_proxy("198.51.100.1")).status(), Some(403));
+    // A policy on the remote address alone does not need the peer.
+    assert_eq!(envoy.send(get("/edge/x", None).forwarded_for("203.0.113.9")).status(), Some(200));
+}

@@ -282,3 +282,44 @@ fn route_metadata_names_the_rule_and_an_unknown_name_is_refused() {
     let other = envoy.send(as_user("alice").route_metadata("zt", "authz_route", "health"));
     assert_eq!(decision(&other)["route"], Value::Null);
 }
+
+/// 2 a minute per peer address; 1 a minute per client behind the trusted proxies on `/edge`.
+fn address_config() -> Value {
+    json!({
+        "limits": {
+            "per-peer": {"quota": 2, "window_seconds": 60, "key": ["source_ip"]},
+            "per-client": {"quota": 1, "window_seconds": 60, "key": ["remote_ip"]},
+        },
+        "defaults": {"limits": ["per-peer"]},
+        "routes": [{"name": "edge", "match": {"path": {"prefix": "/edge"}}, "limits": ["per-client"], "inherit_defaults": false}],
+        "max_keys": 64,
+    })
+}
+
+#[test]
+fn a_new_forwarded_for_per_request_never_buys_a_new_bucket() {
+    let mut envoy = envoy_with(&address_config());
+    // The measured spoof: 2 per source, then a different X-Forwarded-For on each request.
+    let plain = || Request::get("/orders").attribute("source.address", "127.0.0.1:40000");
+    assert_eq!(envoy.send(plain()).status(), Some(200));
+    assert_eq!(envoy.send(plain()).status(), Some(200));
+    assert_eq!(envoy.send(plain()).status(), Some(429));
+    for i in 1..=6 {
+        let spoof = envoy.send(Request::get("/orders").forwarded_for(&format!("10.1.2.{i}")));
+        assert_eq!(spoof.status(), Some(429), "spoof {i}");
+        assert_eq!(decision(&spoof)["reason"], "unkeyed", "no bucket for a forged address");
+    }
+    assert_eq!(envoy.metric("zt_ratelimit.peer_address_unknown"), Some(6));
+    // With the peer named in filter state, the header changes nothing: still the one bucket.
+    let named = Request::get("/orders").forwarded_for("10.9.9.9").peer_address_state("127.0.0.1:40001");
+    assert_eq!(envoy.send(named).status(), Some(429));
+}
+
+#[test]
+fn remote_ip_keys_the_client_behind_the_trusted_proxies() {
+    let mut envoy = envoy_with(&address_config());
+    let via_proxy = |client: &str| Request::get("/edge").forwarded_for(client).peer_address_state("10.0.0.2:40000");
+    assert_eq!(envoy.send(via_proxy("203.0.113.9")).status(), Some(200));
+    assert_eq!(envoy.send(via_proxy("203.0.113.9")).status(), Some(429));
+    assert_eq!(envoy.send(via_proxy("203.0.113.10")).status(), Some(200));
+}

@@ -40,7 +40,7 @@ impl AuditHttp {
             now_ns: zt_proxy::now_ns(self),
             request_id: property(&["request", "id"]).map(text),
             traceparent: header("traceparent"),
-            source: property_string(&["source", "address"]).and_then(|a| a.parse().ok()),
+            source: zt_proxy::source_addresses(),
             peer_uri_san: property(&["connection", "uri_san_peer_certificate"]).map(text),
             authority: property(&["request", "host"]).map(text),
             method: property(&["request", "method"]).map(text),

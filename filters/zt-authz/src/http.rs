@@ -5,9 +5,10 @@ use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use zt_core::LocalReply;
-use zt_core::authz::{AuthzConfig, Decision, RequestFacts, Verdict, denial};
+use zt_core::address::PEER_ADDRESS_FILTER_STATE;
+use zt_core::authz::{AuthzConfig, AuthzReason, Decision, RequestFacts, Verdict, denial};
 use zt_core::filter_state::{AUTHZ_DECISION, IDENTITY};
+use zt_core::{LocalReply, SourceAddresses};
 
 use crate::FILTER;
 use crate::metrics::AuthzMetrics;
@@ -46,7 +47,8 @@ impl HttpContext for AuthzHttp {
         };
         let route_name = if inputs.route_name { zt_proxy::route_name() } else { None };
         let route_choice = if inputs.route_metadata { zt_proxy::route_rule_choice(ROUTE_METADATA_KEY) } else { None };
-        let source = if inputs.source { zt_proxy::source_address() } else { None };
+        let addresses =
+            if inputs.source || inputs.remote { zt_proxy::source_addresses() } else { SourceAddresses::default() };
         let peer =
             if inputs.peer { zt_proxy::property_string(&["connection", "uri_san_peer_certificate"]) } else { None };
         let facts = RequestFacts {
@@ -56,7 +58,8 @@ impl HttpContext for AuthzHttp {
             method: &method,
             path: &path,
             headers: &headers,
-            source,
+            source: addresses.peer_ip(),
+            remote: addresses.remote,
             peer_uri_san: peer.as_deref(),
             identity: identity.as_ref(),
             now: zt_proxy::now(self),
@@ -68,6 +71,16 @@ impl HttpContext for AuthzHttp {
             Verdict::AdvisoryDeny => {
                 log::info!("{FILTER}: advisory: would deny ({}, {})", decision.policy, decision.reason.as_str());
                 Action::Continue
+            }
+            Verdict::Deny if decision.reason == AuthzReason::PeerAddressUnknown => {
+                // The listener derived the address from a header and nothing names the peer:
+                // an operator must see this, it refuses every request of such a policy.
+                log::warn!(
+                    "{FILTER}: denied: a policy reads the connection's peer address and Envoy gave only a \
+                     header-derived one; set filter state {PEER_ADDRESS_FILTER_STATE} (see the README)"
+                );
+                zt_proxy::send_reply(self, &denial(&decision, config.realm()));
+                Action::Pause
             }
             Verdict::Deny => {
                 log::debug!("{FILTER}: denied ({}, {})", decision.policy, decision.reason.as_str());

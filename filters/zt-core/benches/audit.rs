@@ -31,7 +31,7 @@ mod native {
             now_ns: 1_795_463_791_126_000_000,
             request_id: Some("5e1c2a9d-aaaa-4bbb-8ccc-0123456789ab".into()),
             traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
-            source: Some("10.1.2.3:45710".parse().unwrap()),
+            source: zt_core::SourceAddresses::from_envoy(Some("10.1.2.3:45710"), None),
             peer_uri_san: Some("spiffe://cluster.local/ns/shop/sa/web".into()),
             authority: Some("api.example.com".into()),
             method: Some("GET".into()),

@@ -70,6 +70,7 @@ mod native {
             path: "/orders/42",
             headers: &headers,
             source: Some("10.1.2.3".parse().unwrap()),
+            remote: Some("10.1.2.3".parse().unwrap()),
             identity: Some(&identity),
             now_ms,
         };

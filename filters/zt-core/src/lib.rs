@@ -6,6 +6,7 @@
 //! random source on its own.
 #![forbid(unsafe_code)]
 
+pub mod address;
 pub mod audit;
 pub mod authz;
 pub mod config_error;
@@ -17,6 +18,7 @@ mod routes;
 pub mod shared_store;
 pub mod time;
 
+pub use address::{Peer, PeerSource, SourceAddresses};
 pub use config_error::ConfigError;
 pub use reply::LocalReply;
 pub use shared_store::{SharedStore, StoreError};

@@ -13,14 +13,14 @@ pub use host_crypto::EnvoyHostCrypto;
 pub use metrics::Counter;
 pub use shared_data::EnvoySharedData;
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::UNIX_EPOCH;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::Status;
+use zt_core::address::PEER_ADDRESS_FILTER_STATE;
 use zt_core::filter_state::IDENTITY;
 use zt_core::jwt::Identity;
-use zt_core::{ConfigError, LocalReply, UnixSeconds};
+use zt_core::{ConfigError, LocalReply, SourceAddresses, UnixSeconds};
 
 // Filters read request headers with `get_http_request_headers_bytes`: the SDK's `String`
 // getters panic on a value that is not UTF-8, which would let a client kill the worker's VM.
@@ -58,10 +58,14 @@ pub fn verified_identity() -> Result<Option<Identity>, String> {
     }
 }
 
-/// The client address (`source.address`, `ip:port` or `[v6]:port`; taken as is without a port).
-pub fn source_address() -> Option<IpAddr> {
-    let address = property_string(&["source", "address"])?;
-    address.parse::<SocketAddr>().map(|a| a.ip()).or_else(|_| address.parse::<IpAddr>()).ok()
+/// The request's addresses: the connection's direct peer and Envoy's remote address, told
+/// apart as [`SourceAddresses`] explains (the peer from filter state
+/// [`PEER_ADDRESS_FILTER_STATE`] when a `set_filter_state` filter wrote it, else from
+/// `source.address` only when that is the connection's own address).
+pub fn source_addresses() -> SourceAddresses {
+    let source = property_string(&["source", "address"]);
+    let peer = property_string(&["filter_state", PEER_ADDRESS_FILTER_STATE]);
+    SourceAddresses::from_envoy(source.as_deref(), peer.as_deref())
 }
 
 /// Envoy's name of the route the request matched (`xds.route_name`).

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use zt_core::LocalReply;
+use zt_core::address::PEER_ADDRESS_FILTER_STATE;
 use zt_core::filter_state::{IDENTITY, RATELIMIT_DECISION};
 use zt_core::ratelimit::rls::{self, METHOD, SERVICE};
 use zt_core::ratelimit::{
     Decision, GlobalAnswer, Pending, RateLimitConfig, RequestFacts, Step, Verdict, admitted_headers, refusal,
 };
+use zt_core::{LocalReply, SourceAddresses};
 use zt_proxy::EnvoySharedData;
 
 use crate::FILTER;
@@ -94,6 +95,16 @@ impl HttpContext for RateLimitHttp {
         };
         let route_name = if inputs.route_name { zt_proxy::route_name() } else { None };
         let route_choice = if inputs.route_metadata { zt_proxy::route_rule_choice(ROUTE_METADATA_KEY) } else { None };
+        let addresses =
+            if inputs.source || inputs.remote { zt_proxy::source_addresses() } else { SourceAddresses::default() };
+        if inputs.source && addresses.peer.is_none() {
+            // The key falls back as `unkeyed` says; the forged address never keys a bucket.
+            self.metrics.peer_address_unknown();
+            log::warn!(
+                "{FILTER}: a limit keys on the connection's peer address and Envoy gave only a header-derived \
+                 one; set filter state {PEER_ADDRESS_FILTER_STATE} (see the README)"
+            );
+        }
         let facts = RequestFacts {
             route_name: route_name.as_deref(),
             route_choice: route_choice.as_deref(),
@@ -101,7 +112,8 @@ impl HttpContext for RateLimitHttp {
             method: &method,
             path: &path,
             headers: &headers,
-            source: if inputs.source { zt_proxy::source_address() } else { None },
+            source: addresses.peer_ip(),
+            remote: addresses.remote,
             identity: identity.as_ref(),
             now_ms: zt_proxy::now_ms(self),
         };

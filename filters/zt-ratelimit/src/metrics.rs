@@ -18,6 +18,8 @@ pub struct RateLimitMetrics {
     evicted: Counter,
     global_calls: Counter,
     global_errors: Counter,
+    /// Requests a limit keyed on the peer address for which Envoy gave no trustworthy peer.
+    peer_address_unknown: Counter,
 }
 
 impl RateLimitMetrics {
@@ -41,6 +43,7 @@ impl RateLimitMetrics {
             evicted: Counter::define("zt_ratelimit.evicted"),
             global_calls: Counter::define("zt_ratelimit.global.calls"),
             global_errors: Counter::define("zt_ratelimit.global.errors"),
+            peer_address_unknown: Counter::define("zt_ratelimit.peer_address_unknown"),
         }
     }
 
@@ -74,6 +77,10 @@ impl RateLimitMetrics {
 
     pub fn global_error(&self) {
         self.global_errors.increment();
+    }
+
+    pub fn peer_address_unknown(&self) {
+        self.peer_address_unknown.increment();
     }
 
     pub fn evicted(&self, count: u64) {

@@ -1,7 +1,7 @@
 //! What the adapter reads from Envoy when a stream ends, as plain values. Text that was not
 //! UTF-8 arrives converted lossily: an audit record describes the request, it does not route it.
 
-use std::net::SocketAddr;
+use crate::address::SourceAddresses;
 
 /// The facts of one ended stream. Every field is optional: a request an earlier filter
 /// answered, or whose client went away, lacks some of them, and the record says what it can.
@@ -13,7 +13,8 @@ pub struct StreamFacts {
     pub now_ns: u64,
     pub request_id: Option<String>,
     pub traceparent: Option<String>,
-    pub source: Option<SocketAddr>,
+    /// The connection's direct peer and Envoy's remote address, told apart.
+    pub source: SourceAddresses,
     /// `connection.uri_san_peer_certificate`.
     pub peer_uri_san: Option<String>,
     pub authority: Option<String>,

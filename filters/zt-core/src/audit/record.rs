@@ -67,6 +67,10 @@ pub struct Draft {
     traceparent: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<Source>,
+    /// Envoy's remote address when it is not the peer's: the client a trusted proxy named in
+    /// `X-Forwarded-For`, or, with a listener that trusts the header, whatever a client wrote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     peer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,7 +113,8 @@ pub struct Draft {
 #[derive(Debug, Clone, Serialize)]
 struct Source {
     address: String,
-    port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
 }
 
 impl Draft {
@@ -209,7 +214,8 @@ impl AuditConfig {
             time: rfc3339_millis(facts.start_ns.unwrap_or(facts.now_ns)),
             request_id: facts.request_id.clone(),
             traceparent: facts.traceparent.clone().filter(|t| is_traceparent(t)),
-            source: facts.source.map(|s| Source { address: s.ip().to_string(), port: s.port() }),
+            source: facts.source.peer.map(|p| Source { address: p.ip.to_string(), port: p.port }),
+            remote: facts.source.remote.filter(|r| Some(*r) != facts.source.peer_ip()).map(|r| r.to_string()),
             peer: facts.peer_uri_san.clone().filter(|p| p.starts_with("spiffe://")),
             authority: facts.authority.clone(),
             method: facts.method.clone(),

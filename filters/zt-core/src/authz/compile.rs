@@ -39,6 +39,8 @@ pub(crate) struct Policy {
     /// One condition per Istio rule; the policy matches when any holds.
     pub(crate) rules: Vec<Condition>,
     pub(crate) reads_identity: bool,
+    /// Which request facts its rules read (the addresses, to refuse when one is unknown).
+    pub(crate) inputs: Inputs,
 }
 
 impl AuthzConfig {
@@ -198,7 +200,9 @@ fn policy(id: &str, json: &PolicyJson, path: &str, context: &Context<'_>) -> Res
         .map(|(i, rule)| istio::rule(rule, &format!("{path}.rules[{i}]"), context))
         .collect::<Result<Vec<_>, _>>()?;
     let reads_identity = rules.iter().any(Condition::reads_identity);
-    Ok(Policy { id: id.to_owned(), action: json.action, advisory: json.advisory, rules, reads_identity })
+    let mut inputs = Inputs::default();
+    rules.iter().for_each(|rule| rule.inputs(&mut inputs));
+    Ok(Policy { id: id.to_owned(), action: json.action, advisory: json.advisory, rules, reads_identity, inputs })
 }
 
 fn non_empty(value: &str) -> Result<String, String> {
@@ -248,6 +252,9 @@ pub(crate) fn condition(json: &ConditionJson, path: &str, context: &Context<'_>)
         ConditionJson::Peer(peer_json) => peer(peer_json, &format!("{path}.peer"))?,
         ConditionJson::SourceIp(ranges) => {
             Condition::SourceIp(list(ranges, &format!("{path}.source_ip"), Cidr::parse)?)
+        }
+        ConditionJson::RemoteIp(ranges) => {
+            Condition::RemoteIp(list(ranges, &format!("{path}.remote_ip"), Cidr::parse)?)
         }
         ConditionJson::Header(header_json) => header(header_json, &format!("{path}.header"))?,
         ConditionJson::TimeWindow(window) => {

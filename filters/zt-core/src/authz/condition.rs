@@ -35,6 +35,8 @@ pub(crate) enum Condition {
         path: PeerPath,
     },
     SourceIp(Vec<Cidr>),
+    /// Istio `remoteIpBlocks`, `remote.ip`; our `remote_ip`: the remote (client) address.
+    RemoteIp(Vec<Cidr>),
     Host(Vec<HostMatch>),
     Method(Vec<String>),
     Path(Vec<PathMatch>),
@@ -118,6 +120,7 @@ pub(crate) struct Request<'a> {
     pub(crate) authority: Option<&'a str>,
     pub(crate) headers: &'a [(String, Vec<u8>)],
     pub(crate) source: Option<IpAddr>,
+    pub(crate) remote: Option<IpAddr>,
     /// The raw URI SAN, for Istio's principal (the ID without its scheme), and parsed. A SAN
     /// that is not a valid SPIFFE ID counts as no peer.
     pub(crate) peer: Option<(&'a str, SpiffeId<'a>)>,
@@ -140,6 +143,7 @@ impl<'a> Request<'a> {
             authority: facts.authority,
             headers: facts.headers,
             source: facts.source,
+            remote: facts.remote,
             peer,
             identity: facts.identity,
             now: facts.now,
@@ -185,6 +189,7 @@ impl Condition {
                     }
             }),
             Self::SourceIp(ranges) => any_contains(ranges, request.source),
+            Self::RemoteIp(ranges) => any_contains(ranges, request.remote),
             Self::Host(hosts) => request.authority.is_some_and(|a| hosts.iter().any(|h| h.matches(a))),
             Self::Method(methods) => methods.iter().any(|m| m == request.method),
             Self::Path(paths) => paths.iter().any(|p| p.matches(request.path)),
@@ -231,6 +236,7 @@ impl Condition {
             Self::Not(inner) => inner.inputs(inputs),
             Self::PeerPrincipal(_) | Self::PeerNamespace(_) | Self::Peer { .. } => inputs.peer = true,
             Self::SourceIp(_) => inputs.source = true,
+            Self::RemoteIp(_) => inputs.remote = true,
             Self::Host(_) => inputs.authority = true,
             Self::Header { .. } => inputs.headers = true,
             Self::Method(_) | Self::Path(_) | Self::TimeWindow(_) => {}

@@ -22,6 +22,7 @@ pub(crate) enum ConditionJson {
     Provider(Vec<String>),
     Peer(PeerJson),
     SourceIp(Vec<String>),
+    RemoteIp(Vec<String>),
     Header(HeaderJson),
     TimeWindow(TimeWindowJson),
     Environment(EnvironmentJson),
@@ -151,6 +152,7 @@ enum ConditionField {
     Provider,
     Peer,
     SourceIp,
+    RemoteIp,
     Header,
     TimeWindow,
     Environment,
@@ -172,6 +174,7 @@ impl ConditionField {
             Self::Provider => "provider",
             Self::Peer => "peer",
             Self::SourceIp => "source_ip",
+            Self::RemoteIp => "remote_ip",
             Self::Header => "header",
             Self::TimeWindow => "time_window",
             Self::Environment => "environment",
@@ -227,6 +230,7 @@ impl<'de> Visitor<'de> for ConditionVisitor {
                 ConditionField::Provider => ConditionJson::Provider(map.next_value()?),
                 ConditionField::Peer => ConditionJson::Peer(map.next_value()?),
                 ConditionField::SourceIp => ConditionJson::SourceIp(map.next_value()?),
+                ConditionField::RemoteIp => ConditionJson::RemoteIp(map.next_value()?),
                 ConditionField::Header => ConditionJson::Header(map.next_value()?),
                 ConditionField::TimeWindow => ConditionJson::TimeWindow(map.next_value()?),
                 ConditionField::Environment => ConditionJson::Environment(map.next_value()?),
@@ -255,7 +259,7 @@ impl<'de> Visitor<'de> for ConditionVisitor {
             (None, None) if values.is_some() || not_values.is_some() => Err(de::Error::missing_field("key")),
             (None, None) => Err(de::Error::custom(
                 "is an empty condition: give Istio's `key` and `values`, or one of `all`, `any`, `not`, `scopes`, \
-                 `claim`, `issuer`, `provider`, `peer`, `source_ip`, `header`, `time_window`, `environment`, \
+                 `claim`, `issuer`, `provider`, `peer`, `source_ip`, `remote_ip`, `header`, `time_window`, `environment`, \
                  `authenticated`",
             )),
         }

@@ -148,9 +148,13 @@ pub(crate) struct SourceJson {
     /// The `<ns>` of the peer's `/ns/<ns>/sa/<sa>` SPIFFE path.
     pub(crate) namespaces: Option<Vec<String>>,
     pub(crate) not_namespaces: Option<Vec<String>>,
-    /// IPs or CIDRs, against the downstream address.
+    /// IPs or CIDRs, against the connection's direct peer (never `X-Forwarded-For`).
     pub(crate) ip_blocks: Option<Vec<String>>,
     pub(crate) not_ip_blocks: Option<Vec<String>>,
+    /// IPs or CIDRs, against the remote (client) address Envoy derives from `X-Forwarded-For`
+    /// by the listener's `use_remote_address` and `xff_num_trusted_hops`.
+    pub(crate) remote_ip_blocks: Option<Vec<String>>,
+    pub(crate) not_remote_ip_blocks: Option<Vec<String>>,
 }
 
 /// Istio's `Operation`. Every field is optional (absent: no constraint) and, when given, a

@@ -3,6 +3,10 @@
 //! P is the list of policies in effect for the selected route rule (see `routes.rs`). AUDIT
 //! policies never affect the verdict; those that match are listed in [`Decision::audit`].
 //!
+//! 0. A policy in P reads an address the request lacks (the direct peer, when the listener took
+//!    the address from `X-Forwarded-For` and no filter state names the peer; or the remote
+//!    address) → Deny(`default-deny`), `peer_address_unknown` / `remote_address_unknown`: no
+//!    policy of the route is evaluated on an address the caller may have forged.
 //! 1. A matching non-advisory DENY → Deny(it), `policy_denied`: an explicit deny wins over any
 //!    allow, as in Istio.
 //! 2. Else a matching non-advisory ALLOW → Allow(it); but if an advisory DENY matched too →
@@ -63,17 +67,24 @@ pub enum AuthzReason {
     ScopeMissing { required: Vec<String> },
     /// Route metadata names a route rule the configuration does not define.
     UnknownRouteRule,
+    /// A policy reads the connection's direct peer address and the proxy gave none it can
+    /// trust (the remote address came from `X-Forwarded-For`): not decided on a forgeable one.
+    PeerAddressUnknown,
+    /// A policy reads the remote (client) address and the proxy gave none.
+    RemoteAddressUnknown,
 }
 
 impl AuthzReason {
     /// Every value [`AuthzReason::as_str`] can take, for defining one metric per reason up front.
-    pub const REASONS: [&'static str; 6] = [
+    pub const REASONS: [&'static str; 8] = [
         "policy_allowed",
         "policy_denied",
         "no_policy_matched",
         "identity_missing",
         "scope_missing",
         "unknown_route_rule",
+        "peer_address_unknown",
+        "remote_address_unknown",
     ];
 
     /// A stable snake_case name, for metrics and records.
@@ -85,6 +96,8 @@ impl AuthzReason {
             AuthzReason::IdentityMissing => "identity_missing",
             AuthzReason::ScopeMissing { .. } => "scope_missing",
             AuthzReason::UnknownRouteRule => "unknown_route_rule",
+            AuthzReason::PeerAddressUnknown => "peer_address_unknown",
+            AuthzReason::RemoteAddressUnknown => "remote_address_unknown",
         }
     }
 }
@@ -142,8 +155,35 @@ impl AuthzConfig {
         decision
     }
 
+    /// An address a policy in effect reads and the request lacks: the route is refused, not
+    /// evaluated, since two-valued logic would read a missing address as outside every
+    /// `notIpBlocks` range, a pass. Routes whose policies read no address are unaffected.
+    fn unknown_address<'p>(
+        mut in_effect: impl Iterator<Item = &'p Policy>,
+        request: &Request<'_>,
+    ) -> Option<AuthzReason> {
+        let (peer, remote) = (request.source.is_none(), request.remote.is_none());
+        if !peer && !remote {
+            return None;
+        }
+        in_effect.find_map(|p| match (p.inputs.source && peer, p.inputs.remote && remote) {
+            (true, _) => Some(AuthzReason::PeerAddressUnknown),
+            (false, true) => Some(AuthzReason::RemoteAddressUnknown),
+            (false, false) => None,
+        })
+    }
+
     fn combine(&self, ids: &[usize], request: &Request<'_>, route: Option<&str>) -> Decision {
         let in_effect = || ids.iter().filter_map(|&i| self.policies.get(i));
+        if let Some(reason) = Self::unknown_address(in_effect(), request) {
+            return Decision {
+                verdict: Verdict::Deny,
+                policy: DEFAULT_DENY.to_owned(),
+                reason,
+                route: route.map(str::to_owned),
+                audit: Vec::new(),
+            };
+        }
         let mut audit = Vec::new();
         let (mut deny, mut advisory_deny, mut allow, mut advisory_allow) = (None, None, None, None);
         let (mut enforced_allows, mut advisory_allows) = (false, false);

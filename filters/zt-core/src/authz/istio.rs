@@ -62,6 +62,8 @@ fn source(json: &SourceJson, path: &str) -> Result<Condition, ConfigError> {
     field(&json.not_namespaces, "notNamespaces", true, &namespace)?;
     field(&json.ip_blocks, "ipBlocks", false, &Leaf::Cidrs)?;
     field(&json.not_ip_blocks, "notIpBlocks", true, &Leaf::Cidrs)?;
+    field(&json.remote_ip_blocks, "remoteIpBlocks", false, &Leaf::RemoteCidrs)?;
+    field(&json.not_remote_ip_blocks, "notRemoteIpBlocks", true, &Leaf::RemoteCidrs)?;
     Ok(and(all))
 }
 
@@ -83,7 +85,10 @@ fn operation(json: &OperationJson, path: &str) -> Result<Condition, ConfigError>
 enum Leaf {
     /// Istio string matching, then this leaf.
     Strings(fn(Vec<StringMatch>) -> Condition),
+    /// The direct peer's address.
     Cidrs,
+    /// The remote (client) address.
+    RemoteCidrs,
     Hosts,
     Methods,
     Paths,
@@ -96,6 +101,7 @@ impl Leaf {
         Ok(match self {
             Self::Strings(leaf) => leaf(list(values, path, StringMatch::parse)?),
             Self::Cidrs => Condition::SourceIp(list(values, path, Cidr::parse)?),
+            Self::RemoteCidrs => Condition::RemoteIp(list(values, path, Cidr::parse)?),
             Self::Hosts => Condition::Host(list(values, path, HostMatch::parse)?),
             Self::Methods => Condition::Method(list(values, path, parse_method)?),
             Self::Paths => Condition::Path(list(values, path, PathMatch::parse)?),
@@ -126,7 +132,7 @@ fn push_field(
 
 /// The `when` keys supported, Istio's names.
 const KEYS: &str = "request.auth.claims[...], request.auth.principal, request.auth.audiences, \
-                    request.auth.presenter, request.headers[...], source.ip, source.principal, source.namespace";
+                    request.auth.presenter, request.headers[...], source.ip, remote.ip, source.principal, source.namespace";
 
 /// Istio's `{"key", "values", "notValues"}`.
 pub(crate) fn when(
@@ -153,6 +159,7 @@ fn parse_key(key: &str) -> Result<Leaf, String> {
         // OpenID Connect Core §2: `azp`, the party the token was issued to.
         "request.auth.presenter" => Leaf::Claim(vec!["azp".to_owned()]),
         "source.ip" => Leaf::Cidrs,
+        "remote.ip" => Leaf::RemoteCidrs,
         "source.principal" => Leaf::Strings(Condition::PeerPrincipal),
         "source.namespace" => Leaf::Strings(Condition::PeerNamespace),
         _ => {

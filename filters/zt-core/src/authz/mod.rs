@@ -49,8 +49,13 @@ pub struct RequestFacts<'a> {
     pub path: &'a str,
     /// Request headers, names in lowercase, values as bytes.
     pub headers: &'a [(String, Vec<u8>)],
-    /// The downstream peer's address (`source.address`).
+    /// The direct peer of the connection ([`crate::address::SourceAddresses::peer`]), never an
+    /// address taken from `X-Forwarded-For`. `None` when unknown: a configuration that reads it
+    /// ([`Inputs::source`]) then denies with `peer_address_unknown`.
     pub source: Option<IpAddr>,
+    /// Envoy's downstream remote address ([`crate::address::SourceAddresses::remote`]): the
+    /// client behind the proxies the listener trusts (`xff_num_trusted_hops`).
+    pub remote: Option<IpAddr>,
     /// The mTLS peer certificate's URI SAN (`connection.uri_san_peer_certificate`), e.g.
     /// `spiffe://cluster.local/ns/shop/sa/web`.
     pub peer_uri_san: Option<&'a str>,
@@ -70,6 +75,7 @@ impl<'a> RequestFacts<'a> {
             path,
             headers: &[],
             source: None,
+            remote: None,
             peer_uri_san: None,
             identity: None,
             now,
@@ -89,8 +95,10 @@ pub struct Inputs {
     pub authority: bool,
     /// Request headers: some policy has a header condition.
     pub headers: bool,
-    /// The source address: some policy has an IP condition.
+    /// The direct peer's address: some policy has `ipBlocks`, `source.ip` or `source_ip`.
     pub source: bool,
+    /// The remote address: some policy has `remoteIpBlocks`, `remote.ip` or `remote_ip`.
+    pub remote: bool,
     /// The peer's URI SAN: some policy has a principal, namespace or peer condition.
     pub peer: bool,
     /// The verified identity: some policy reads it.

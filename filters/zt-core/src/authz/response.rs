@@ -16,6 +16,9 @@ use crate::reply::LocalReply;
 ///   the scopes needed (RFC 6750 §3.1, §3: space-delimited, as RFC 6749 §3.3).
 /// - `unknown_route_rule` → 500: the proxy's own configuration is inconsistent, not the
 ///   caller's fault, and never a pass.
+/// - `peer_address_unknown`, `remote_address_unknown` → 403 `source_address_unknown`: a
+///   policy on the caller's address cannot be decided on an address the caller may have forged;
+///   refused, never passed (the filter's log and metric say which).
 /// - any other → 403 `forbidden` (RFC 9110 §15.5.4): authenticated or not, the policy refuses.
 pub fn denial(decision: &Decision, realm: &str) -> LocalReply {
     let policy = decision.policy.as_str();
@@ -38,6 +41,9 @@ pub fn denial(decision: &Decision, realm: &str) -> LocalReply {
             Vec::new(),
             &json!({"error": "configuration", "message": "authorization rule of this route is not configured"}),
         ),
+        AuthzReason::PeerAddressUnknown | AuthzReason::RemoteAddressUnknown => {
+            LocalReply::json(403, Vec::new(), &json!({"error": "source_address_unknown", "policy": policy}))
+        }
         AuthzReason::PolicyAllowed | AuthzReason::PolicyDenied | AuthzReason::NoPolicyMatched => {
             LocalReply::json(403, Vec::new(), &json!({"error": "forbidden", "policy": policy}))
         }

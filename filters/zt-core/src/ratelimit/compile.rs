@@ -50,6 +50,7 @@ pub(crate) enum KeyPart {
     Header(String),
     SourceIp,
     SourcePrefix { ipv4: u8, ipv6: u8 },
+    RemoteIp,
     Route,
     Method,
 }
@@ -197,6 +198,7 @@ fn compile(json: RateLimitConfigJson) -> Result<RateLimitConfig, ConfigError> {
                 }
             }
             KeyPart::SourceIp | KeyPart::SourcePrefix { .. } => inputs.source = true,
+            KeyPart::RemoteIp => inputs.remote = true,
             KeyPart::Route | KeyPart::Method => {}
         }
     }
@@ -336,6 +338,7 @@ fn key_part(json: &KeyPartJson, path: &str) -> Result<KeyPart, ConfigError> {
             }
             KeyPart::SourcePrefix { ipv4: prefix.ipv4, ipv6: prefix.ipv6 }
         }
+        KeyPartJson::RemoteIp => KeyPart::RemoteIp,
         KeyPartJson::Route => KeyPart::Route,
         KeyPartJson::Method => KeyPart::Method,
     })

@@ -106,10 +106,15 @@ pub(crate) enum KeyPartJson {
     Provider,
     /// A request header's value (lower-case name).
     Header(String),
-    /// The client address (Envoy's `source.address`).
+    /// The connection's direct peer address, never one taken from `X-Forwarded-For`. A
+    /// request whose peer is unknown has no key (see `unkeyed`).
     SourceIp,
-    /// The client address's network: `{"ipv4": 24, "ipv6": 64}`.
+    /// The direct peer's network: `{"ipv4": 24, "ipv6": 64}`.
     SourcePrefix(PrefixJson),
+    /// The remote (client) address Envoy derives from `X-Forwarded-For` by the listener's
+    /// `use_remote_address` and `xff_num_trusted_hops`: the client behind trusted proxies. As
+    /// forgeable as those settings allow (with Envoy's defaults, by any client).
+    RemoteIp,
     /// The selected route rule's name (`defaults` for none).
     Route,
     /// The request method.

@@ -34,6 +34,7 @@ fn entry(part: &KeyPart, facts: &RequestFacts<'_>, route: &str) -> Result<(Strin
         KeyPart::SourcePrefix { ipv4, ipv6 } => {
             ("source_prefix".to_owned(), network(facts.source.ok_or(Unkeyed)?, *ipv4, *ipv6))
         }
+        KeyPart::RemoteIp => ("remote_ip".to_owned(), facts.remote.ok_or(Unkeyed)?.to_string()),
         KeyPart::Route => ("route".to_owned(), route.to_owned()),
         KeyPart::Method => ("method".to_owned(), facts.method.to_owned()),
     })

@@ -40,7 +40,11 @@ pub struct RequestFacts<'a> {
     pub path: &'a str,
     /// The headers named in [`Inputs::headers`], lower-case names.
     pub headers: &'a [(String, Vec<u8>)],
+    /// The connection's direct peer ([`crate::address::SourceAddresses::peer`]); `None` when
+    /// unknown, and then `source_ip` and `source_prefix` key nothing.
     pub source: Option<IpAddr>,
+    /// Envoy's remote address ([`crate::address::SourceAddresses::remote`]), for `remote_ip`.
+    pub remote: Option<IpAddr>,
     pub identity: Option<&'a Identity>,
     /// The host's clock in milliseconds.
     pub now_ms: u64,
@@ -54,7 +58,10 @@ pub struct Inputs {
     pub authority: bool,
     /// Header names some key uses.
     pub headers: Vec<String>,
+    /// The direct peer's address: some key is `source_ip` or `source_prefix`.
     pub source: bool,
+    /// The remote address: some key is `remote_ip`.
+    pub remote: bool,
     pub identity: bool,
 }
 

@@ -6,6 +6,7 @@ mod records;
 use serde_json::Value;
 
 use super::{AuditConfig, StreamFacts};
+use crate::address::SourceAddresses;
 
 pub(super) fn config(json: Value) -> AuditConfig {
     AuditConfig::from_json(json.to_string().as_bytes()).unwrap()
@@ -18,7 +19,7 @@ pub(super) fn allowed_facts() -> StreamFacts {
         now_ns: 1_795_463_791_126_000_000,
         request_id: Some("5e1c2a9d-aaaa-4bbb-8ccc-0123456789ab".into()),
         traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
-        source: Some("127.0.0.1:45710".parse().unwrap()),
+        source: SourceAddresses::from_envoy(Some("127.0.0.1:45710"), None),
         peer_uri_san: Some("spiffe://cluster.local/ns/shop/sa/web".into()),
         authority: Some("api.example.com".into()),
         method: Some("GET".into()),

@@ -21,6 +21,7 @@ fn records_every_field_of_an_allowed_request() {
     assert_eq!(r["request_id"], "5e1c2a9d-aaaa-4bbb-8ccc-0123456789ab");
     assert_eq!(r["traceparent"], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
     assert_eq!(r["source"], json!({"address": "127.0.0.1", "port": 45710}));
+    assert!(r.get("remote").is_none(), "the remote address is the peer's");
     assert_eq!(r["peer"], "spiffe://cluster.local/ns/shop/sa/web");
     assert_eq!(r["authority"], "api.example.com");
     assert_eq!(r["method"], "GET");
@@ -192,4 +193,23 @@ fn route_rules_override_sampling_and_query() {
     assert_eq!(r["path"], "/search?q=shoes");
     facts.route_choice = Some("health".into());
     assert!(!config.draft(&facts).sampled(0), "route metadata chooses the rule");
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn the_source_is_the_real_peer_and_a_forwarded_client_is_recorded_apart() {
+    use crate::address::SourceAddresses;
+    // Envoy with `use_remote_address: false` and `X-Forwarded-For: 10.1.2.3`, the peer from
+    // the `zt.peer_address` filter state.
+    let facts = StreamFacts {
+        source: SourceAddresses::from_envoy(Some("10.1.2.3:0"), Some("127.0.0.1:5000")),
+        ..allowed_facts()
+    };
+    let r = record(json!({}), &facts);
+    assert_eq!(r["source"], json!({"address": "127.0.0.1", "port": 5000}));
+    assert_eq!(r["remote"], "10.1.2.3");
+    // No trustworthy peer: no `source` at all, never the forged one in its place.
+    let forged = StreamFacts { source: SourceAddresses::from_envoy(Some("10.1.2.3:0"), None), ..allowed_facts() };
+    let r = record(json!({}), &forged);
+    assert!(r.get("source").is_none());
+    assert_eq!(r["remote"], "10.1.2.3");
 }

@@ -234,6 +234,8 @@ fn every_reason_is_listed_once() {
         AuthzReason::IdentityMissing,
         AuthzReason::ScopeMissing { required: Vec::new() },
         AuthzReason::UnknownRouteRule,
+        AuthzReason::PeerAddressUnknown,
+        AuthzReason::RemoteAddressUnknown,
     ];
     for reason in &all {
         assert!(AuthzReason::REASONS.contains(&reason.as_str()), "{reason:?}");

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::config_error::ConfigError;
 
+mod addresses;
 mod combine;
 mod conditions;
 mod istio_rules;
@@ -47,6 +48,7 @@ pub(super) struct Req {
     pub(super) authority: Option<String>,
     pub(super) headers: Vec<(String, Vec<u8>)>,
     pub(super) source: Option<IpAddr>,
+    pub(super) remote: Option<IpAddr>,
     pub(super) peer: Option<String>,
     pub(super) identity: Option<Identity>,
     pub(super) route_name: Option<String>,
@@ -61,7 +63,9 @@ impl Req {
             path: path.to_owned(),
             authority: Some("api.example.com".to_owned()),
             headers: Vec::new(),
-            source: None,
+            // Envoy always knows a connection's peer; tests of an unknown one say so.
+            source: Some(IpAddr::from([127, 0, 0, 1])),
+            remote: Some(IpAddr::from([127, 0, 0, 1])),
             peer: None,
             identity: None,
             route_name: None,
@@ -86,6 +90,24 @@ impl Req {
 
     pub(super) fn source(mut self, ip: &str) -> Self {
         self.source = Some(ip.parse().unwrap());
+        self
+    }
+
+    /// Envoy's remote address (from `X-Forwarded-For` by the listener's trusted hops).
+    pub(super) fn remote(mut self, ip: &str) -> Self {
+        self.remote = Some(ip.parse().unwrap());
+        self
+    }
+
+    /// No peer address the proxy could vouch for (its remote address came from a header).
+    pub(super) fn peer_unknown(mut self) -> Self {
+        self.source = None;
+        self
+    }
+
+    /// No remote address at all (not an IP listener).
+    pub(super) fn remote_unknown(mut self) -> Self {
+        self.remote = None;
         self
     }
 
@@ -123,6 +145,7 @@ impl Req {
             path: &self.path,
             headers: &self.headers,
             source: self.source,
+            remote: self.remote,
             peer_uri_san: self.peer.as_deref(),
             identity: self.identity.as_ref(),
             now: self.now,

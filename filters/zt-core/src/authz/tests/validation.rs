@@ -102,7 +102,12 @@ fn top_level_and_policies() {
 fn istio_sources_and_operations() {
     check(vec![
         (with_source(json!({"principal": ["x"]})), &format!("{SRC}.principal"), "unknown field `principal`"),
-        (with_source(json!({"remoteIpBlocks": ["10.0.0.0/8"]})), &format!("{SRC}.remoteIpBlocks"), "unknown field"),
+        (with_source(json!({"remoteIpBlock": ["10.0.0.0/8"]})), &format!("{SRC}.remoteIpBlock"), "unknown field"),
+        (
+            with_source(json!({"notRemoteIpBlocks": ["10.0.0.0/33"]})),
+            &format!("{SRC}.notRemoteIpBlocks[0]"),
+            "invalid CIDR",
+        ),
         (with_source(json!({"principals": []})), &format!("{SRC}.principals"), "must not be empty"),
         (with_source(json!({"principals": [""]})), &format!("{SRC}.principals[0]"), "must not be empty"),
         (with_source(json!({"notPrincipals": ["a*b"]})), &format!("{SRC}.notPrincipals[0]"), "`*` may only"),

@@ -302,3 +302,32 @@ fn local_then_global_asks_only_what_the_local_bucket_admitted_and_gives_back_on_
     let local = decided(c.check(&facts.facts(), &store));
     assert_eq!(local.reason, Reason::OverLimit);
 }
+
+#[wasm_bindgen_test(unsupported = test)]
+fn source_keys_read_the_peer_and_remote_ip_the_remote_address() {
+    let c = config(json!({
+        "limits": {
+            "per-peer": {"quota": 2, "window_seconds": 60, "key": ["source_ip"]},
+            "per-client": {"quota": 1, "window_seconds": 60, "key": ["remote_ip"]},
+        },
+        "routes": [{"name": "clients", "match": {"path": {"prefix": "/clients"}}, "limits": ["per-client"]}],
+        "defaults": {"limits": ["per-peer"]},
+    }));
+    let store = prepared(&c);
+    // A client changing X-Forwarded-For changes only the remote address: the peer's bucket
+    // runs dry all the same.
+    for (i, forged) in ["10.0.0.1", "10.0.0.2", "10.0.0.3"].into_iter().enumerate() {
+        let step = c.check(&Facts::get("/").from("127.0.0.1").remote(forged).facts(), &store);
+        let expected = if i < 2 { Verdict::Admitted } else { Verdict::Limited };
+        assert_eq!(decided(step).verdict, expected, "request {i}");
+    }
+    // Without a trustworthy peer the key is missing: refused (`unkeyed` defaults to deny),
+    // never keyed by the forged address.
+    let forged = decided(c.check(&Facts::get("/").peer_unknown().remote("10.7.7.7").facts(), &store));
+    assert_eq!((forged.verdict, forged.reason), (Verdict::Limited, Reason::Unkeyed));
+    // `remote_ip`: one bucket per client address behind the trusted proxies.
+    let client = |ip: &str| decided(c.check(&Facts::get("/clients").from("192.0.2.1").remote(ip).facts(), &store));
+    assert_eq!(client("198.51.100.1").verdict, Verdict::Admitted);
+    assert_eq!(client("198.51.100.1").verdict, Verdict::Limited);
+    assert_eq!(client("198.51.100.2").verdict, Verdict::Admitted);
+}

@@ -40,6 +40,7 @@ pub(super) struct Facts {
     pub route_choice: Option<String>,
     pub headers: Vec<(String, Vec<u8>)>,
     pub source: Option<IpAddr>,
+    pub remote: Option<IpAddr>,
     pub identity: Option<Identity>,
     pub now_ms: u64,
 }
@@ -53,6 +54,7 @@ impl Facts {
             route_choice: None,
             headers: Vec::new(),
             source: Some("10.1.2.3".parse().unwrap()),
+            remote: Some("10.1.2.3".parse().unwrap()),
             identity: None,
             now_ms: 1_700_000_000_000,
         }
@@ -65,6 +67,18 @@ impl Facts {
 
     pub fn from(mut self, address: &str) -> Self {
         self.source = Some(address.parse().unwrap());
+        self
+    }
+
+    /// Envoy's remote address, as derived from `X-Forwarded-For`.
+    pub fn remote(mut self, address: &str) -> Self {
+        self.remote = Some(address.parse().unwrap());
+        self
+    }
+
+    /// No trustworthy peer address (the remote address came from a header).
+    pub fn peer_unknown(mut self) -> Self {
+        self.source = None;
         self
     }
 
@@ -87,6 +101,7 @@ impl Facts {
             path: &self.path,
             headers: &self.headers,
             source: self.source,
+            remote: self.remote,
             identity: self.identity.as_ref(),
             now_ms: self.now_ms,
         }
