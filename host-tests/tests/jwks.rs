@@ -8,7 +8,7 @@ use std::time::Duration as StdDuration;
 
 use jwt_simple::prelude::*;
 use serde_json::{Value, json};
-use zt_host_tests::{Exchange, FilterSpec, Harness, Request, ScriptedResponse};
+use zt_host_tests::{Exchange, FilterSpec, Harness, Outcome, Request, ScriptedResponse};
 
 const NOW: u64 = 1_700_000_000;
 const ISS: &str = "https://idp.test";
@@ -49,8 +49,8 @@ fn config(jwks: Value) -> String {
     .to_string()
 }
 
-/// Envoy at `NOW` with the filter loaded and its first timer tick (200 ms) done: the start-up
-/// fetch answered. The clock then stands at `NOW` + 0.2 s, which is `NOW` in whole seconds.
+/// Envoy at `NOW` with the filter loaded and its first timer ticks (100 ms apart) done: the
+/// start-up fetch answered. The clock then stands at `NOW` + 0.2 s, `NOW` in whole seconds.
 fn envoy_with(script: ScriptedResponse, jwks: Value) -> Harness {
     let mut envoy = Harness::new();
     envoy.clock().set_unix_seconds(NOW);
@@ -105,7 +105,7 @@ fn without_keys_requests_fail_closed_until_a_retry_succeeds() {
     assert_eq!(envoy.metric("zt_jwt.jwks_fetch_failed"), Some(1));
     let logs = envoy.log_text();
     assert!(logs.contains("failed: no response") && logs.contains("no keys yet: its tokens are refused"), "{logs}");
-    assert!(logs.contains("denied: provider idp has no keys yet"), "{logs}");
+    assert!(logs.contains("denied: provider idp has no keys (its JWKS fetch failed"), "{logs}");
 
     envoy.script_http("idp", ScriptedResponse::status(503, "down"));
     advance(&mut envoy, 1);
@@ -222,4 +222,41 @@ fn an_unknown_cluster_is_a_failed_fetch_not_a_crash() {
     first_tick(&mut envoy);
     assert!(envoy.log_text().contains("cannot send the key fetch to cluster idp"), "{}", envoy.log_text());
     assert_eq!(send(&mut envoy, "a").status(), Some(401));
+}
+
+#[test]
+fn a_request_before_the_first_keys_is_held_not_refused() {
+    let mut envoy = Harness::new();
+    envoy.clock().set_unix_seconds(NOW);
+    envoy.script_http("idp", ScriptedResponse::Hold);
+    envoy.load(FilterSpec::new("zt_jwt", config(remote(json!({}))))).unwrap();
+    // Before the first tick nothing is fetched yet: the request waits, as with `jwt_authn`.
+    let early = send(&mut envoy, "a");
+    assert!(matches!(early.outcome, Outcome::Stalled { .. }), "held, not answered: {early:?}");
+    assert_eq!(envoy.metric("zt_jwt.held_for_keys"), Some(1));
+    assert_eq!(envoy.metric("zt_jwt.denied.keys_unavailable"), Some(0));
+    // Once the first fetch is out and still unanswered, requests are held too.
+    first_tick(&mut envoy);
+    assert_eq!(envoy.http_calls().len(), 1);
+    assert!(matches!(send(&mut envoy, "a").outcome, Outcome::Stalled { .. }));
+    // The wait ends with the fetch timeout (5 s) and a second: then refused at once.
+    advance(&mut envoy, 7);
+    assert_eq!(send(&mut envoy, "a").status(), Some(401), "{}", envoy.log_text());
+}
+
+#[test]
+fn a_worker_adopts_published_keys_at_request_time_before_its_first_tick() {
+    let mut envoy = Harness::new();
+    envoy.clock().set_unix_seconds(NOW);
+    envoy.script_http("idp", jwks(&["a"]));
+    let config = config(remote(json!({})));
+    envoy.load(FilterSpec::new("zt_jwt", config.clone()).name("worker-1")).unwrap();
+    first_tick(&mut envoy);
+    // Worker 2 starts after worker 1 published: its timer has not run, its first request
+    // finds the keys in shared data.
+    envoy.load(FilterSpec::new("zt_jwt", config).name("worker-2")).unwrap();
+    let exchange = send(&mut envoy, "a");
+    assert!(exchange.reached_upstream(), "{exchange:?}\n{}", envoy.log_text());
+    assert_eq!(envoy.http_calls().len(), 1, "no second fetch");
+    assert_eq!(envoy.metric("zt_jwt.held_for_keys"), Some(0));
 }

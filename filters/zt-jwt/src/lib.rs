@@ -4,10 +4,12 @@
 //! hands the verified identity to later filters through Envoy filter state
 //! ([`zt_core::filter_state::IDENTITY`]), never through a request header.
 
+mod decide;
 mod http;
 mod jwks;
 mod metrics;
 mod root;
+mod waiting;
 
 use proxy_wasm::traits::RootContext;
 use proxy_wasm::types::LogLevel;

@@ -12,6 +12,8 @@ pub struct JwtMetrics {
     pub cache_miss: Counter,
     pub jwks_fetch_ok: Counter,
     pub jwks_fetch_failed: Counter,
+    /// Requests held until their provider's first keys arrived (or their wait ended).
+    pub held_for_keys: Counter,
     denied: Vec<(&'static str, Counter)>,
 }
 
@@ -25,6 +27,7 @@ impl JwtMetrics {
             cache_miss: Counter::define("zt_jwt.cache_miss"),
             jwks_fetch_ok: Counter::define("zt_jwt.jwks_fetch_ok"),
             jwks_fetch_failed: Counter::define("zt_jwt.jwks_fetch_failed"),
+            held_for_keys: Counter::define("zt_jwt.held_for_keys"),
             denied: JwtError::REASONS
                 .iter()
                 .map(|reason| (*reason, Counter::define(&format!("zt_jwt.denied.{reason}"))))

@@ -2,13 +2,16 @@
 //! keys fresh with a timer that adopts keys other workers fetched and starts the fetches the
 //! core says are due. The first fetch is left to the timer, not made in `on_configure`: Envoy
 //! also configures a VM on its main thread, whose calls made there may never be answered.
+//! Requests held for first keys ([`Waiting`]) are decided here once keys arrive or their wait
+//! is over.
 
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::ContextType;
+use proxy_wasm::types::{Action, ContextType};
 use zt_core::jwt::{
     Authenticator, FetchOutcome, FetchRequest, HostVerifier, InModuleVerifier, JwtFilterConfig, SignatureVerifier,
     SignatureVerifierChoice, host_crypto_works,
@@ -16,9 +19,11 @@ use zt_core::jwt::{
 use zt_proxy::{EnvoyHostCrypto, EnvoySharedData};
 
 use crate::FILTER;
+use crate::decide::{Attempt, Step, decide};
 use crate::http::JwtAuthHttp;
 use crate::jwks;
 use crate::metrics::JwtMetrics;
+use crate::waiting::Waiting;
 
 #[derive(Default)]
 pub struct JwtAuthRoot {
@@ -28,6 +33,8 @@ pub struct JwtAuthRoot {
     fetches: HashMap<u32, FetchRequest>,
     /// Every remote provider got keys once: the timer is back to its normal period.
     settled: bool,
+    /// Requests held for their provider's first keys.
+    waiting: Rc<Waiting>,
 }
 
 impl Context for JwtAuthRoot {
@@ -40,6 +47,7 @@ impl Context for JwtAuthRoot {
         if let FetchOutcome::Next(next) = jwks::answer(self, &authenticator, &metrics, &request, body_size) {
             self.send(&authenticator, &metrics, next);
         }
+        self.wake_held(&authenticator, &metrics);
     }
 }
 
@@ -74,6 +82,7 @@ impl RootContext for JwtAuthRoot {
     fn on_tick(&mut self) {
         if let (Some(authenticator), Some(metrics)) = (self.authenticator.clone(), self.metrics.clone()) {
             self.fetch_due(&authenticator, &metrics);
+            self.wake_held(&authenticator, &metrics);
             if !self.settled && authenticator.every_remote_provider_has_keys() {
                 self.settled = true;
                 self.set_tick_period(TICK);
@@ -81,11 +90,12 @@ impl RootContext for JwtAuthRoot {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         // Without a valid configuration Envoy never creates streams; `None` stays closed anyway.
         let authenticator = Rc::clone(self.authenticator.as_ref()?);
         let metrics = Rc::clone(self.metrics.as_ref()?);
-        Some(Box::new(JwtAuthHttp { authenticator, metrics, refetch: None }))
+        let waiting = Rc::clone(&self.waiting);
+        Some(Box::new(JwtAuthHttp { context_id, authenticator, metrics, waiting, refetch: None }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -94,14 +104,34 @@ impl RootContext for JwtAuthRoot {
 }
 
 /// How often remote keys are looked after; the schedule itself is the core's. Until every
-/// remote provider has keys (requests fail closed meanwhile), the timer runs faster.
+/// remote provider has keys (requests are held meanwhile), the timer runs faster: a held
+/// request in a worker that did not fetch waits at most this long after another published.
 const TICK: Duration = Duration::from_secs(1);
-const FIRST_KEYS_TICK: Duration = Duration::from_millis(200);
+const FIRST_KEYS_TICK: Duration = Duration::from_millis(100);
 
 impl JwtAuthRoot {
     fn fetch_due(&mut self, authenticator: &Authenticator, metrics: &JwtMetrics) {
         for request in authenticator.poll_remote_keys(&EnvoySharedData, zt_proxy::now(self)) {
             self.send(authenticator, metrics, request);
+        }
+    }
+
+    /// Decides the held requests whose provider has keys now or whose wait is over, each in
+    /// its own context: `proxy_set_effective_context` makes every host call of [`decide`] act
+    /// for that request, as if its own context made it.
+    fn wake_held(&self, authenticator: &Authenticator, metrics: &JwtMetrics) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let due = self.waiting.take_due(zt_proxy::now_ms(self), |provider| authenticator.has_keys(provider));
+        for context_id in due {
+            // A stream that ended meanwhile is gone: nothing to decide.
+            if hostcalls::set_effective_context(context_id).is_err() {
+                continue;
+            }
+            if let Step::Done(Action::Continue) = decide(&HeldRequest, authenticator, metrics, Attempt::Woken) {
+                let _ = hostcalls::resume_http_request();
+            }
         }
     }
 
@@ -111,3 +141,10 @@ impl JwtAuthRoot {
         }
     }
 }
+
+/// The HTTP context in effect after `proxy_set_effective_context`: the SDK's request calls go
+/// to the host for whichever context is in effect, so this stands for the held request.
+struct HeldRequest;
+
+impl Context for HeldRequest {}
+impl HttpContext for HeldRequest {}

@@ -8,7 +8,7 @@ use super::cache::{TokenCache, VerifiedToken};
 use super::config::JwtFilterConfig;
 use super::error::JwtError;
 use super::identity::Identity;
-use super::remote::{FetchFailure, FetchOutcome, FetchRequest, KidRefetch, ProviderId, RemoteKeys};
+use super::remote::{FetchFailure, FetchOutcome, FetchRequest, KeysWait, KidRefetch, ProviderId, RemoteKeys};
 use super::signature::SignatureVerifier;
 use super::sources::find_token;
 use super::token::ParsedToken;
@@ -78,6 +78,17 @@ impl Authenticator {
             requests.extend(request);
         }
         requests
+    }
+
+    /// A request found its provider without keys (`KeysUnavailable`): adopt published keys,
+    /// hold the request for the first fetch, or refuse. `now_ms` is the host clock.
+    pub fn without_keys(&self, provider: ProviderId, store: &dyn SharedStore, now_ms: u64) -> KeysWait {
+        let Some(remote) = self.remote_keys(provider) else { return KeysWait::Refuse };
+        let wait = remote.borrow_mut().without_keys(store, now_ms);
+        if wait == KeysWait::Synced {
+            self.keys_changed();
+        }
+        wait
     }
 
     /// A token named a `kid` its provider's remote keys lack.

@@ -38,8 +38,8 @@ pub use identity::Identity;
 pub use keys::{KeyMaterial, KeySet, VerifyingKey};
 pub use next_hop::{NextHop, NextHopJson, ProfileJson};
 pub use remote::{
-    FetchFailure, FetchOutcome, FetchPolicy, FetchRequest, FetchStage, FetchTarget, KidRefetch, MAX_DOCUMENT_BYTES,
-    OidcDiscoveryJson, ProviderId, RemoteJwksJson, RemoteKeys, RemoteSource,
+    FetchFailure, FetchOutcome, FetchPolicy, FetchRequest, FetchStage, FetchTarget, KeysWait, KidRefetch,
+    MAX_DOCUMENT_BYTES, OidcDiscoveryJson, ProviderId, RemoteJwksJson, RemoteKeys, RemoteSource,
 };
 pub use requirement::{Decision, Requirement, RequirementJson, Requirements, RequirementsJson};
 pub use response::denial;

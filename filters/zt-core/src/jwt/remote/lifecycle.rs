@@ -72,6 +72,22 @@ impl fmt::Display for FetchFailure {
     }
 }
 
+/// What a request may do when its provider has no remote keys in this VM yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysWait {
+    /// Another worker published keys: verify now.
+    Synced,
+    /// No fetch has finished yet (here or, as far as this VM knows, anywhere): hold the
+    /// request until keys arrive or until this time (host clock, ms), then decide.
+    Hold { until_ms: u64 },
+    /// A fetch failed, or the start-up wait is over: refuse now.
+    Refuse,
+}
+
+/// Beyond the fetch timeout, how long requests may wait for the first keys: the worker that
+/// fetches may start a timer tick later than this one, and publishing takes a tick to spread.
+const FIRST_KEYS_MARGIN_MS: u64 = 1_000;
+
 /// What a token with an unknown `kid` may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KidRefetch {
@@ -100,6 +116,10 @@ pub struct RemoteKeys {
     in_flight_until: Option<UnixSeconds>,
     lease_until: Option<u64>,
     last_kid_refetch: Option<UnixSeconds>,
+    /// The end of the start-up wait for the first keys (ms), set by the first request that
+    /// found none: one window per VM, so a JWKS that stays down costs one wait, not one per
+    /// request.
+    first_keys_wait_until_ms: Option<u64>,
 }
 
 impl RemoteKeys {
@@ -117,6 +137,7 @@ impl RemoteKeys {
             in_flight_until: None,
             lease_until: None,
             last_kid_refetch: None,
+            first_keys_wait_until_ms: None,
         }
     }
 
@@ -148,6 +169,21 @@ impl RemoteKeys {
             // The worker that published it checked it; a record we cannot read is left alone.
             Err(_) => false,
         }
+    }
+
+    /// A request found no keys: take published ones if any, else say whether to hold it
+    /// (as Envoy's `jwt_authn` holds a request until its worker has keys) or refuse it. Only
+    /// a fetch that failed, here, or a start-up wait that ran out refuses.
+    pub fn without_keys(&mut self, store: &dyn SharedStore, now_ms: u64) -> KeysWait {
+        if self.sync(store) {
+            return KeysWait::Synced;
+        }
+        if self.keys.is_some() || self.failures > 0 {
+            return KeysWait::Refuse;
+        }
+        let wait = self.source.policy().timeout_ms.saturating_add(FIRST_KEYS_MARGIN_MS);
+        let until_ms = *self.first_keys_wait_until_ms.get_or_insert(now_ms.saturating_add(wait));
+        if now_ms < until_ms { KeysWait::Hold { until_ms } } else { KeysWait::Refuse }
     }
 
     /// The periodic step (the root's timer): pick up published keys, and fetch when due and

@@ -8,6 +8,7 @@ mod source;
 mod tests;
 
 pub use lifecycle::{
-    FetchFailure, FetchOutcome, FetchRequest, FetchStage, KidRefetch, MAX_DOCUMENT_BYTES, ProviderId, RemoteKeys,
+    FetchFailure, FetchOutcome, FetchRequest, FetchStage, KeysWait, KidRefetch, MAX_DOCUMENT_BYTES, ProviderId,
+    RemoteKeys,
 };
 pub use source::{FetchPolicy, FetchTarget, OidcDiscoveryJson, RemoteJwksJson, RemoteSource};

@@ -243,3 +243,36 @@ fn a_record_from_another_worker_is_only_taken_when_newer() {
     assert!(!one.sync(&store), "an older record is ignored");
     assert_eq!(kids(&one), ["b"]);
 }
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_request_without_keys_is_held_for_the_first_fetch_then_decided() {
+    let store = MemoryStore::default();
+    let mut fetcher = worker(direct());
+    let mut other = worker(direct());
+    let now_ms = T0.0 * 1000;
+    // Nothing fetched yet anywhere: hold, with one deadline for the whole start-up window.
+    let KeysWait::Hold { until_ms } = other.without_keys(&store, now_ms) else { panic!("not held") };
+    assert!(until_ms > now_ms);
+    assert_eq!(other.without_keys(&store, now_ms + 10), KeysWait::Hold { until_ms });
+    // Another worker's keys are read from shared data at request time, before any tick.
+    let (_, request) = fetcher.poll(&store, T0);
+    fetcher.on_response(request.unwrap().stage, Some((200, &jwks(&["a"]))), &store, T0);
+    assert_eq!(other.without_keys(&store, now_ms + 20), KeysWait::Synced);
+    assert_eq!(kids(&other), ["a"]);
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn the_wait_ends_at_its_deadline_and_a_failed_fetch_refuses_at_once() {
+    let store = MemoryStore::default();
+    let mut other = worker(direct());
+    let now_ms = T0.0 * 1000;
+    let KeysWait::Hold { until_ms } = other.without_keys(&store, now_ms) else { panic!("not held") };
+    assert_eq!(other.without_keys(&store, until_ms), KeysWait::Refuse);
+    // A later request does not open a new window: the JWKS is down, callers learn it at once.
+    assert_eq!(other.without_keys(&store, until_ms + 60_000), KeysWait::Refuse);
+
+    let mut fetcher = worker(direct());
+    let (_, request) = fetcher.poll(&MemoryStore::default(), T0);
+    fetcher.on_response(request.unwrap().stage, Some((503, b"down")), &MemoryStore::default(), T0);
+    assert_eq!(fetcher.without_keys(&MemoryStore::default(), now_ms), KeysWait::Refuse);
+}

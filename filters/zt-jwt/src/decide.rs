@@ -1,0 +1,187 @@
+//! One request's decision, written against whichever HTTP context is in effect: the request's
+//! own context as it arrives, or the root context after it switched to a held request with
+//! `proxy_set_effective_context` to decide it once keys arrived. Every call here goes to the
+//! host for the context in effect, so the two paths are the same code.
+
+use proxy_wasm::traits::HttpContext;
+use proxy_wasm::types::Action;
+use zt_core::filter_state::{IDENTITY, JWT_DECISION};
+use zt_core::jwt::{
+    Authenticator, Decision, FetchRequest, Identity, JwtError, KeysWait, KidRefetch, ProviderId, Requirement,
+    claim_headers, denial, payload_header_value,
+};
+use zt_core::{LocalReply, UnixSeconds};
+use zt_proxy::EnvoySharedData;
+
+use crate::FILTER;
+use crate::metrics::JwtMetrics;
+
+/// Where a route names its requirement: `metadata: {filter_metadata: {zt: {jwt_requirement: NAME}}}`.
+const REQUIREMENT_METADATA: [&str; 5] = ["xds", "route_metadata", "filter_metadata", "zt", "jwt_requirement"];
+
+/// How far a request's decision has come, which says what it may still wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// As the request arrives: it may be held for first keys, or refetch for an unknown `kid`.
+    First,
+    /// After a refetch for an unknown `kid`: decided with the keys there are.
+    AfterRefetch,
+    /// Woken after a hold: decided with the keys there are.
+    Woken,
+}
+
+/// What a decision asks for next.
+pub enum Step {
+    /// Decided: continue, or paused with the reply sent.
+    Done(Action),
+    /// Refetch the keys for an unknown `kid`, then decide again.
+    Refetch(FetchRequest),
+    /// Hold the request for its provider's first keys, at most until this time (ms).
+    Hold { provider: ProviderId, until_ms: u64 },
+}
+
+pub fn decide(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &JwtMetrics, attempt: Attempt) -> Step {
+    let requirement = match requirement(authenticator) {
+        Ok(requirement) => requirement,
+        Err(error) => return Step::Done(deny(http, authenticator, metrics, &error)),
+    };
+    let headers = http.get_http_request_headers_bytes();
+    let now = zt_proxy::now(http);
+    let result = match &requirement.all_of {
+        Some(all) => authenticator.authenticate_all(all, &headers, now),
+        None => authenticator.authenticate(&headers, now),
+    };
+    if attempt == Attempt::First {
+        match result {
+            Err(JwtError::NoMatchingKey { provider }) => {
+                match authenticator.unknown_kid(provider, &EnvoySharedData, now) {
+                    KidRefetch::Synced => return decide(http, authenticator, metrics, Attempt::AfterRefetch),
+                    KidRefetch::Fetch(request) => return Step::Refetch(request),
+                    KidRefetch::NotNow => {}
+                }
+            }
+            Err(JwtError::KeysUnavailable { provider }) => {
+                match authenticator.without_keys(provider, &EnvoySharedData, zt_proxy::now_ms(http)) {
+                    KeysWait::Synced => return decide(http, authenticator, metrics, Attempt::Woken),
+                    KeysWait::Hold { until_ms } => return Step::Hold { provider, until_ms },
+                    KeysWait::Refuse => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    let decision = requirement.decide(result);
+    if zt_proxy::set_filter_state(JWT_DECISION, decision.record(requirement).to_string().as_bytes()).is_err() {
+        log::warn!("{FILTER}: cannot record the decision in filter state {JWT_DECISION}");
+    }
+    Step::Done(match decision {
+        Decision::Allow(authenticated) => {
+            let cache = if authenticated.cache_hit { metrics.cache_hit } else { metrics.cache_miss };
+            cache.increment();
+            if let Err(status) = zt_proxy::set_filter_state(IDENTITY, &authenticated.token.identity_json) {
+                // Later filters would see no identity: refuse rather than pass it on.
+                log::error!("{FILTER}: cannot set filter state {IDENTITY}: {status:?}");
+                let reply = LocalReply::json(500, Vec::new(), &serde_json::json!({"error": "internal"}));
+                zt_proxy::send_reply(http, &reply);
+                return Step::Done(Action::Pause);
+            }
+            for (header, value) in claim_headers(&authenticator.config.claim_headers, &authenticated.token.identity) {
+                http.set_http_request_header(&header, Some(&value));
+            }
+            if let Some(header) = &authenticator.config.payload_header {
+                let value = payload_header_value(&authenticated.token.identity);
+                http.set_http_request_header(header, Some(&value));
+            }
+            let action = continue_upstream(http, authenticator, requirement);
+            if let Some(profile) = &requirement.next_hop_token
+                && !mint_next_hop_token(http, authenticator, profile, &authenticated.token.identity, now)
+            {
+                return Step::Done(Action::Pause);
+            }
+            metrics.allowed.increment();
+            action
+        }
+        Decision::AllowAnonymous { .. } => {
+            metrics.anonymous.increment();
+            continue_upstream(http, authenticator, requirement)
+        }
+        Decision::AdvisoryDeny(error) => {
+            metrics.advisory_denied.increment();
+            metrics.denied(&error);
+            log::info!("{FILTER}: advisory: would deny ({}): {error}", requirement.name);
+            continue_upstream(http, authenticator, requirement)
+        }
+        Decision::Deny(error) => deny(http, authenticator, metrics, &error),
+    })
+}
+
+/// The route's requirement; route facts are read only when some route can differ.
+fn requirement(authenticator: &Authenticator) -> Result<&Requirement, JwtError> {
+    let requirements = &authenticator.config.requirements;
+    if !requirements.depend_on_route() {
+        return Ok(&requirements.default);
+    }
+    let route = zt_proxy::property_string(&["xds", "route_name"]);
+    let choice = zt_proxy::property_string(&REQUIREMENT_METADATA);
+    requirements.select(route.as_deref(), choice.as_deref())
+}
+
+/// Removes the caller's token unless it is to be forwarded; a route that mints next-hop
+/// tokens never forwards the caller's, verified or not.
+fn continue_upstream(http: &dyn HttpContext, authenticator: &Authenticator, requirement: &Requirement) -> Action {
+    if !authenticator.config.forward_token || requirement.next_hop_token.is_some() {
+        for header in authenticator.config.token_headers() {
+            zt_proxy::remove_request_header(http, header);
+        }
+    }
+    Action::Continue
+}
+
+/// Sets `authorization` to a token minted for the route's profile. A failure answers 500:
+/// the upstream expects a minted token, and the caller's must not stand in for it.
+fn mint_next_hop_token(
+    http: &dyn HttpContext,
+    authenticator: &Authenticator,
+    profile: &str,
+    caller: &Identity,
+    now: UnixSeconds,
+) -> bool {
+    let Some(next_hop) = &authenticator.config.next_hop else { return false };
+    let mut jti = [0u8; 16];
+    let minted = getrandom::fill(&mut jti)
+        .map_err(|e| format!("no randomness for jti: {e}"))
+        .and_then(|()| next_hop.mint(profile, caller, now, jti));
+    match minted {
+        Ok(token) => {
+            http.set_http_request_header("authorization", Some(&format!("Bearer {token}")));
+            true
+        }
+        Err(why) => {
+            log::error!("{FILTER}: cannot mint the next-hop token ({profile}): {why}");
+            let reply = LocalReply::json(500, Vec::new(), &serde_json::json!({"error": "internal"}));
+            zt_proxy::send_reply(http, &reply);
+            false
+        }
+    }
+}
+
+pub fn is_jwks_request(http: &dyn HttpContext, jwks_path: &str) -> bool {
+    let method = http.get_http_request_header_bytes(":method");
+    let path = http.get_http_request_header_bytes(":path");
+    let path = path.as_deref().map(|p| p.split(|b| *b == b'?').next().unwrap_or_default());
+    method.as_deref() == Some(b"GET".as_slice()) && path == Some(jwks_path.as_bytes())
+}
+
+fn deny(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &JwtMetrics, error: &JwtError) -> Action {
+    metrics.denied(error);
+    if let JwtError::KeysUnavailable { provider } = error {
+        log::warn!(
+            "{FILTER}: denied: provider {} has no keys (its JWKS fetch failed or did not answer in time)",
+            authenticator.provider_name(*provider)
+        );
+    } else {
+        log::debug!("{FILTER}: denied: {error}");
+    }
+    zt_proxy::send_reply(http, &denial(error, &authenticator.config.realm));
+    Action::Pause
+}
