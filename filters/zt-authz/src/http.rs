@@ -6,7 +6,7 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use zt_core::LocalReply;
-use zt_core::authz::{AuthzConfig, Decision, RequestFacts, Verdict, denial};
+use zt_core::authz::{AuthzConfig, AuthzReason, Decision, RequestFacts, Verdict, denial};
 use zt_core::filter_state::{AUTHZ_DECISION, IDENTITY};
 
 use crate::FILTER;
@@ -45,7 +45,8 @@ impl HttpContext for AuthzHttp {
             None
         };
         let route_name = if inputs.route_name { zt_proxy::route_name() } else { None };
-        let route_choice = if inputs.route_metadata { zt_proxy::route_rule_choice(ROUTE_METADATA_KEY) } else { None };
+        // Always: a route naming a rule this configuration lacks is refused, rules or none.
+        let route_choice = zt_proxy::route_rule_choice(ROUTE_METADATA_KEY);
         let source = if inputs.source { zt_proxy::source_address() } else { None };
         let peer =
             if inputs.peer { zt_proxy::property_string(&["connection", "uri_san_peer_certificate"]) } else { None };
@@ -62,6 +63,13 @@ impl HttpContext for AuthzHttp {
             now: zt_proxy::now(self),
         };
         let decision = config.authorize(&facts);
+        if decision.reason == AuthzReason::UnknownRouteRule {
+            log::error!(
+                "{FILTER}: route metadata filter_metadata.zt.{ROUTE_METADATA_KEY} names rule {:?}, which the \
+                 configuration does not define: refused with 500",
+                route_choice.as_deref().unwrap_or_default()
+            );
+        }
         self.record(&decision);
         match decision.verdict {
             Verdict::Allow => Action::Continue,

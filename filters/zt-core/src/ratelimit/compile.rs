@@ -183,12 +183,7 @@ fn compile(json: RateLimitConfigJson) -> Result<RateLimitConfig, ConfigError> {
         ));
     }
     let selection = routes.inputs();
-    let mut inputs = Inputs {
-        route_name: selection.route_name,
-        route_metadata: selection.route_metadata,
-        authority: selection.authority,
-        ..Inputs::default()
-    };
+    let mut inputs = Inputs { route_name: selection.route_name, authority: selection.authority, ..Inputs::default() };
     for part in limits.iter().flat_map(|l| &l.key) {
         match part {
             KeyPart::Claim(_) | KeyPart::Provider => inputs.identity = true,
