@@ -34,7 +34,6 @@ impl AuditHttp {
             .iter()
             .filter_map(|name| self.get_http_request_header_bytes(name).map(|value| (name.clone(), value)))
             .collect();
-        let reads_routes = self.config.reads_routes();
         StreamFacts {
             start_ns: property_u64(&["request", "time"]),
             now_ns: zt_proxy::now_ns(self),
@@ -46,7 +45,8 @@ impl AuditHttp {
             method: property(&["request", "method"]).map(text),
             path: property(&["request", "path"]).map(text),
             route_name: zt_proxy::route_name(),
-            route_choice: if reads_routes { zt_proxy::route_rule_choice(ROUTE_METADATA_KEY) } else { None },
+            // Always: a route naming an undefined rule is an anomaly, rules or none.
+            route_choice: zt_proxy::route_rule_choice(ROUTE_METADATA_KEY),
             cluster: property_string(&["xds", "cluster_name"]),
             status: property_u64(&["response", "code"]),
             flags: property_u64(&["response", "flags"]).unwrap_or(0),
@@ -79,6 +79,13 @@ impl HttpContext for AuditHttp {
         self.metrics.recorded(draft.outcome());
         if draft.anomaly() {
             self.metrics.anomaly();
+        }
+        if let Some(rule) = draft.unknown_route_rule() {
+            log::warn!(
+                "{}: route metadata filter_metadata.zt.{ROUTE_METADATA_KEY} names rule {rule:?}, which the \
+                 configuration does not define: recorded with the defaults",
+                crate::FILTER
+            );
         }
         if self.config.log() {
             log::info!("{LOG_MARKER}{}", sealed.text);

@@ -46,7 +46,8 @@ impl HttpContext for AuthzHttp {
             None
         };
         let route_name = if inputs.route_name { zt_proxy::route_name() } else { None };
-        let route_choice = if inputs.route_metadata { zt_proxy::route_rule_choice(ROUTE_METADATA_KEY) } else { None };
+        // Always: a route naming a rule this configuration lacks is refused, rules or none.
+        let route_choice = zt_proxy::route_rule_choice(ROUTE_METADATA_KEY);
         let addresses =
             if inputs.source || inputs.remote { zt_proxy::source_addresses() } else { SourceAddresses::default() };
         let peer =
@@ -65,6 +66,13 @@ impl HttpContext for AuthzHttp {
             now: zt_proxy::now(self),
         };
         let decision = config.authorize(&facts);
+        if decision.reason == AuthzReason::UnknownRouteRule {
+            log::error!(
+                "{FILTER}: route metadata filter_metadata.zt.{ROUTE_METADATA_KEY} names rule {:?}, which the \
+                 configuration does not define: refused with 500",
+                route_choice.as_deref().unwrap_or_default()
+            );
+        }
         self.record(&decision);
         match decision.verdict {
             Verdict::Allow => Action::Continue,

@@ -15,6 +15,7 @@ pub mod jwt;
 pub mod ratelimit;
 pub mod reply;
 mod routes;
+mod shared_name;
 pub mod shared_store;
 pub mod time;
 

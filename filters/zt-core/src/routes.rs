@@ -5,7 +5,9 @@
 //!
 //! 1. route metadata (`filter_metadata.zt.<filter>_route`, e.g. `authz_route`) naming a rule:
 //!    that rule; a name the configuration does not define is refused by the filter, never a
-//!    fallback that could be weaker;
+//!    fallback that could be weaker. The metadata is read in every configuration, also one
+//!    without rules: a route naming a rule that is not there is a configuration fault whatever
+//!    else is configured;
 //! 2. the Envoy route name (`xds.route_name`), through a hash map;
 //! 3. the rules' `match`, most specific first: ranked at configuration time by path kind
 //!    (exact, then template, then prefix, then none), then literal length, then how many of
@@ -66,10 +68,10 @@ pub(crate) struct RouteRequest<'a> {
     pub(crate) authority: Option<&'a str>,
 }
 
-/// The request facts selection reads, so that adapters skip the other host calls.
+/// The request facts selection reads, so that adapters skip the other host calls. Route
+/// metadata is not among them: every configuration reads it.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct RouteInputs {
-    pub(crate) route_metadata: bool,
     pub(crate) route_name: bool,
     pub(crate) authority: bool,
 }
@@ -189,14 +191,12 @@ impl RouteTable {
         self.rules.iter()
     }
 
-    /// The request facts selection reads.
+    /// The request facts selection reads besides route metadata, which is read always: a
+    /// configuration without rules must still refuse a route that names one (one property
+    /// read per request).
     pub(crate) fn inputs(&self) -> RouteInputs {
         let matchers = || self.rules.iter().filter_map(|r| r.matcher.as_ref());
-        RouteInputs {
-            route_metadata: !self.rules.is_empty(),
-            route_name: !self.by_route_name.is_empty(),
-            authority: matchers().any(|m| m.hosts.is_some()),
-        }
+        RouteInputs { route_name: !self.by_route_name.is_empty(), authority: matchers().any(|m| m.hosts.is_some()) }
     }
 
     /// Compiles the rules. `resolve(ids, inherited, path)` turns a rule's list (at JSON path

@@ -115,15 +115,22 @@ pub fn decide(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &J
     })
 }
 
-/// The route's requirement; route facts are read only when some route can differ.
+/// The route's requirement. Route metadata is read always, so that a route naming a
+/// requirement this configuration lacks is refused (500) also when it defines none; the route
+/// name only when some requirement is selected by it.
 fn requirement(authenticator: &Authenticator) -> Result<&Requirement, JwtError> {
     let requirements = &authenticator.config.requirements;
-    if !requirements.depend_on_route() {
-        return Ok(&requirements.default);
-    }
-    let route = zt_proxy::property_string(&["xds", "route_name"]);
     let choice = zt_proxy::property_string(&REQUIREMENT_METADATA);
-    requirements.select(route.as_deref(), choice.as_deref())
+    let route =
+        if requirements.selects_by_route_name() { zt_proxy::property_string(&["xds", "route_name"]) } else { None };
+    let selected = requirements.select(route.as_deref(), choice.as_deref());
+    if let (Err(JwtError::UnknownRequirement), Some(choice)) = (&selected, &choice) {
+        log::error!(
+            "{FILTER}: route metadata filter_metadata.zt.jwt_requirement names requirement {choice:?}, which the \
+             configuration does not define: refused with 500"
+        );
+    }
+    selected
 }
 
 /// Removes the caller's token unless it is to be forwarded; a route that mints next-hop

@@ -11,7 +11,7 @@ use zt_core::address::PEER_ADDRESS_FILTER_STATE;
 use zt_core::filter_state::{IDENTITY, RATELIMIT_DECISION};
 use zt_core::ratelimit::rls::{self, METHOD, SERVICE};
 use zt_core::ratelimit::{
-    Decision, GlobalAnswer, Pending, RateLimitConfig, RequestFacts, Step, Verdict, admitted_headers, refusal,
+    Decision, GlobalAnswer, Pending, RateLimitConfig, Reason, RequestFacts, Step, Verdict, admitted_headers, refusal,
 };
 use zt_core::{LocalReply, SourceAddresses};
 use zt_proxy::EnvoySharedData;
@@ -61,7 +61,7 @@ impl Context for RateLimitHttp {
         };
         let config = Rc::clone(&self.config);
         let decision = config.finish(pending, answer, &EnvoySharedData, zt_proxy::now_ms(self));
-        if decision.reason == zt_core::ratelimit::Reason::GlobalUnavailable && status_code == 0 {
+        if decision.reason == Reason::GlobalUnavailable && status_code == 0 {
             log::warn!("{FILTER}: rate-limit service answered something unreadable");
             self.metrics.global_error();
         }
@@ -94,7 +94,8 @@ impl HttpContext for RateLimitHttp {
             None
         };
         let route_name = if inputs.route_name { zt_proxy::route_name() } else { None };
-        let route_choice = if inputs.route_metadata { zt_proxy::route_rule_choice(ROUTE_METADATA_KEY) } else { None };
+        // Always: a route naming a rule this configuration lacks is refused, rules or none.
+        let route_choice = zt_proxy::route_rule_choice(ROUTE_METADATA_KEY);
         let addresses =
             if inputs.source || inputs.remote { zt_proxy::source_addresses() } else { SourceAddresses::default() };
         if inputs.source && addresses.peer.is_none() {
@@ -118,7 +119,16 @@ impl HttpContext for RateLimitHttp {
             now_ms: zt_proxy::now_ms(self),
         };
         match config.check(&facts, &EnvoySharedData) {
-            Step::Decided(decision) => self.conclude(&decision),
+            Step::Decided(decision) => {
+                if decision.reason == Reason::UnknownRouteRule {
+                    log::error!(
+                        "{FILTER}: route metadata filter_metadata.zt.{ROUTE_METADATA_KEY} names rule {:?}, which the \
+                         configuration does not define: refused with 500",
+                        route_choice.as_deref().unwrap_or_default()
+                    );
+                }
+                self.conclude(&decision)
+            }
             Step::AskGlobal(pending) => self.ask_global(pending),
         }
     }

@@ -36,7 +36,7 @@ impl RootContext for RateLimitRoot {
             log::error!("{FILTER}: cannot create the bucket tables in shared data: {error:?}");
             return false;
         }
-        self.schedules = config.tables().map(|(name, _)| SweepSchedule::new(name)).collect();
+        self.schedules = config.tables().map(|(_, table)| SweepSchedule::new(table)).collect();
         let tick = Duration::from_millis(config.sweep_ms().clamp(1000, 60_000) / 2);
         self.set_tick_period(tick);
         log::info!(

@@ -109,11 +109,6 @@ impl AuditConfig {
     pub fn headers(&self) -> &[String] {
         &self.headers
     }
-
-    /// Whether route selection needs the route name, route metadata or `:authority`.
-    pub fn reads_routes(&self) -> bool {
-        self.routes.rules().next().is_some()
-    }
 }
 
 fn compile(json: AuditConfigJson) -> Result<AuditConfig, ConfigError> {

@@ -81,6 +81,10 @@ pub struct Draft {
     path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     route: Option<String>,
+    /// The audit rule route metadata named that the configuration does not define (an
+    /// anomaly: the defaults applied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unknown_route_rule: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster: Option<String>,
     status: u64,
@@ -101,7 +105,8 @@ pub struct Draft {
     outcome: Outcome,
     #[serde(skip_serializing_if = "Map::is_empty")]
     headers: Map<String, Value>,
-    /// Set when filter state held something unreadable: the record is then always kept.
+    /// Set when filter state held something unreadable, or route metadata named an undefined
+    /// rule: the record is then always kept.
     #[serde(skip)]
     anomaly: bool,
     #[serde(skip)]
@@ -122,9 +127,15 @@ impl Draft {
         self.outcome
     }
 
-    /// Whether filter state held something unreadable (a broken chain of filters).
+    /// Whether filter state held something unreadable (a broken chain of filters), or route
+    /// metadata named an audit rule the configuration does not define.
     pub fn anomaly(&self) -> bool {
         self.anomaly
+    }
+
+    /// The undefined audit rule route metadata named, for the adapter's log line.
+    pub fn unknown_route_rule(&self) -> Option<&str> {
+        self.unknown_route_rule.as_deref()
     }
 
     pub fn status(&self) -> u64 {
@@ -176,12 +187,14 @@ impl AuditConfig {
             },
             None => (None, None),
         };
-        let recording = self.recording(facts, path_only);
+        let (recording, unknown_route_rule) = self.recording(facts, path_only);
         let path = path_only.map(|p| match (query, recording.keep_query) {
             (Some(query), true) => format!("{p}?{}", self.redact_query(query)),
             _ => p.to_owned(),
         });
-        let mut anomaly = false;
+        // Audit never refuses: a route naming an undefined rule is recorded with the defaults
+        // and kept as an anomaly, where the enforcing filters answer 500.
+        let mut anomaly = unknown_route_rule.is_some();
         let mut decisions = Map::new();
         let mut outcome = Outcome::Allow;
         let mut decided = false;
@@ -221,6 +234,7 @@ impl AuditConfig {
             method: facts.method.clone(),
             path,
             route: facts.route_name.clone(),
+            unknown_route_rule,
             cluster: facts.cluster.clone(),
             status,
             flags: flag_names(facts.flags),
@@ -240,16 +254,18 @@ impl AuditConfig {
         }
     }
 
-    fn recording(&self, facts: &StreamFacts, path: Option<&str>) -> Recording {
+    /// The route's recording, and the rule route metadata named if the configuration lacks it.
+    fn recording(&self, facts: &StreamFacts, path: Option<&str>) -> (Recording, Option<String>) {
         let request = RouteRequest {
             path: path.unwrap_or(""),
             method: facts.method.as_deref().unwrap_or(""),
             authority: facts.authority.as_deref(),
         };
         match self.routes.select(facts.route_choice.as_deref(), facts.route_name.as_deref(), &request) {
-            Selected::Rule(rule) => self.route_recording.get(&rule.name).copied().unwrap_or(self.defaults),
-            // A record is never skipped for a wrong route name; the defaults apply.
-            Selected::Defaults | Selected::UnknownRule => self.defaults,
+            Selected::Rule(rule) => (self.route_recording.get(&rule.name).copied().unwrap_or(self.defaults), None),
+            Selected::Defaults => (self.defaults, None),
+            // A record is never skipped for a wrong rule name; the defaults apply.
+            Selected::UnknownRule => (self.defaults, facts.route_choice.clone()),
         }
     }
 

@@ -149,12 +149,7 @@ fn compile(json: AuthzConfigJson) -> Result<AuthzConfig, ConfigError> {
         return Err(err(format!("policies.{id}"), "is used by no route rule and not by `defaults` (a typo?)"));
     }
     let selection = routes.inputs();
-    let mut inputs = Inputs {
-        route_name: selection.route_name,
-        route_metadata: selection.route_metadata,
-        authority: selection.authority,
-        ..Inputs::default()
-    };
+    let mut inputs = Inputs { route_name: selection.route_name, authority: selection.authority, ..Inputs::default() };
     for rule in policies.iter().flat_map(|p| &p.rules) {
         rule.inputs(&mut inputs);
     }

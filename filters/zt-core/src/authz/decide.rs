@@ -149,7 +149,9 @@ impl AuthzConfig {
                 audit: Vec::new(),
             },
         };
-        if self.advisory && decision.verdict == Verdict::Deny {
+        // A route naming an undefined rule is the proxy's configuration fault, not a policy
+        // being rolled out: refused in advisory mode too, as every filter refuses it.
+        if self.advisory && decision.verdict == Verdict::Deny && decision.reason != AuthzReason::UnknownRouteRule {
             return Decision { verdict: Verdict::AdvisoryDeny, ..decision };
         }
         decision

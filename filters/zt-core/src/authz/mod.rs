@@ -84,13 +84,13 @@ impl<'a> RequestFacts<'a> {
 }
 
 /// Which request facts the configuration reads, so that the adapter reads only those from the
-/// host. `:method` and `:path` are always needed.
+/// host. `:method`, `:path` and route metadata (`filter_metadata.zt.authz_route`: a route
+/// naming a rule the configuration lacks is refused also when it defines no rules) are always
+/// needed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Inputs {
     /// Envoy's route name: some rule lists `route_names`.
     pub route_name: bool,
-    /// Route metadata: there are route rules to name.
-    pub route_metadata: bool,
     /// `:authority`: some rule or policy constrains hosts.
     pub authority: bool,
     /// Request headers: some policy has a header condition.

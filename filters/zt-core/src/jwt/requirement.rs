@@ -132,10 +132,11 @@ impl Requirements {
         std::iter::once(&self.default).chain(self.named.values())
     }
 
-    /// Whether any route can differ from the default: if not, the filter need not read the
-    /// route's name and metadata on every request.
-    pub fn depend_on_route(&self) -> bool {
-        !self.named.is_empty()
+    /// Whether some requirement is selected by Envoy's route name: if not, the filter need not
+    /// read it. Route metadata is read always: a route naming a requirement the configuration
+    /// lacks is refused also when it defines none.
+    pub fn selects_by_route_name(&self) -> bool {
+        !self.by_route_name.is_empty()
     }
 
     /// The requirement for a route. A name in route metadata that the configuration does not
@@ -293,8 +294,21 @@ mod tests {
         assert_eq!(r.select(None, Some("nope")).unwrap_err(), JwtError::UnknownRequirement);
         // `public` inherits `providers` from the default.
         assert_eq!(r.select(Some("docs"), None).unwrap().providers, Some(vec!["corp".to_owned()]));
-        assert!(r.depend_on_route());
-        assert!(!requirements(serde_json::json!({})).unwrap().depend_on_route());
+        assert!(r.selects_by_route_name());
+        assert!(!requirements(serde_json::json!({})).unwrap().selects_by_route_name());
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn metadata_naming_a_requirement_is_refused_also_without_named_requirements() {
+        for json in [
+            serde_json::json!({}),
+            serde_json::json!({"default": {"allow_missing": true}}),
+            serde_json::json!({"default": {"allow_failed": true, "advisory": true}}),
+        ] {
+            let r = requirements(json).unwrap();
+            assert_eq!(r.select(None, Some("ghost")).unwrap_err(), JwtError::UnknownRequirement);
+            assert_eq!(r.select(Some("any-route"), None).unwrap().name, "default");
+        }
     }
 
     #[wasm_bindgen_test(unsupported = test)]

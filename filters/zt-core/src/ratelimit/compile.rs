@@ -10,6 +10,7 @@ use super::table::Table;
 use crate::authz::matchers::parse_header_name;
 use crate::config_error::ConfigError;
 use crate::routes::{RouteSpec, RouteTable, check_name};
+use crate::shared_name::Definition;
 
 /// Bounds that keep the arithmetic exact and the shared tables reasonable.
 const MAX_QUOTA: u64 = 1_000_000_000;
@@ -183,12 +184,7 @@ fn compile(json: RateLimitConfigJson) -> Result<RateLimitConfig, ConfigError> {
         ));
     }
     let selection = routes.inputs();
-    let mut inputs = Inputs {
-        route_name: selection.route_name,
-        route_metadata: selection.route_metadata,
-        authority: selection.authority,
-        ..Inputs::default()
-    };
+    let mut inputs = Inputs { route_name: selection.route_name, authority: selection.authority, ..Inputs::default() };
     for part in limits.iter().flat_map(|l| &l.key) {
         match part {
             KeyPart::Claim(_) | KeyPart::Provider => inputs.identity = true,
@@ -286,12 +282,58 @@ fn limit(
     Ok(Limit {
         name: name.to_owned(),
         rate,
-        table: rate.map(|rate| Table::new(name, max_keys, rate)),
+        table: rate.map(|rate| Table::new(name, table_definition(&key, json.mode, json.advisory), max_keys, rate)),
         key,
         mode: json.mode,
         advisory: json.advisory,
         fallback,
     })
+}
+
+/// What, besides its slots and rate, makes a limit's buckets what they are, for the name of its
+/// shared table: the key spec (what a bucket is per), the mode and whether it is advisory. The
+/// fallback is left out: it applies another limit's table, never this one's. A new key part
+/// must be encoded here with a tag of its own.
+fn table_definition(key: &[KeyPart], mode: Mode, advisory: bool) -> Definition {
+    let mut definition = Definition::new("zt-ratelimit.table/1");
+    definition.field(match mode {
+        Mode::Local => b"local",
+        Mode::Global => b"global",
+        Mode::LocalThenGlobal => b"local_then_global",
+    });
+    definition.number(u64::from(advisory)).number(key.len() as u64);
+    for part in key {
+        match part {
+            KeyPart::Claim(path) => {
+                definition.field(b"claim").number(path.len() as u64);
+                for segment in path {
+                    definition.field(segment.as_bytes());
+                }
+            }
+            KeyPart::Provider => {
+                definition.field(b"provider");
+            }
+            KeyPart::Header(name) => {
+                definition.field(b"header").field(name.as_bytes());
+            }
+            KeyPart::SourceIp => {
+                definition.field(b"source_ip");
+            }
+            KeyPart::SourcePrefix { ipv4, ipv6 } => {
+                definition.field(b"source_prefix").number(u64::from(*ipv4)).number(u64::from(*ipv6));
+            }
+            KeyPart::RemoteIp => {
+                definition.field(b"remote_ip");
+            }
+            KeyPart::Route => {
+                definition.field(b"route");
+            }
+            KeyPart::Method => {
+                definition.field(b"method");
+            }
+        }
+    }
+    definition
 }
 
 fn rate(json: &LimitJson, path: &str) -> Result<Rate, ConfigError> {

@@ -50,11 +50,12 @@ pub struct RequestFacts<'a> {
     pub now_ms: u64,
 }
 
-/// Which request facts the configuration reads, so that the adapter reads only those.
+/// Which request facts the configuration reads, so that the adapter reads only those. Route
+/// metadata (`filter_metadata.zt.ratelimit_route`) is read always: a route naming a rule the
+/// configuration lacks is refused also when it defines no rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inputs {
     pub route_name: bool,
-    pub route_metadata: bool,
     pub authority: bool,
     /// Header names some key uses.
     pub headers: Vec<String>,

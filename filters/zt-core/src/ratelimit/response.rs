@@ -18,7 +18,8 @@ pub fn refusal(decision: &Decision, x_ratelimit: bool) -> Option<LocalReply> {
     }
     let (status, error) = match decision.reason {
         Reason::GlobalUnavailable => (503, "rate_limit_unavailable"),
-        Reason::UnknownRouteRule => (500, "internal"),
+        // The proxy's configuration is inconsistent: `configuration`, as zt-jwt and zt-authz say.
+        Reason::UnknownRouteRule => (500, "configuration"),
         _ => (429, "rate_limited"),
     };
     let mut headers = rate_limit_fields(&decision.statuses, x_ratelimit, decision.deciding_status());

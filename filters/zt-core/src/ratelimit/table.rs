@@ -20,6 +20,7 @@
 //! bucket: [`TableError::Full`], which the limit handles as a request it cannot key.
 
 use super::bucket::{Bucket, Rate, Take};
+use crate::shared_name::Definition;
 use crate::shared_store::{SharedStore, StoreError};
 
 /// How many slots from its home a key may occupy.
@@ -78,7 +79,8 @@ struct Slot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Occupant {
     key: KeyId,
-    /// The rate the bucket was written under; another (a reloaded configuration) makes it stale.
+    /// The rate the bucket was written under; another makes it stale. The table's name covers
+    /// its rate, so only a writer that named the table otherwise (an older build) can differ.
     rate: (u64, u64, u64),
     bucket: Bucket,
 }
@@ -146,9 +148,28 @@ enum Found {
 }
 
 impl Table {
-    /// `name` is the limit's; `slots` at least 1.
-    pub fn new(name: &str, slots: u64, rate: Rate) -> Self {
-        Self { prefix: format!("zt.rl/{name}/"), slots: slots.max(1), rate }
+    /// `limit` is the limit's name; `definition` holds what else makes its buckets what they
+    /// are (key spec, mode), to which the table adds its slots and rate. The table's entries
+    /// are named `zt.rl/<limit>.<digest>/...` ([`crate::shared_name`]): a configuration sharing
+    /// the `vm_id` with a limit of the same name but another definition has its own table, so
+    /// neither resets nor drains the other's buckets, and a slot count of its own (a key's home
+    /// slot depends on it). The same definition shares one table, as the workers of one
+    /// configuration do. `slots` at least 1.
+    pub(crate) fn new(limit: &str, mut definition: Definition, slots: u64, rate: Rate) -> Self {
+        let slots = slots.max(1);
+        definition.number(slots).number(rate.quota()).number(rate.window_ms()).number(rate.burst());
+        Self::named(&definition.name(limit), slots, rate)
+    }
+
+    /// A table under the shared name given as is.
+    pub(super) fn named(shared_name: &str, slots: u64, rate: Rate) -> Self {
+        Self { prefix: format!("zt.rl/{shared_name}/"), slots: slots.max(1), rate }
+    }
+
+    /// `zt.rl/<limit>.<digest>/`: every entry of the table starts with it (slots by index,
+    /// `ready`, `sweep`), for operators reading shared data.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     pub fn slots(&self) -> u64 {
@@ -377,8 +398,9 @@ pub struct SweepSchedule {
 }
 
 impl SweepSchedule {
-    pub fn new(name: &str) -> Self {
-        Self { key: format!("zt.rl/{name}/sweep") }
+    /// The schedule of `table`'s sweep, kept beside its slots.
+    pub fn new(table: &Table) -> Self {
+        Self { key: format!("{}sweep", table.prefix) }
     }
 
     /// The chunk this VM should sweep now, if it is due and this VM won it.

@@ -213,3 +213,25 @@ fn the_source_is_the_real_peer_and_a_forwarded_client_is_recorded_apart() {
     assert!(r.get("source").is_none());
     assert_eq!(r["remote"], "10.1.2.3");
 }
+
+/// Audit never refuses: metadata naming an undefined rule is recorded with the defaults, named
+/// in the record and kept as an anomaly, also when the configuration has no rules at all.
+#[wasm_bindgen_test(unsupported = test)]
+fn route_metadata_naming_an_undefined_rule_is_an_anomaly() {
+    for config in [
+        config(json!({"sample_allowed": 0.0})),
+        config(json!({"sample_allowed": 0.0, "routes": [{"name": "health", "route_names": ["healthz"]}]})),
+    ] {
+        let mut facts = allowed_facts();
+        assert!(!config.draft(&facts).anomaly());
+        assert!(!config.draft(&facts).sampled(0), "sampled out without metadata");
+        facts.route_choice = Some("ghost".into());
+        let draft = config.draft(&facts);
+        assert!(draft.anomaly());
+        assert_eq!(draft.unknown_route_rule(), Some("ghost"));
+        assert!(draft.sampled(0), "an anomaly is always kept");
+        let r: Value = serde_json::from_str(&Chain::new([0; 16]).seal(&draft).text).unwrap();
+        assert_eq!(r["unknown_route_rule"], "ghost");
+        assert_eq!(r["outcome"], "allow");
+    }
+}

@@ -83,9 +83,11 @@ fn filter_wide_advisory_keeps_policy_and_reason() {
     assert_eq!(decide(&config, "deny allow"), "advisory_deny deny policy_denied r");
     assert_eq!(decide(&config, ""), "advisory_deny default-deny no_policy_matched r");
     assert_eq!(decide(&config, "allow"), "allow allow policy_allowed r");
+    // A route naming an undefined rule is the proxy's configuration fault, not a policy being
+    // rolled out: refused in advisory mode too (500), as zt-jwt and zt-ratelimit refuse it.
     let unknown = config.authorize(&Req::get("/").route_choice("nope").facts());
-    assert_eq!(summary(&unknown), "advisory_deny default-deny unknown_route_rule -");
-    assert!(unknown.passes());
+    assert_eq!(summary(&unknown), "deny default-deny unknown_route_rule -");
+    assert!(!unknown.passes());
 }
 
 #[wasm_bindgen_test(unsupported = test)]

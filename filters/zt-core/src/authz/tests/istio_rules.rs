@@ -237,6 +237,6 @@ fn a_realistic_policy_in_istio_form() {
     assert_eq!(decide(Req { path: "/admin".into(), ..customer() }), "deny default-deny no_policy_matched -");
     assert_eq!(
         config.inputs(),
-        Inputs { route_metadata: true, authority: true, source: true, peer: true, identity: true, ..Inputs::default() }
+        Inputs { authority: true, source: true, peer: true, identity: true, ..Inputs::default() }
     );
 }

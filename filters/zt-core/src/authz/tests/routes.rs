@@ -49,7 +49,7 @@ fn metadata_then_route_name_then_match_then_defaults() {
     assert_eq!(selected(&config, &req()), "by-match");
     assert_eq!(selected(&config, &Req::get("/other")), "-");
     let inputs = config.inputs();
-    assert!(inputs.route_metadata && inputs.route_name && !inputs.authority);
+    assert!(inputs.route_name && !inputs.authority);
 }
 
 #[wasm_bindgen_test(unsupported = test)]

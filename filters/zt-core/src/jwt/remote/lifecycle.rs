@@ -2,9 +2,11 @@
 //! a response means, and how the other workers pick the result up.
 //!
 //! Workers cooperate through shared data: the keys' JWKS with the time it was fetched
-//! (`zt-jwt.jwks.<provider>`), and a lease (`zt-jwt.jwks-lease.<provider>`) that one worker
-//! takes with compare-and-swap before fetching, so that one fetch serves every worker. A
-//! failed fetch never drops keys: the last good ones stay until a fetch succeeds.
+//! (`zt-jwt.jwks.<provider>.<digest>`), and a lease (`zt-jwt.jwks-lease.<provider>.<digest>`)
+//! that one worker takes with compare-and-swap before fetching, so that one fetch serves every
+//! worker. The digest names the issuer and key source ([`RemoteSource::shared_name`]), so that
+//! another configuration on the same `vm_id` with a provider of the same name never reads
+//! these keys. A failed fetch never drops keys: the last good ones stay until a fetch succeeds.
 
 use std::fmt;
 use std::rc::Rc;
@@ -102,7 +104,8 @@ pub enum KidRefetch {
 /// One provider's remote keys as one VM sees them.
 pub struct RemoteKeys {
     id: ProviderId,
-    name: String,
+    /// `<provider>.<digest of issuer and key source>`: what shared-data keys are named by.
+    shared_name: String,
     issuer: String,
     source: RemoteSource,
     keys: Option<Rc<KeySet>>,
@@ -126,7 +129,7 @@ impl RemoteKeys {
     pub fn new(id: ProviderId, name: &str, issuer: &str, source: RemoteSource) -> Self {
         Self {
             id,
-            name: name.to_owned(),
+            shared_name: source.shared_name(name, issuer),
             issuer: issuer.to_owned(),
             jwks_target: source.configured_jwks().cloned(),
             source,
@@ -146,12 +149,12 @@ impl RemoteKeys {
         self.keys.clone()
     }
 
-    fn record_key(&self) -> String {
-        format!("zt-jwt.jwks.{}", self.name)
+    pub(super) fn record_key(&self) -> String {
+        format!("zt-jwt.jwks.{}", self.shared_name)
     }
 
-    fn lease_key(&self) -> String {
-        format!("zt-jwt.jwks-lease.{}", self.name)
+    pub(super) fn lease_key(&self) -> String {
+        format!("zt-jwt.jwks-lease.{}", self.shared_name)
     }
 
     /// Takes newer keys another worker published. Answers whether the keys changed.

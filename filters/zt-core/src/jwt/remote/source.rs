@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
 use crate::config_error::ConfigError;
+use crate::shared_name::Definition;
+use serde::Deserialize;
 
 // The timing fields are repeated in both sources rather than `#[serde(flatten)]`ed: flatten
 // disables `deny_unknown_fields` and loses the JSON path of errors.
@@ -204,6 +204,40 @@ impl RemoteSource {
             })?
         };
         Ok(FetchTarget { cluster, authority, path })
+    }
+}
+
+impl RemoteSource {
+    /// The name under which a provider's keys live in shared data: `<provider>.<digest>`, the
+    /// digest covering the issuer and where the keys come from (cluster, authority and path of
+    /// the JWKS or of the discovery document, and the discovery's `jwks_clusters`), so that a
+    /// configuration sharing the `vm_id` with a provider of the same name never adopts these
+    /// keys (see [`crate::shared_name`]). The same issuer at the same location is the same key
+    /// set, and shares one record and one fetch. The fetch timings are left out: they change
+    /// when keys are fetched, not which keys.
+    pub fn shared_name(&self, provider: &str, issuer: &str) -> String {
+        let mut definition = Definition::new("zt-jwt.jwks/1");
+        definition.field(issuer.as_bytes());
+        match self {
+            RemoteSource::Jwks { target, .. } => {
+                definition.field(b"remote");
+                for part in [&target.cluster, &target.authority, &target.path] {
+                    definition.field(part.as_bytes());
+                }
+            }
+            RemoteSource::OidcDiscovery { discovery, jwks_clusters, .. } => {
+                definition.field(b"oidc_discovery");
+                for part in [&discovery.cluster, &discovery.authority, &discovery.path] {
+                    definition.field(part.as_bytes());
+                }
+                definition.number(jwks_clusters.len() as u64);
+                // A `BTreeMap`: its order is canonical.
+                for (authority, cluster) in jwks_clusters {
+                    definition.field(authority.as_bytes()).field(cluster.as_bytes());
+                }
+            }
+        }
+        definition.name(provider)
     }
 }
 

@@ -235,7 +235,7 @@ fn a_record_from_another_worker_is_only_taken_when_newer() {
     one.on_response(FetchStage::Jwks, Some((200, &jwks(&["b"]))), &store, at(5));
     store
         .set(
-            "zt-jwt.jwks.main",
+            &one.record_key(),
             format!("{}\n", T0.0).as_bytes().iter().chain(jwks(&["a"]).iter()).copied().collect::<Vec<_>>().as_slice(),
             None,
         )
@@ -275,4 +275,74 @@ fn the_wait_ends_at_its_deadline_and_a_failed_fetch_refuses_at_once() {
     let (_, request) = fetcher.poll(&MemoryStore::default(), T0);
     fetcher.on_response(request.unwrap().stage, Some((503, b"down")), &MemoryStore::default(), T0);
     assert_eq!(fetcher.without_keys(&MemoryStore::default(), now_ms), KeysWait::Refuse);
+}
+
+fn remote_at(cluster: &str, uri: &str, cache_duration_seconds: u64) -> RemoteSource {
+    let json: RemoteJwksJson = serde_json::from_value(json!({
+        "cluster": cluster, "uri": uri, "cache_duration_seconds": cache_duration_seconds,
+    }))
+    .unwrap();
+    RemoteSource::from_remote(&json, "p").unwrap()
+}
+
+fn discovery_with(jwks_clusters: Value) -> RemoteSource {
+    let json: OidcDiscoveryJson =
+        serde_json::from_value(json!({"cluster": "idp", "jwks_clusters": jwks_clusters})).unwrap();
+    RemoteSource::from_discovery(&json, "https://idp.test", "p").unwrap()
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn shared_names_follow_the_issuer_and_key_source_not_the_provider_name_alone() {
+    let name = |provider: &str, issuer: &str, source: RemoteSource| {
+        let keys = RemoteKeys::new(ProviderId(0), provider, issuer, source);
+        (keys.record_key(), keys.lease_key())
+    };
+    let base = name("main", "https://idp.test", remote_at("idp", "https://idp.test/jwks", 100));
+    assert!(base.0.starts_with("zt-jwt.jwks.main."), "{}", base.0);
+    assert!(base.1.starts_with("zt-jwt.jwks-lease.main."), "{}", base.1);
+    assert_eq!(base.0.strip_prefix("zt-jwt.jwks."), base.1.strip_prefix("zt-jwt.jwks-lease."));
+    // The same issuer at the same location: the same keys, one record (timings do not count).
+    assert_eq!(base, name("main", "https://idp.test", remote_at("idp", "https://idp.test/jwks", 600)));
+    for (what, other) in [
+        ("issuer", name("main", "https://other.test", remote_at("idp", "https://idp.test/jwks", 100))),
+        ("cluster", name("main", "https://idp.test", remote_at("idp2", "https://idp.test/jwks", 100))),
+        ("authority", name("main", "https://idp.test", remote_at("idp", "https://idp2.test/jwks", 100))),
+        ("path", name("main", "https://idp.test", remote_at("idp", "https://idp.test/jwks2", 100))),
+        ("provider name", name("other", "https://idp.test", remote_at("idp", "https://idp.test/jwks", 100))),
+        ("discovery instead", name("main", "https://idp.test", discovery_with(json!({})))),
+    ] {
+        assert_ne!(base.0, other.0, "a different {what} shares the record");
+        assert_ne!(base.1, other.1, "a different {what} shares the lease");
+    }
+    let discovery = name("main", "https://idp.test", discovery_with(json!({})));
+    assert_eq!(discovery, name("main", "https://idp.test", discovery_with(json!({}))));
+    assert_ne!(discovery, name("main", "https://idp.test", discovery_with(json!({"keys.test": "idp_keys"}))));
+    assert_ne!(
+        name("main", "https://idp.test", discovery_with(json!({"keys.test": "idp_keys"}))),
+        name("main", "https://idp.test", discovery_with(json!({"keys.test": "other_keys"}))),
+    );
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_provider_of_the_same_name_with_another_issuer_never_adopts_the_keys() {
+    let store = MemoryStore::default();
+    let mut ours = worker(direct());
+    let mut theirs = RemoteKeys::new(ProviderId(0), "main", "https://other.test", direct());
+    let (_, fetch) = ours.poll(&store, T0);
+    assert!(fetch.is_some());
+    // While our fetch runs, our lease does not hold the other configuration back.
+    let (_, fetch) = theirs.poll(&store, T0);
+    assert!(fetch.is_some(), "its own fetch, not blocked by our lease");
+    ours.on_response(FetchStage::Jwks, Some((200, &jwks(&["a"]))), &store, T0);
+    // Nor does it see our record.
+    assert!(!theirs.sync(&store));
+    assert!(theirs.keys().is_none());
+    theirs.on_response(FetchStage::Jwks, Some((200, &jwks(&["b"]))), &store, at(1));
+    assert!(!ours.sync(&store));
+    assert_eq!(kids(&ours), ["a"]);
+    assert_eq!(kids(&theirs), ["b"]);
+    // A second worker of our own configuration shares our record.
+    let mut twin = worker(direct());
+    assert!(twin.sync(&store));
+    assert_eq!(kids(&twin), ["a"]);
 }

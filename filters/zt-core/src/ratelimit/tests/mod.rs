@@ -4,6 +4,7 @@
 mod concurrency;
 mod config;
 mod decisions;
+mod shared_names;
 
 use std::net::IpAddr;
 
