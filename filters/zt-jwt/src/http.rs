@@ -8,8 +8,8 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use zt_core::filter_state::{IDENTITY, JWT_DECISION};
 use zt_core::jwt::{
-    Authenticator, Decision, FetchOutcome, FetchRequest, Identity, JwtError, KidRefetch, Requirement, claim_headers,
-    denial, payload_header_value,
+    Authenticator, Decision, FetchOutcome, FetchRequest, HeaderEdit, Identity, JwtError, KidRefetch, Requirement,
+    claim_headers, denial, must_strip, payload_header_value, strip_token_edits,
 };
 use zt_core::{LocalReply, UnixSeconds};
 use zt_proxy::EnvoySharedData;
@@ -89,6 +89,7 @@ impl JwtAuthHttp {
             }
         }
         let decision = requirement.decide(result);
+        let strip = must_strip(authenticator.config.forward_token, requirement, &decision);
         if zt_proxy::set_filter_state(JWT_DECISION, decision.record(requirement).to_string().as_bytes()).is_err() {
             log::warn!("{FILTER}: cannot record the decision in filter state {JWT_DECISION}");
         }
@@ -111,7 +112,7 @@ impl JwtAuthHttp {
                     let value = payload_header_value(&authenticated.token.identity);
                     self.set_http_request_header(header, Some(&value));
                 }
-                let action = self.continue_upstream(authenticator, requirement);
+                let action = self.continue_upstream(authenticator, strip, &headers);
                 if let Some(profile) = &requirement.next_hop_token
                     && !self.mint_next_hop_token(authenticator, profile, &authenticated.token.identity, now)
                 {
@@ -122,13 +123,13 @@ impl JwtAuthHttp {
             }
             Decision::AllowAnonymous { .. } => {
                 self.metrics.anonymous.increment();
-                self.continue_upstream(authenticator, requirement)
+                self.continue_upstream(authenticator, strip, &headers)
             }
             Decision::AdvisoryDeny(error) => {
                 self.metrics.advisory_denied.increment();
                 self.metrics.denied(&error);
                 log::info!("{FILTER}: advisory: would deny ({}): {error}", requirement.name);
-                self.continue_upstream(authenticator, requirement)
+                self.continue_upstream(authenticator, strip, &headers)
             }
             Decision::Deny(error) => self.deny(authenticator, &error),
         }
@@ -153,12 +154,15 @@ impl JwtAuthHttp {
         requirements.select(route.as_deref(), choice.as_deref())
     }
 
-    /// Removes the caller's token unless it is to be forwarded; a route that mints next-hop
-    /// tokens never forwards the caller's, verified or not.
-    fn continue_upstream(&self, authenticator: &Authenticator, requirement: &Requirement) -> Action {
-        if !authenticator.config.forward_token || requirement.next_hop_token.is_some() {
-            for header in authenticator.config.token_headers() {
-                zt_proxy::remove_request_header(self, header);
+    /// Removes the caller's token from every source when the core says so (`must_strip`): an
+    /// unverified token, or one a minted token replaces, never goes upstream.
+    fn continue_upstream(&self, authenticator: &Authenticator, strip: bool, headers: &[(String, Vec<u8>)]) -> Action {
+        if strip {
+            for edit in strip_token_edits(&authenticator.config.token_sources, headers) {
+                match edit {
+                    HeaderEdit::Remove(name) => zt_proxy::remove_request_header(self, &name),
+                    HeaderEdit::Set(name, value) => self.set_http_request_header_bytes(&name, Some(&value)),
+                }
             }
         }
         Action::Continue

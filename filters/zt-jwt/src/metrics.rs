@@ -12,6 +12,8 @@ pub struct JwtMetrics {
     pub cache_miss: Counter,
     pub jwks_fetch_ok: Counter,
     pub jwks_fetch_failed: Counter,
+    /// RSA keys of fetched sets dropped for the ROCA fingerprint (CVE-2017-15361).
+    pub jwks_key_roca: Counter,
     denied: Vec<(&'static str, Counter)>,
 }
 
@@ -25,6 +27,7 @@ impl JwtMetrics {
             cache_miss: Counter::define("zt_jwt.cache_miss"),
             jwks_fetch_ok: Counter::define("zt_jwt.jwks_fetch_ok"),
             jwks_fetch_failed: Counter::define("zt_jwt.jwks_fetch_failed"),
+            jwks_key_roca: Counter::define("zt_jwt.jwks_key_roca"),
             denied: JwtError::REASONS
                 .iter()
                 .map(|reason| (*reason, Counter::define(&format!("zt_jwt.denied.{reason}"))))
