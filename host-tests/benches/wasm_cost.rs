@@ -23,7 +23,8 @@ fn main() {
     let ps = PS256KeyPair::from_der(&rsa.to_der().unwrap()).unwrap().with_key_id("rsa");
     let ec = ES256KeyPair::generate().with_key_id("ec");
     let ed = Ed25519KeyPair::generate().with_key_id("ed");
-    // Without `alg`, so that the RSA key serves RS256 and PS256 alike.
+    // Without `alg`, so that the RSA key serves RS256 and PS256 alike (PS256 listed in
+    // `algorithms`: by default an RSA key without `alg` verifies RS* only).
     let jwk = |text: String| {
         let mut jwk = serde_json::from_str::<Value>(&text).unwrap();
         jwk.as_object_mut().unwrap().remove("alg");
@@ -40,7 +41,8 @@ fn main() {
     ];
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let config = |verifier: &str| {
-        json!({"providers": [{"name": "b", "issuer": ISS, "audiences": ["api"], "jwks": {"inline": jwks}}],
+        json!({"providers": [{"name": "b", "issuer": ISS, "audiences": ["api"], "jwks": {"inline": jwks},
+            "algorithms": ["RS256", "PS256", "ES256", "EdDSA"]}],
             "cache_entries": 0, "signature_verifier": verifier})
         .to_string()
     };

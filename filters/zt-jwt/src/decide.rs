@@ -7,8 +7,8 @@ use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
 use zt_core::filter_state::{IDENTITY, JWT_DECISION};
 use zt_core::jwt::{
-    Authenticator, Decision, FetchRequest, Identity, JwtError, KeysWait, KidRefetch, ProviderId, Requirement,
-    claim_headers, denial, payload_header_value,
+    Authenticator, Decision, FetchRequest, HeaderEdit, Identity, JwtError, KeysWait, KidRefetch, ProviderId,
+    Requirement, claim_headers, denial, must_strip, payload_header_value, strip_token_edits,
 };
 use zt_core::{LocalReply, UnixSeconds};
 use zt_proxy::EnvoySharedData;
@@ -71,6 +71,7 @@ pub fn decide(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &J
         }
     }
     let decision = requirement.decide(result);
+    let strip = must_strip(authenticator.config.forward_token, requirement, &decision);
     if zt_proxy::set_filter_state(JWT_DECISION, decision.record(requirement).to_string().as_bytes()).is_err() {
         log::warn!("{FILTER}: cannot record the decision in filter state {JWT_DECISION}");
     }
@@ -92,7 +93,7 @@ pub fn decide(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &J
                 let value = payload_header_value(&authenticated.token.identity);
                 http.set_http_request_header(header, Some(&value));
             }
-            let action = continue_upstream(http, authenticator, requirement);
+            let action = continue_upstream(http, authenticator, strip, &headers);
             if let Some(profile) = &requirement.next_hop_token
                 && !mint_next_hop_token(http, authenticator, profile, &authenticated.token.identity, now)
             {
@@ -103,13 +104,13 @@ pub fn decide(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &J
         }
         Decision::AllowAnonymous { .. } => {
             metrics.anonymous.increment();
-            continue_upstream(http, authenticator, requirement)
+            continue_upstream(http, authenticator, strip, &headers)
         }
         Decision::AdvisoryDeny(error) => {
             metrics.advisory_denied.increment();
             metrics.denied(&error);
             log::info!("{FILTER}: advisory: would deny ({}): {error}", requirement.name);
-            continue_upstream(http, authenticator, requirement)
+            continue_upstream(http, authenticator, strip, &headers)
         }
         Decision::Deny(error) => deny(http, authenticator, metrics, &error),
     })
@@ -133,12 +134,20 @@ fn requirement(authenticator: &Authenticator) -> Result<&Requirement, JwtError> 
     selected
 }
 
-/// Removes the caller's token unless it is to be forwarded; a route that mints next-hop
-/// tokens never forwards the caller's, verified or not.
-fn continue_upstream(http: &dyn HttpContext, authenticator: &Authenticator, requirement: &Requirement) -> Action {
-    if !authenticator.config.forward_token || requirement.next_hop_token.is_some() {
-        for header in authenticator.config.token_headers() {
-            zt_proxy::remove_request_header(http, header);
+/// Removes the caller's token from every source when the core says so (`must_strip`): an
+/// unverified token, or one a minted token replaces, never goes upstream.
+fn continue_upstream(
+    http: &dyn HttpContext,
+    authenticator: &Authenticator,
+    strip: bool,
+    headers: &[(String, Vec<u8>)],
+) -> Action {
+    if strip {
+        for edit in strip_token_edits(&authenticator.config.token_sources, headers) {
+            match edit {
+                HeaderEdit::Remove(name) => zt_proxy::remove_request_header(http, &name),
+                HeaderEdit::Set(name, value) => http.set_http_request_header_bytes(&name, Some(&value)),
+            }
         }
     }
     Action::Continue

@@ -50,11 +50,19 @@ fn report(authenticator: &Authenticator, metrics: &JwtMetrics, request: &FetchRe
     match outcome {
         FetchOutcome::Installed { keys, skipped } => {
             metrics.jwks_fetch_ok.increment();
+            for kid in &skipped.roca {
+                metrics.jwks_key_roca.increment();
+                log::warn!(
+                    "{FILTER}: provider {provider}: key {kid:?} dropped: its RSA modulus has the ROCA fingerprint \
+                     (CVE-2017-15361), its private key can be computed"
+                );
+            }
             log::info!(
-                "{FILTER}: provider {provider}: {keys} key(s) from {}{} via cluster {} ({skipped} unusable skipped)",
+                "{FILTER}: provider {provider}: {keys} key(s) from {}{} via cluster {} ({} unusable skipped)",
                 target.authority,
                 target.path,
-                target.cluster
+                target.cluster,
+                skipped.count
             );
         }
         FetchOutcome::Next(_) => metrics.jwks_fetch_ok.increment(),

@@ -14,6 +14,8 @@ pub struct JwtMetrics {
     pub jwks_fetch_failed: Counter,
     /// Requests held until their provider's first keys arrived (or their wait ended).
     pub held_for_keys: Counter,
+    /// RSA keys of fetched sets dropped for the ROCA fingerprint (CVE-2017-15361).
+    pub jwks_key_roca: Counter,
     denied: Vec<(&'static str, Counter)>,
 }
 
@@ -28,6 +30,7 @@ impl JwtMetrics {
             jwks_fetch_ok: Counter::define("zt_jwt.jwks_fetch_ok"),
             jwks_fetch_failed: Counter::define("zt_jwt.jwks_fetch_failed"),
             held_for_keys: Counter::define("zt_jwt.held_for_keys"),
+            jwks_key_roca: Counter::define("zt_jwt.jwks_key_roca"),
             denied: JwtError::REASONS
                 .iter()
                 .map(|reason| (*reason, Counter::define(&format!("zt_jwt.denied.{reason}"))))

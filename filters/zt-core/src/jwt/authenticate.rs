@@ -194,6 +194,11 @@ impl Authenticator {
         // A key of one provider never verifies another's token: the provider is chosen by
         // `iss` first, and only its keys are candidates.
         let (id, provider) = self.config.provider_for(iss).ok_or(JwtError::UnknownIssuer)?;
+        // RFC 8725 §3.1: the provider, not the token, says which algorithms are acceptable.
+        let allowed = provider.algorithms.as_deref();
+        if allowed.is_some_and(|list| !list.contains(&parsed.alg)) {
+            return Err(JwtError::AlgorithmNotAllowed);
+        }
         provider.rules.check(&parsed.claims, now)?;
         let remote = self.remote_keys(id).map(|remote| remote.borrow().keys());
         if let Some(None) = remote
@@ -202,12 +207,15 @@ impl Authenticator {
             return Err(JwtError::KeysUnavailable { provider: id });
         }
         let remote_keys = remote.flatten();
+        let sets = || std::iter::once(&provider.keys).chain(remote_keys.as_deref());
         let kid = parsed.kid.as_deref();
-        let mut candidates = provider
-            .keys
-            .candidates(kid, parsed.alg)
-            .chain(remote_keys.iter().flat_map(|keys| keys.candidates(kid, parsed.alg)))
-            .peekable();
+        // Without a list, what the keys declare decides. A `kid` no key has is left to
+        // `NoMatchingKey`, which may refetch rotated keys (rate-limited).
+        let kid_known = kid.is_none_or(|kid| sets().any(|keys| keys.has_kid(kid)));
+        if allowed.is_none() && kid_known && !sets().any(|keys| keys.allows_by_default(parsed.alg)) {
+            return Err(JwtError::AlgorithmNotAllowed);
+        }
+        let mut candidates = sets().flat_map(|keys| keys.candidates(kid, parsed.alg, allowed)).peekable();
         if candidates.peek().is_none() {
             return Err(JwtError::NoMatchingKey { provider: id });
         }

@@ -27,7 +27,8 @@ type TokenDigest = [u8; 32];
 pub struct TokenCache {
     capacity: usize,
     entries: HashMap<TokenDigest, Rc<VerifiedToken>>,
-    /// Insertion order, for evicting the oldest entry when full.
+    /// Insertion order, for evicting the oldest entry when full. Holds exactly the keys of
+    /// `entries`, each once, so it is bounded by `capacity` like them.
     order: VecDeque<TokenDigest>,
 }
 
@@ -46,7 +47,7 @@ impl TokenCache {
         if now < entry.valid_until {
             return Some(Rc::clone(entry));
         }
-        self.entries.remove(digest);
+        self.remove(digest);
         None
     }
 
@@ -54,16 +55,28 @@ impl TokenCache {
         if self.capacity == 0 || now >= token.valid_until {
             return;
         }
+        if let Some(present) = self.entries.get_mut(&digest) {
+            // The same token verified again: refresh the entry, keep its place in the order.
+            *present = token;
+            return;
+        }
         if self.entries.len() >= self.capacity {
             self.evict(now);
         }
-        if self.entries.insert(digest, token).is_none() {
-            self.order.push_back(digest);
+        self.entries.insert(digest, token);
+        self.order.push_back(digest);
+    }
+
+    /// Drops one entry from both the map and the order, keeping them the same set.
+    fn remove(&mut self, digest: &TokenDigest) {
+        if self.entries.remove(digest).is_some()
+            && let Some(at) = self.order.iter().position(|d| d == digest)
+        {
+            self.order.remove(at);
         }
     }
 
-    /// Drops expired entries, then the oldest ones, until there is room for one more. The order
-    /// queue may name entries already dropped by `get`; they are skipped here.
+    /// Drops expired entries, then the oldest ones, until there is room for one more.
     fn evict(&mut self, now: UnixSeconds) {
         self.entries.retain(|_, entry| now < entry.valid_until);
         self.order.retain(|digest| self.entries.contains_key(digest));
@@ -127,6 +140,25 @@ mod tests {
     }
 
     #[wasm_bindgen_test(unsupported = test)]
+    fn expired_lookups_and_reinserts_leave_no_stale_order_behind() {
+        let mut cache = TokenCache::new(2);
+        // Each token expires and is looked up after: it must leave `order` as well as `entries`.
+        for (i, token) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+            let now = 10 * i as u64;
+            let key = TokenCache::digest(token);
+            cache.insert(key, entry(now + 5), UnixSeconds(now));
+            assert!(cache.get(&key, UnixSeconds(now + 5)).is_none());
+            assert!(cache.order.len() <= 2 && cache.order.len() == cache.entries.len(), "{i}: {}", cache.order.len());
+        }
+        // The same token stored twice takes one place.
+        let key = TokenCache::digest("f");
+        cache.insert(key, entry(500), UnixSeconds(100));
+        cache.insert(key, entry(600), UnixSeconds(100));
+        assert_eq!((cache.order.len(), cache.entries.len()), (1, 1));
+        assert_eq!(cache.get(&key, UnixSeconds(550)).map(|t| t.valid_until), Some(UnixSeconds(600)));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
     fn never_stores_what_is_already_expired_or_with_no_capacity() {
         let mut cache = TokenCache::new(2);
         cache.insert(TokenCache::digest("a"), entry(10), UnixSeconds(10));
@@ -134,5 +166,62 @@ mod tests {
         let mut none = TokenCache::new(0);
         none.insert(TokenCache::digest("a"), entry(100), UnixSeconds(10));
         assert!(none.is_empty());
+    }
+}
+
+/// Any sequence of inserts, lookups, clock steps and clears keeps both the map and the order
+/// within the capacity, and the order naming exactly the stored entries (proptest runs
+/// natively only).
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Token number, lifetime from now.
+        Insert(u8, u64),
+        Get(u8),
+        Advance(u64),
+        Clear,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u8..24, 0u64..40).prop_map(|(t, life)| Op::Insert(t, life)),
+            4 => (0u8..24).prop_map(Op::Get),
+            2 => (0u64..30).prop_map(Op::Advance),
+            1 => Just(Op::Clear),
+        ]
+    }
+
+    fn entry(valid_until: u64) -> Rc<VerifiedToken> {
+        let identity = Identity::from_claims("p", serde_json::Map::new());
+        Rc::new(VerifiedToken { identity_json: Vec::new(), identity, valid_until: UnixSeconds(valid_until) })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn order_and_entries_stay_within_capacity(capacity in 0usize..8, ops in proptest::collection::vec(op(), 0..200)) {
+            let mut cache = TokenCache::new(capacity);
+            let mut now = 1_000u64;
+            for op in ops {
+                match op {
+                    Op::Insert(t, life) => {
+                        cache.insert(TokenCache::digest(&t.to_string()), entry(now + life), UnixSeconds(now));
+                    }
+                    Op::Get(t) => {
+                        let _ = cache.get(&TokenCache::digest(&t.to_string()), UnixSeconds(now));
+                    }
+                    Op::Advance(by) => now += by,
+                    Op::Clear => cache.clear(),
+                }
+                prop_assert!(cache.entries.len() <= capacity, "entries {} > {capacity}", cache.entries.len());
+                prop_assert!(cache.order.len() <= capacity, "order {} > {capacity}", cache.order.len());
+                prop_assert_eq!(cache.order.len(), cache.entries.len());
+                prop_assert!(cache.order.iter().all(|d| cache.entries.contains_key(d)));
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::algorithm::Algorithm;
 use super::claim_headers::{ClaimHeader, validate as validate_claim_headers, validate_header_name};
 use super::claims::ClaimRules;
 use super::hmac_keys::{HmacKeyJson, import_hmac_keys};
@@ -24,8 +25,10 @@ pub struct JwtFilterConfigJson {
     pub realm: String,
     /// Token issuers. At least one; a token is matched to its provider by `iss`.
     pub providers: Vec<ProviderJson>,
-    /// Default `false`: the `Authorization` header is removed once verified, so the upstream
-    /// never sees a token it could replay. `true` forwards it unchanged.
+    /// Default `false`: every token source (headers, the query parameter, the cookie) is removed
+    /// from the request, so the upstream never sees a token it could replay. `true` forwards a
+    /// verified token unchanged; a token that did not verify (on `allow_missing`, `allow_failed`
+    /// or `advisory` routes) and the caller's token on `next_hop_token` routes are still removed.
     #[serde(default)]
     pub forward_token: bool,
     /// Default none. Verified claims set as request headers for the upstream, e.g.
@@ -83,6 +86,14 @@ pub struct ProviderJson {
     /// Default none. Shared secrets for HS256/384/512 tokens of this provider only.
     #[serde(default)]
     pub hmac_keys: Vec<HmacKeyJson>,
+    /// Default: what the provider's keys declare. A JWK's `alg` when it has one; without it,
+    /// RS256/RS384/RS512 for RSA keys (never PS*), ES256 for P-256, ES384 for P-384, EdDSA for
+    /// Ed25519; an HMAC secret its own `alg`. A list (e.g. `["RS256", "PS256"]`, names as RFC
+    /// 7518 spells them) replaces that default for every key of the provider, inline or fetched;
+    /// a token whose header names another algorithm is refused (`algorithm_not_allowed`) before
+    /// any signature work. Listing PS* or EdDSA lets any client make the module verify them.
+    #[serde(default)]
+    pub algorithms: Option<Vec<String>>,
     /// Default `[{"header": {"name": "authorization", "value_prefix": "Bearer "}}]`. Where this
     /// provider's tokens may be found: `header` (with a prefix), `query`, `cookie`.
     #[serde(default = "default_token_sources")]
@@ -148,6 +159,8 @@ pub struct Provider {
     pub keys: KeySet,
     /// Where remote keys are fetched from, if anywhere.
     pub remote: Option<RemoteSource>,
+    /// The configured `algorithms`; `None`: each key's default (see [`super::VerifyingKey::accepts_by_default`]).
+    pub algorithms: Option<Vec<Algorithm>>,
 }
 
 /// The validated configuration.
@@ -170,14 +183,6 @@ impl JwtFilterConfig {
     /// Parses and validates the plugin configuration bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         Self::try_from(ConfigError::parse_json::<JwtFilterConfigJson>(bytes)?)
-    }
-
-    /// The headers that carry tokens, to remove before the request goes upstream.
-    pub fn token_headers(&self) -> impl Iterator<Item = &str> {
-        self.token_sources.iter().filter_map(|source| match source {
-            TokenSource::Header { name, .. } => Some(name.as_str()),
-            _ => None,
-        })
     }
 
     /// The provider whose issuer is exactly `iss`.
@@ -312,6 +317,8 @@ fn validate_provider(json: ProviderJson, path: &str) -> Result<Provider, ConfigE
             ));
         }
     }
+    let algorithms =
+        json.algorithms.as_deref().map(|names| algorithms(names, &format!("{path}.algorithms"))).transpose()?;
     let (mut keys, remote) = match &json.jwks {
         Some(JwksSourceJson::Inline(jwks)) => (KeySet::from_jwks(jwks, &format!("{path}.jwks.inline"))?, None),
         Some(JwksSourceJson::Remote(remote)) => {
@@ -338,5 +345,26 @@ fn validate_provider(json: ProviderJson, path: &str) -> Result<Provider, ConfigE
         },
         keys,
         remote,
+        algorithms,
     })
+}
+
+fn algorithms(names: &[String], path: &str) -> Result<Vec<Algorithm>, ConfigError> {
+    if names.is_empty() {
+        return Err(ConfigError::new(path, "must not be empty (leave it out for the keys' own algorithms)"));
+    }
+    let mut list = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let alg = Algorithm::from_jws_name(name).ok_or_else(|| {
+            ConfigError::new(
+                format!("{path}[{i}]"),
+                format!("`{name}` is not a supported algorithm (RFC 7518 names, case-sensitive)"),
+            )
+        })?;
+        if list.contains(&alg) {
+            return Err(ConfigError::new(format!("{path}[{i}]"), format!("lists {alg} twice")));
+        }
+        list.push(alg);
+    }
+    Ok(list)
 }

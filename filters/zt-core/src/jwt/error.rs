@@ -27,6 +27,10 @@ pub enum JwtError {
     /// Header or claims name a member twice; parsers disagree on which wins.
     DuplicateMember,
     UnsupportedAlgorithm,
+    /// The header's `alg` is one the suite knows but the token's provider does not allow
+    /// (its `algorithms`, or by default what its keys declare): refused before any signature
+    /// work, so a client cannot choose a costlier verification than the issuer uses.
+    AlgorithmNotAllowed,
     /// RFC 7515 §4.1.11: the suite understands no extension, so any `crit` is refused; `b64`
     /// (RFC 7797) changes what is signed and is refused too.
     CriticalHeader,
@@ -76,7 +80,7 @@ pub enum JwtError {
 
 impl JwtError {
     /// Every value [`JwtError::reason`] can take, for defining one metric per reason up front.
-    pub const REASONS: [&'static str; 24] = [
+    pub const REASONS: [&'static str; 25] = [
         "missing",
         "multiple_tokens",
         "token_format",
@@ -85,6 +89,7 @@ impl JwtError {
         "malformed",
         "duplicate_member",
         "unsupported_algorithm",
+        "algorithm_not_allowed",
         "critical_header",
         "unsupported_type",
         "unknown_issuer",
@@ -114,6 +119,7 @@ impl JwtError {
             JwtError::Malformed(_) => "malformed",
             JwtError::DuplicateMember => "duplicate_member",
             JwtError::UnsupportedAlgorithm => "unsupported_algorithm",
+            JwtError::AlgorithmNotAllowed => "algorithm_not_allowed",
             JwtError::CriticalHeader => "critical_header",
             JwtError::UnsupportedType => "unsupported_type",
             JwtError::IssuerMissing | JwtError::UnknownIssuer => "unknown_issuer",
@@ -144,6 +150,7 @@ impl JwtError {
             JwtError::TooLarge { .. } => "Jwt is too large",
             JwtError::Malformed(_) | JwtError::DuplicateMember => "Jwt is not in the form of Header.Payload.Signature",
             JwtError::UnsupportedAlgorithm => "Jwt algorithm is not supported",
+            JwtError::AlgorithmNotAllowed => "Jwt algorithm is not allowed for its issuer",
             JwtError::CriticalHeader => "Jwt header has an unsupported critical parameter",
             JwtError::UnsupportedType => "Jwt type is not supported",
             JwtError::IssuerMissing | JwtError::UnknownIssuer => "Jwt issuer is not configured",
@@ -198,6 +205,7 @@ mod tests {
             JwtError::Malformed(""),
             JwtError::DuplicateMember,
             JwtError::UnsupportedAlgorithm,
+            JwtError::AlgorithmNotAllowed,
             JwtError::CriticalHeader,
             JwtError::UnsupportedType,
             JwtError::IssuerMissing,

@@ -118,7 +118,7 @@ pub fn host_crypto_works(host: &dyn HostCrypto) -> bool {
         return false;
     };
     let Ok(token) = ParsedToken::parse(PROBE_TOKEN, PROBE_TOKEN.len()) else { return false };
-    let Some(key) = keys.candidates(None, token.alg).next() else { return false };
+    let Some(key) = keys.candidates(None, token.alg, None).next() else { return false };
     let Some(Ok(good)) = host_request(&token, key) else { return false };
     let tampered_text = [good.text, b"x"].concat();
     let bad = HostVerifyRequest { text: &tampered_text, ..good.clone() };

@@ -43,6 +43,21 @@ impl Identity {
         }
     }
 
+    /// The scopes as zt-authz reads them: from the claim at `path` (a space-delimited string or
+    /// an array of strings, RFC 8693 §4.2), or [`Identity::scopes`] without a path.
+    pub fn scopes_at(&self, path: Option<&[String]>) -> Vec<String> {
+        let Some((first, rest)) = path.and_then(<[String]>::split_first) else { return self.scopes.clone() };
+        let mut value = self.claims.get(first);
+        for member in rest {
+            value = value.and_then(Value::as_object).and_then(|object| object.get(member));
+        }
+        match value {
+            Some(Value::String(s)) => s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
@@ -64,6 +79,17 @@ mod tests {
         assert_eq!(identity(json!({"scope": "read  write"})).scopes, ["read", "write"]);
         assert_eq!(identity(json!({"scp": ["a", "b"]})).scopes, ["a", "b"]);
         assert!(identity(json!({})).scopes.is_empty());
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn scopes_at_a_claim_path_follow_the_authorization_rules() {
+        let id = identity(json!({"scope": "a b", "permissions": ["p1", 7, "p2"], "realm": {"roles": "r1  r2"}}));
+        let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(id.scopes_at(None), ["a", "b"]);
+        assert_eq!(id.scopes_at(Some(&path(&["permissions"]))), ["p1", "p2"]);
+        assert_eq!(id.scopes_at(Some(&path(&["realm", "roles"]))), ["r1", "r2"]);
+        assert!(id.scopes_at(Some(&path(&["realm", "missing"]))).is_empty());
+        assert!(id.scopes_at(Some(&path(&["scope", "deeper"]))).is_empty(), "a string has no members");
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -2,7 +2,7 @@
 //!
 //! Each JWK is imported by `jwt-simple`'s strict `from_jwk` (size, curve, exponent, `use`,
 //! `key_ops`, private members); the set-level rules (no duplicate `kid`, no symmetric keys, at
-//! least one key) are ours. A bad key refuses the whole configuration: dropping it silently
+//! least one key) and the refusal of ROCA-fingerprinted RSA moduli are ours. A bad key refuses the whole configuration: dropping it silently
 //! would turn a typo into a 401 for every caller of that key.
 
 use jwt_simple::prelude::{
@@ -12,6 +12,7 @@ use jwt_simple::prelude::{
 use serde_json::Value;
 
 use super::algorithm::Algorithm;
+use super::roca::has_roca_fingerprint;
 use crate::config_error::ConfigError;
 
 /// One public key and the algorithms it may verify.
@@ -68,6 +69,33 @@ impl VerifyingKey {
         };
         family_matches && self.declared_alg.is_none_or(|declared| declared == alg)
     }
+
+    /// What this key verifies when its provider lists no `algorithms`: its declared `alg`, or
+    /// else the conservative algorithm of its type. An RSA key without `alg` verifies RS256/384/512
+    /// only: PSS is slower to verify and runs in the module, so an anonymous client must not
+    /// be able to choose it for a key whose issuer never said it signs with it.
+    pub fn accepts_by_default(&self, alg: Algorithm) -> bool {
+        self.accepts(alg)
+            && (self.declared_alg.is_some() || !matches!(alg, Algorithm::Ps256 | Algorithm::Ps384 | Algorithm::Ps512))
+    }
+
+    /// Whether this key may verify `alg` for a provider allowing `allowed` (`None`: the default).
+    pub fn accepts_under(&self, alg: Algorithm, allowed: Option<&[Algorithm]>) -> bool {
+        match allowed {
+            Some(list) => list.contains(&alg) && self.accepts(alg),
+            None => self.accepts_by_default(alg),
+        }
+    }
+}
+
+/// What a fetched JWKS held beyond the keys in use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkippedKeys {
+    /// Keys this filter cannot use (encryption keys, other types, weak or malformed RSA),
+    /// including the ROCA ones below.
+    pub count: usize,
+    /// The `kid` (or `keys[i]` without one) of each RSA key refused for the ROCA fingerprint.
+    pub roca: Vec<String>,
 }
 
 /// The keys of one provider.
@@ -112,18 +140,25 @@ impl KeySet {
     }
 
     /// Imports a fetched JWKS. Unlike configuration, a published set may hold keys this
-    /// filter cannot use (encryption keys, other key types, weak RSA): those are skipped and
-    /// counted. A set with no usable key, or with a `kid` twice, is refused whole.
-    pub fn from_remote_jwks(body: &[u8]) -> Result<(Self, usize), String> {
+    /// filter cannot use (encryption keys, other key types, weak RSA, ROCA moduli): those are
+    /// skipped and counted, the ROCA ones by `kid`. A set with no usable key, or with a `kid`
+    /// twice, is refused whole.
+    pub fn from_remote_jwks(body: &[u8]) -> Result<(Self, SkippedKeys), String> {
         let jwks: Value = serde_json::from_slice(body).map_err(|_| "not JSON".to_owned())?;
         let Some(Value::Array(entries)) = jwks.get("keys") else {
             return Err("no `keys` array".to_owned());
         };
         let mut keys: Vec<VerifyingKey> = Vec::with_capacity(entries.len());
-        let mut skipped = 0;
+        let mut skipped = SkippedKeys::default();
         for (i, entry) in entries.iter().enumerate() {
+            if is_roca_rsa_jwk(entry) {
+                skipped.count += 1;
+                let kid = entry.get("kid").and_then(Value::as_str);
+                skipped.roca.push(kid.map_or_else(|| format!("keys[{i}]"), str::to_owned));
+                continue;
+            }
             let Ok(key) = import_jwk(entry, "key") else {
-                skipped += 1;
+                skipped.count += 1;
                 continue;
             };
             if let Some(kid) = &key.kid
@@ -134,25 +169,44 @@ impl KeySet {
             keys.push(key);
         }
         if keys.is_empty() {
+            if !skipped.roca.is_empty() {
+                return Err(format!(
+                    "none of its {} keys is usable (ROCA-fingerprinted RSA: {:?})",
+                    entries.len(),
+                    skipped.roca
+                ));
+            }
             return Err(format!("none of its {} keys is usable", entries.len()));
         }
         Ok((Self { keys }, skipped))
     }
 
-    /// The keys that may verify a token with this `kid` and `alg`, following Envoy's
-    /// `jwt_verify_lib`: a key with another `kid` is skipped, a key without one is tried.
+    /// The keys that may verify a token with this `kid` and `alg` for a provider allowing
+    /// `allowed`, following Envoy's `jwt_verify_lib`: a key with another `kid` is skipped, a key
+    /// without one is tried.
     pub fn candidates<'s>(
         &'s self,
         kid: Option<&'s str>,
         alg: Algorithm,
+        allowed: Option<&'s [Algorithm]>,
     ) -> impl Iterator<Item = &'s VerifyingKey> + 's {
         self.keys.iter().filter(move |key| {
             let kid_matches = match (kid, key.kid.as_deref()) {
                 (Some(token_kid), Some(key_kid)) => token_kid == key_kid,
                 _ => true,
             };
-            kid_matches && key.accepts(alg)
+            kid_matches && key.accepts_under(alg, allowed)
         })
+    }
+
+    /// Whether some key verifies `alg` by default (the provider lists no `algorithms`).
+    pub fn allows_by_default(&self, alg: Algorithm) -> bool {
+        self.keys.iter().any(|key| key.accepts_by_default(alg))
+    }
+
+    /// Whether some key has exactly this `kid`.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|key| key.kid.as_deref() == Some(kid))
     }
 
     /// Adds keys (the provider's symmetric keys) after the JWKS, refusing a `kid` already used.
@@ -201,6 +255,12 @@ fn import_jwk(entry: &Value, path: &str) -> Result<VerifyingKey, ConfigError> {
     let text = entry.to_string();
     let invalid = |e: jwt_simple::Error| ConfigError::new(path, format!("invalid key: {e}"));
     let material = match (field("kty"), field("crv")) {
+        (Some("RSA"), _) if is_roca_rsa_jwk(entry) => {
+            return Err(ConfigError::new(
+                format!("{path}.n"),
+                "the modulus has the ROCA fingerprint (CVE-2017-15361): its private key can be computed",
+            ));
+        }
         (Some("RSA"), _) => {
             // Import without `alg` so one JWK yields every hash and padding; `declared_alg` narrows.
             let mut bare = entry.clone();
@@ -247,4 +307,15 @@ fn import_jwk(entry: &Value, path: &str) -> Result<VerifyingKey, ConfigError> {
         return Err(ConfigError::new(format!("{path}.alg"), format!("{alg} does not fit the key type")));
     }
     Ok(key)
+}
+
+/// Whether `entry` is an RSA JWK whose `n` (base64url, RFC 7518 §6.3.1.1) has the ROCA
+/// fingerprint. A malformed `n` is left to the importer to refuse.
+fn is_roca_rsa_jwk(entry: &Value) -> bool {
+    use base64::Engine as _;
+    if entry.get("kty").and_then(Value::as_str) != Some("RSA") {
+        return false;
+    }
+    let Some(n) = entry.get("n").and_then(Value::as_str) else { return false };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(n).is_ok_and(|n| has_roca_fingerprint(&n))
 }

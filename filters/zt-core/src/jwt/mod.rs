@@ -18,9 +18,11 @@ mod next_hop;
 mod remote;
 mod requirement;
 mod response;
+mod roca;
 mod signature;
 mod sources;
 mod strict_json;
+mod strip;
 mod token;
 
 pub use algorithm::Algorithm;
@@ -35,8 +37,8 @@ pub use error::JwtError;
 pub use hmac_keys::HmacKeyJson;
 pub use host_crypto::{HostCrypto, HostVerdict, HostVerifier, HostVerifyRequest, host_crypto_works, host_request};
 pub use identity::Identity;
-pub use keys::{KeyMaterial, KeySet, VerifyingKey};
-pub use next_hop::{NextHop, NextHopJson, ProfileJson};
+pub use keys::{KeyMaterial, KeySet, SkippedKeys, VerifyingKey};
+pub use next_hop::{NextHop, NextHopJson, ProfileJson, ScopeClaimJson};
 pub use remote::{
     FetchFailure, FetchOutcome, FetchPolicy, FetchRequest, FetchStage, FetchTarget, KeysWait, KidRefetch,
     MAX_DOCUMENT_BYTES, OidcDiscoveryJson, ProviderId, RemoteJwksJson, RemoteKeys, RemoteSource,
@@ -45,6 +47,7 @@ pub use requirement::{Decision, Requirement, RequirementJson, Requirements, Requ
 pub use response::denial;
 pub use signature::{InModuleVerifier, SignatureVerifier};
 pub use sources::TokenSource;
+pub use strip::{HeaderEdit, must_strip, strip_token_edits};
 pub use token::ParsedToken;
 
 #[cfg(test)]

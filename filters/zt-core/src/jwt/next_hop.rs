@@ -1,7 +1,9 @@
 //! Scoped tokens for the next hop: instead of forwarding the caller's token, the filter mints
 //! a short-lived one for the upstream, with the upstream as audience, the caller's subject,
 //! only the scopes the route's profile allows (and the caller had), and this proxy named as
-//! the actor (RFC 8693 §4.1 `act`, OpenID `azp`). The upstream verifies it against the public
+//! the actor (RFC 8693 §4.1 `act`, OpenID `azp`). The caller's issuer and provider travel as
+//! `caller_iss` and `caller_provider`, apart from `iss` (always this minter), so that the same
+//! `sub` from two issuers stays two callers at the next hop. The upstream verifies it against the public
 //! JWKS the filter serves itself. A leaked minted token is worth one audience for seconds.
 
 use std::collections::BTreeMap;
@@ -36,6 +38,22 @@ pub struct NextHopJson {
     pub actor: String,
     /// Named profiles that requirements select with `next_hop_token`.
     pub profiles: BTreeMap<String, ProfileJson>,
+    /// Default none: the caller's scopes are its identity's (`scope`, space-delimited, or
+    /// `scp`), which is where zt-authz reads them without its own `scope_claim`. A claim path
+    /// (`"permissions"`, `"realm_access.roles"` or `["realm_access", "roles"]`) holding a
+    /// space-delimited string or an array of strings. Set it to zt-authz's `scope_claim`:
+    /// otherwise the minted scopes are not the ones authorization checked.
+    #[serde(default)]
+    pub scope_claim: Option<ScopeClaimJson>,
+}
+
+/// A claim path: `"org.team"` or `["org", "team.name"]` (for member names holding a dot), as
+/// zt-authz's `scope_claim` takes it.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a claim path: a dot-separated string or an array of member names")]
+pub enum ScopeClaimJson {
+    Dotted(String),
+    Segments(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +89,8 @@ pub struct NextHop {
     pub issuer: String,
     pub jwks_path: String,
     pub actor: String,
+    /// Where the caller's scopes are read; `None`: [`Identity::scopes`].
+    scope_claim: Option<Vec<String>>,
     profiles: BTreeMap<String, Profile>,
     key: SigningKey,
     /// The answer to `GET <jwks_path>`: the public JWKS, built once.
@@ -110,11 +130,35 @@ impl NextHop {
                 },
             );
         }
+        let scope_claim = match json.scope_claim {
+            None => None,
+            Some(claim) => {
+                let segments: Vec<String> = match claim {
+                    ScopeClaimJson::Dotted(dotted) => dotted.split('.').map(str::to_owned).collect(),
+                    ScopeClaimJson::Segments(segments) => segments,
+                };
+                if segments.is_empty() || segments.iter().any(String::is_empty) {
+                    return Err(ConfigError::new(
+                        field("scope_claim"),
+                        "needs non-empty member names (`org.team` or [\"org\", \"team\"])",
+                    ));
+                }
+                Some(segments)
+            }
+        };
         let (key, public_jwk) = import_signing_key(&json.signing_key, &field("signing_key"))?;
         // The keys are public; a next hop may cache them for a while.
         let cache = vec![("cache-control".to_owned(), "max-age=300".to_owned())];
         let jwks_reply = LocalReply::json(200, cache, &json!({ "keys": [public_jwk] }));
-        Ok(Self { issuer: json.issuer, jwks_path: json.jwks_path, actor: json.actor, profiles, key, jwks_reply })
+        Ok(Self {
+            issuer: json.issuer,
+            jwks_path: json.jwks_path,
+            actor: json.actor,
+            scope_claim,
+            profiles,
+            key,
+            jwks_reply,
+        })
     }
 
     pub fn profile_names(&self) -> Vec<String> {
@@ -130,11 +174,13 @@ impl NextHop {
     /// bytes (the adapter draws them from the host); `now` is the proxy's clock.
     pub fn mint(&self, profile: &str, caller: &Identity, now: UnixSeconds, jti: [u8; 16]) -> Result<String, String> {
         let profile = self.profiles.get(profile).ok_or_else(|| format!("no next-hop profile `{profile}`"))?;
-        let scopes: Vec<&str> =
-            profile.scopes.iter().filter(|s| caller.scopes.contains(s)).map(String::as_str).collect();
+        let held = caller.scopes_at(self.scope_claim.as_deref());
+        let scopes: Vec<&str> = profile.scopes.iter().filter(|s| held.contains(s)).map(String::as_str).collect();
         let mut custom = Map::new();
         custom.insert("azp".into(), json!(self.actor));
         custom.insert("act".into(), json!({ "sub": self.actor }));
+        custom.insert("caller_iss".into(), json!(caller.iss));
+        custom.insert("caller_provider".into(), json!(caller.provider));
         if !scopes.is_empty() {
             custom.insert("scope".into(), json!(scopes.join(" ")));
         }
@@ -253,9 +299,66 @@ mod tests {
             assert_eq!(identity.claims["azp"], "spiffe://td/gw");
             assert_eq!(identity.claims["act"], json!({"sub": "spiffe://td/gw"}));
             assert_eq!(identity.claims["jti"], "BwcHBwcHBwcHBwcHBwcHBw");
+            assert_eq!(identity.iss, "https://gw.internal", "`iss` is always the minter");
+            assert_eq!(identity.claims["caller_iss"], "https://idp", "the caller's issuer stays apart");
+            assert_eq!(identity.claims["caller_provider"], "idp");
             assert_eq!(identity.exp, Some(NOW.0 + 30));
             let replay = UnixSeconds(NOW.0 + 30 + 5);
             assert!(matches!(verifier.verify(&token, replay), Err(JwtError::Expired { .. })));
+        }
+    }
+
+    /// Two callers with one `sub` from two issuers: their minted tokens differ where it shows.
+    #[wasm_bindgen_test(unsupported = test)]
+    fn the_same_subject_from_two_issuers_stays_two_callers() {
+        let minter = next_hop(ed25519()).unwrap();
+        let verifier = next_hop_verifier(&minter);
+        let from = |provider: &str, iss: &str| {
+            let claims = json!({"iss": iss, "sub": "alice", "scope": "orders.read"});
+            let token = minter.mint(
+                "orders",
+                &Identity::from_claims(provider, claims.as_object().unwrap().clone()),
+                NOW,
+                [1; 16],
+            );
+            verifier.verify(&token.unwrap(), NOW).unwrap()
+        };
+        let (a, b) = (from("corp", "https://corp.idp"), from("partner", "https://partner.idp"));
+        assert_eq!((a.sub.as_deref(), b.sub.as_deref()), (Some("alice"), Some("alice")));
+        assert_eq!(
+            (a.claims["caller_iss"].as_str(), b.claims["caller_iss"].as_str()),
+            (Some("https://corp.idp"), Some("https://partner.idp"))
+        );
+        assert_eq!(
+            (a.claims["caller_provider"].as_str(), b.claims["caller_provider"].as_str()),
+            (Some("corp"), Some("partner"))
+        );
+    }
+
+    /// With `scope_claim` the minted scopes come from the claim authorization reads, not `scope`.
+    #[wasm_bindgen_test(unsupported = test)]
+    fn scopes_come_from_the_configured_claim() {
+        let with_claim = |claim: Value| {
+            let json = json!({"issuer": "https://gw.internal", "signing_key": ed25519(), "actor": "spiffe://td/gw",
+                "scope_claim": claim, "profiles": {"orders": {"audience": "orders", "lifetime_seconds": 30,
+                "scopes": ["orders.read", "orders.write"]}}});
+            NextHop::validate(serde_json::from_value(json).unwrap(), "next_hop")
+        };
+        // `scope` claims orders.write, the configured claim only orders.read: the claim wins.
+        let claims = json!({"iss": "https://idp", "sub": "alice", "scope": "orders.write",
+            "realm_access": {"roles": ["orders.read", "admin"]}});
+        let caller = Identity::from_claims("idp", claims.as_object().unwrap().clone());
+        for claim in [json!("realm_access.roles"), json!(["realm_access", "roles"])] {
+            let minter = with_claim(claim).unwrap();
+            let token = minter.mint("orders", &caller, NOW, [3; 16]).unwrap();
+            assert_eq!(next_hop_verifier(&minter).verify(&token, NOW).unwrap().scopes, ["orders.read"]);
+        }
+        // Without it, `scope` (or `scp`) as before.
+        let minter = next_hop(ed25519()).unwrap();
+        let token = minter.mint("orders", &caller, NOW, [3; 16]).unwrap();
+        assert_eq!(next_hop_verifier(&minter).verify(&token, NOW).unwrap().scopes, ["orders.write"]);
+        for bad in [json!(""), json!("a..b"), json!([]), json!(["a", ""])] {
+            assert_eq!(with_claim(bad).err().unwrap().path, "next_hop.scope_claim");
         }
     }
 

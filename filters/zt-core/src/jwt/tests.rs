@@ -94,6 +94,13 @@ fn default_authenticator() -> Both {
     authenticator(config_json(all_public_jwks()))
 }
 
+/// The test keys with PSS allowed too: an RSA key without `alg` serves RS256 and PS256 alike.
+fn every_algorithm_config() -> Value {
+    let mut config = config_json(all_public_jwks());
+    config["providers"][0]["algorithms"] = json!(["RS256", "PS256", "ES256", "EdDSA"]);
+    config
+}
+
 fn claims(extra: Value) -> JWTClaims<Map<String, Value>> {
     let Value::Object(custom) = extra else { panic!("extra claims must be an object") };
     let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(300))
@@ -124,7 +131,7 @@ fn eddsa(claims: JWTClaims<Map<String, Value>>) -> String {
 
 #[wasm_bindgen_test(unsupported = test)]
 fn accepts_rs256_ps256_es256_and_eddsa() {
-    let auth = default_authenticator();
+    let auth = authenticator(every_algorithm_config());
     for token in
         [rs256(claims(json!({}))), ps256(claims(json!({}))), es256(claims(json!({}))), eddsa(claims(json!({})))]
     {
@@ -150,7 +157,7 @@ fn authenticates_from_the_authorization_header() {
 
 #[wasm_bindgen_test(unsupported = test)]
 fn refuses_a_tampered_token() {
-    let auth = default_authenticator();
+    let auth = authenticator(every_algorithm_config());
     for token in
         [rs256(claims(json!({}))), ps256(claims(json!({}))), es256(claims(json!({}))), eddsa(claims(json!({})))]
     {
@@ -196,25 +203,180 @@ fn a_declared_alg_narrows_an_rsa_key() {
     let mut jwk = public_jwk(include_str!("../../testdata/A.2_RS256.jwk.json"), "rsa");
     jwk["alg"] = json!("RS384");
     let auth = authenticator(config_json(json!({"keys": [jwk.clone()]})));
-    assert_eq!(
-        auth.verify(&rs256(claims(json!({}))), NOW).unwrap_err(),
-        JwtError::NoMatchingKey { provider: ProviderId(0) }
-    );
+    assert_eq!(auth.verify(&rs256(claims(json!({}))), NOW).unwrap_err(), JwtError::AlgorithmNotAllowed);
     // A key declared RS256 never verifies the same key's PSS signature, and the reverse.
     jwk["alg"] = json!("RS256");
     let auth = authenticator(config_json(json!({"keys": [jwk.clone()]})));
+    assert!(auth.verify(&rs256(claims(json!({}))), NOW).is_ok());
+    assert_eq!(auth.verify(&ps256(claims(json!({}))), NOW).unwrap_err(), JwtError::AlgorithmNotAllowed);
+    jwk["alg"] = json!("PS256");
+    let auth = authenticator(config_json(json!({"keys": [jwk]})));
+    assert!(auth.verify(&ps256(claims(json!({}))), NOW).is_ok());
+    assert_eq!(auth.verify(&rs256(claims(json!({}))), NOW).unwrap_err(), JwtError::AlgorithmNotAllowed);
+}
+
+/// Counts the signatures it is asked to check; answers as the in-module verifier does.
+struct Counting(std::rc::Rc<std::cell::Cell<usize>>);
+
+impl SignatureVerifier for Counting {
+    fn verify(&self, token: &ParsedToken<'_>, key: &VerifyingKey, now: UnixSeconds) -> bool {
+        self.0.set(self.0.get() + 1);
+        InModuleVerifier.verify(token, key, now)
+    }
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+}
+
+fn counting(config: Value) -> (Authenticator, std::rc::Rc<std::cell::Cell<usize>>) {
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let config = JwtFilterConfig::from_json(config.to_string().as_bytes()).unwrap();
+    (Authenticator::new(config, Box::new(Counting(calls.clone()))), calls)
+}
+
+/// Without `algorithms`, an RSA key without `alg` verifies RS* only: a PS256 token is refused
+/// before a single signature check, so no client can make the module run PSS for it.
+#[wasm_bindgen_test(unsupported = test)]
+fn by_default_keys_allow_only_what_they_declare_or_their_conservative_family() {
+    let (auth, calls) = counting(config_json(all_public_jwks()));
+    assert_eq!(auth.verify(&ps256(claims(json!({}))), NOW).unwrap_err(), JwtError::AlgorithmNotAllowed);
+    assert_eq!(calls.get(), 0, "no signature work for a refused algorithm");
+    for token in [rs256(claims(json!({}))), es256(claims(json!({}))), eddsa(claims(json!({})))] {
+        assert!(auth.verify(&token, NOW).is_ok());
+    }
+    // RS384 and RS512 belong to the RSA family too; ES384 needs a P-384 key the set lacks.
+    let rs384 = RS384KeyPair::from_jwk(include_str!("../../testdata/A.2_RS256.jwk.json")).unwrap().with_key_id("rsa");
+    assert!(auth.verify(&rs384.sign(claims(json!({}))).unwrap(), NOW).is_ok());
+    let es384 = ES384KeyPair::generate().with_key_id("ec");
+    assert_eq!(auth.verify(&es384.sign(claims(json!({}))).unwrap(), NOW).unwrap_err(), JwtError::AlgorithmNotAllowed);
+    // An EC-only provider refuses RS256 outright, with or without a known kid...
+    let (ec_only, calls) = counting(config_json(json!({"keys": [
+        public_jwk(include_str!("../../testdata/A.3_ES256.jwk.json"), "ec")]})));
+    let rsa_no_kid = RS256KeyPair::from_jwk(include_str!("../../testdata/A.2_RS256.jwk.json")).unwrap();
+    assert_eq!(
+        ec_only.verify(&rsa_no_kid.sign(claims(json!({}))).unwrap(), NOW).unwrap_err(),
+        JwtError::AlgorithmNotAllowed
+    );
+    let rsa_ec_kid = rsa_no_kid.clone().with_key_id("ec");
+    assert_eq!(
+        ec_only.verify(&rsa_ec_kid.sign(claims(json!({}))).unwrap(), NOW).unwrap_err(),
+        JwtError::AlgorithmNotAllowed
+    );
+    // ...but a kid it has never seen stays `NoMatchingKey`: rotated remote keys may bring it.
+    assert_eq!(
+        ec_only.verify(&rs256(claims(json!({}))), NOW).unwrap_err(),
+        JwtError::NoMatchingKey { provider: ProviderId(0) }
+    );
+    assert_eq!(calls.get(), 0);
+    // A JWK that declares PS256 allows PS256 by itself.
+    let mut pss_jwk = public_jwk(include_str!("../../testdata/A.2_RS256.jwk.json"), "rsa");
+    pss_jwk["alg"] = json!("PS256");
+    let auth = authenticator(config_json(json!({"keys": [pss_jwk]})));
+    assert!(auth.verify(&ps256(claims(json!({}))), NOW).is_ok());
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn an_algorithms_list_replaces_what_the_keys_declare() {
+    let mut config = config_json(all_public_jwks());
+    config["providers"][0]["algorithms"] = json!(["ES256"]);
+    let (auth, calls) = counting(config.clone());
+    for token in [rs256(claims(json!({}))), ps256(claims(json!({}))), eddsa(claims(json!({})))] {
+        assert_eq!(auth.verify(&token, NOW).unwrap_err(), JwtError::AlgorithmNotAllowed);
+    }
+    // Refused before the claims, too: an expired RS256 token is still `algorithm_not_allowed`.
+    assert_eq!(
+        auth.verify(&rs256(claims(json!({}))), UnixSeconds(NOW.0 + 9999)).unwrap_err(),
+        JwtError::AlgorithmNotAllowed
+    );
+    assert_eq!(calls.get(), 0);
+    assert!(auth.verify(&es256(claims(json!({}))), NOW).is_ok());
+    // PS256 only: the RSA key without `alg` now verifies PSS and no longer PKCS#1.
+    config["providers"][0]["algorithms"] = json!(["PS256"]);
+    let auth = authenticator(config.clone());
+    assert!(auth.verify(&ps256(claims(json!({}))), NOW).is_ok());
+    assert_eq!(auth.verify(&rs256(claims(json!({}))), NOW).unwrap_err(), JwtError::AlgorithmNotAllowed);
+    // A key's own `alg` still narrows it within the list.
+    let mut rs_jwk = public_jwk(include_str!("../../testdata/A.2_RS256.jwk.json"), "rsa");
+    rs_jwk["alg"] = json!("RS256");
+    config["providers"][0]["jwks"] = json!({"inline": {"keys": [rs_jwk]}});
+    config["providers"][0]["algorithms"] = json!(["RS256", "PS256"]);
+    let auth = authenticator(config);
     assert!(auth.verify(&rs256(claims(json!({}))), NOW).is_ok());
     assert_eq!(
         auth.verify(&ps256(claims(json!({}))), NOW).unwrap_err(),
         JwtError::NoMatchingKey { provider: ProviderId(0) }
     );
-    jwk["alg"] = json!("PS256");
-    let auth = authenticator(config_json(json!({"keys": [jwk]})));
-    assert!(auth.verify(&ps256(claims(json!({}))), NOW).is_ok());
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn algorithms_apply_to_fetched_keys_too() {
+    let set = json!({"keys": [public_jwk(include_str!("../../testdata/A.2_RS256.jwk.json"), "rsa")]}).to_string();
+    for (algorithms, ps_result) in [(None, Err(JwtError::AlgorithmNotAllowed)), (Some(json!(["PS256"])), Ok("main"))] {
+        let mut config = json!({"providers": [{"name": "main", "issuer": ISS, "audiences": ["api"],
+            "jwks": {"remote": {"cluster": "idp", "uri": "https://idp.test/jwks"}}}]});
+        if let Some(list) = algorithms {
+            config["providers"][0]["algorithms"] = list;
+        }
+        let auth = Authenticator::new(
+            JwtFilterConfig::from_json(config.to_string().as_bytes()).unwrap(),
+            Box::new(InModuleVerifier),
+        );
+        let store = crate::shared_store::MemoryStore::default();
+        let request = auth.poll_remote_keys(&store, NOW).remove(0);
+        auth.remote_keys_response(&request, Some((200, set.as_bytes())), &store, NOW);
+        let result = auth.verify(&ps256(claims(json!({}))), NOW);
+        assert_eq!(result.as_ref().map(|id| id.provider.as_str()).map_err(Clone::clone), ps_result);
+    }
+}
+
+/// crocs-muni/roca's positive test sample `mod03`: a 2048-bit modulus with the fingerprint.
+fn roca_modulus() -> Vec<u8> {
+    let hex = include_str!("../../testdata/roca_mod03.hex").trim();
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+}
+
+fn roca_jwk(kid: &str) -> Value {
+    json!({"kty": "RSA", "kid": kid, "n": base64_url(&roca_modulus()), "e": "AQAB"})
+}
+
+/// A published ROCA-vulnerable modulus (crocs-muni/roca's test sample `mod03`) refuses the
+/// configuration by the key's path; ordinary RSA keys (every other test) pass.
+#[wasm_bindgen_test(unsupported = test)]
+fn an_inline_rsa_key_with_the_roca_fingerprint_is_refused_by_path() {
+    let mut keys = all_public_jwks();
+    keys["keys"].as_array_mut().unwrap().push(roca_jwk("weak"));
+    let err = JwtFilterConfig::from_json(config_json(keys).to_string().as_bytes()).err().unwrap();
+    assert_eq!(err.path, "providers[0].jwks.inline.keys[3].n");
+    assert!(err.to_string().contains("ROCA"), "{err}");
+    // The same modulus is otherwise a key jwt-simple would import.
+    let mut near = roca_modulus();
+    *near.last_mut().unwrap() ^= 0x02;
+    let mut ordinary = roca_jwk("near");
+    ordinary["n"] = json!(base64_url(&near));
+    assert!(JwtFilterConfig::from_json(config_json(json!({"keys": [ordinary]})).to_string().as_bytes()).is_ok());
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_fetched_roca_key_is_dropped_by_kid_and_a_set_of_only_such_keys_fails() {
+    let store = crate::shared_store::MemoryStore::default();
+    let auth = remote_authenticator();
+    let request = auth.poll_remote_keys(&store, NOW).remove(0);
+    let set = json!({"keys": [roca_jwk("weak"), public_jwk(include_str!("../../testdata/A.3_ES256.jwk.json"), "ec")]});
+    let outcome = auth.remote_keys_response(&request, Some((200, set.to_string().as_bytes())), &store, NOW);
     assert_eq!(
-        auth.verify(&rs256(claims(json!({}))), NOW).unwrap_err(),
-        JwtError::NoMatchingKey { provider: ProviderId(0) }
+        outcome,
+        FetchOutcome::Installed { keys: 1, skipped: SkippedKeys { count: 1, roca: vec!["weak".into()] } }
     );
+    assert!(auth.verify(&es256(claims(json!({}))), NOW).is_ok());
+    let KidRefetch::Fetch(request) = auth.unknown_kid(ProviderId(0), &store, UnixSeconds(NOW.0 + 60)) else {
+        panic!("refetch expected")
+    };
+    let only_weak = json!({"keys": [roca_jwk("weak"), roca_jwk("weak2")]}).to_string();
+    let outcome =
+        auth.remote_keys_response(&request, Some((200, only_weak.as_bytes())), &store, UnixSeconds(NOW.0 + 60));
+    let FetchOutcome::Failed(FetchFailure::Jwks(why)) = outcome else { panic!("a failed fetch: {outcome:?}") };
+    assert!(why.contains("ROCA") && why.contains("weak2"), "{why}");
+    assert!(auth.verify(&es256(claims(json!({}))), NOW).is_ok(), "the last good keys stay");
 }
 
 #[wasm_bindgen_test(unsupported = test)]
@@ -270,7 +432,7 @@ fn verifies_the_rfc_7515_examples() {
     ] {
         let keys = KeySet::from_jwks(&json!({"keys": [public_jwk(jwk, "k")]}), "jwks").unwrap();
         let token = ParsedToken::parse(jws.trim(), 8192).unwrap();
-        let key = keys.candidates(None, token.alg).next().unwrap();
+        let key = keys.candidates(None, token.alg, None).next().unwrap();
         let host = HostVerifier::new(NativeHost::default());
         assert!(InModuleVerifier.verify(&token, key, rfc_time), "{}", token.alg);
         assert!(host.verify(&token, key, rfc_time), "{}", token.alg);
@@ -308,6 +470,22 @@ fn configuration_errors_name_the_field() {
     let rsa = public_jwk(include_str!("../../testdata/A.2_RS256.jwk.json"), "same");
     let cases: Vec<(Value, &str, &str)> = vec![
         (json!({"providers": []}), "providers", "must not be empty"),
+        (json!({"providers": [provider(json!({"algorithms": []}))]}), "providers[0].algorithms", "must not be empty"),
+        (
+            json!({"providers": [provider(json!({"algorithms": ["RS256", "rs512"]}))]}),
+            "providers[0].algorithms[1]",
+            "`rs512` is not a supported algorithm",
+        ),
+        (
+            json!({"providers": [provider(json!({"algorithms": ["none"]}))]}),
+            "providers[0].algorithms[0]",
+            "not a supported algorithm",
+        ),
+        (
+            json!({"providers": [provider(json!({"algorithms": ["ES256", "ES256"]}))]}),
+            "providers[0].algorithms[1]",
+            "twice",
+        ),
         (json!({}), "(root)", "missing field `providers`"),
         (json!({"providers": [provider(json!({}))], "extra": 1}), "extra", "unknown field `extra`"),
         (json!({"realm": "a\"b", "providers": [provider(json!({}))]}), "realm", "printable ASCII"),
@@ -418,7 +596,7 @@ fn base64_url(bytes: &[u8]) -> String {
 
 #[wasm_bindgen_test(unsupported = test)]
 fn the_host_verifies_rsa_pkcs1_and_ecdsa_and_the_module_pss_and_eddsa() {
-    let config = JwtFilterConfig::from_json(config_json(all_public_jwks()).to_string().as_bytes()).unwrap();
+    let config = JwtFilterConfig::from_json(every_algorithm_config().to_string().as_bytes()).unwrap();
     let host = std::rc::Rc::new(NativeHost::default());
     struct Shared(std::rc::Rc<NativeHost>);
     impl HostCrypto for Shared {
@@ -453,7 +631,7 @@ fn ecdsa_signatures_out_of_range_are_refused_before_the_host() {
         let forged = format!("{input}.{}", base64_url(&[r, s].concat()));
         let parsed = ParsedToken::parse(&forged, 8192).unwrap();
         let keys = KeySet::from_jwks(&all_public_jwks(), "jwks").unwrap();
-        let key = keys.candidates(Some("ec"), Algorithm::Es256).next().unwrap();
+        let key = keys.candidates(Some("ec"), Algorithm::Es256, None).next().unwrap();
         assert_eq!(host_request(&parsed, key).map(|r| r.is_err()), Some(true));
         assert_eq!(default_authenticator().verify(&forged, NOW).unwrap_err(), JwtError::SignatureInvalid);
     }
@@ -564,9 +742,9 @@ fn hs256_verifies_only_with_the_providers_own_secret() {
     assert!(auth.verify(&token, NOW).is_ok());
     let wrong = HS256Key::from_bytes(&[7u8; 32]).with_key_id("shared").authenticate(claims(json!({}))).unwrap();
     assert_eq!(auth.verify(&wrong, NOW).unwrap_err(), JwtError::SignatureInvalid);
-    // HS384 with the HS256 secret: no key for that algorithm.
+    // HS384 with the HS256 secret: no key of the provider allows that algorithm.
     let hs384 = HS384Key::from_bytes(HMAC_SECRET).with_key_id("shared").authenticate(claims(json!({}))).unwrap();
-    assert_eq!(auth.verify(&hs384, NOW).unwrap_err(), JwtError::NoMatchingKey { provider: ProviderId(0) });
+    assert_eq!(auth.verify(&hs384, NOW).unwrap_err(), JwtError::AlgorithmNotAllowed);
 }
 
 /// Algorithm confusion: an HS256 token "signed" with the RSA public key as the secret.
@@ -581,11 +759,8 @@ fn a_public_key_used_as_an_hmac_secret_never_verifies() {
                 key = key.with_key_id(kid);
             }
             let forged = key.authenticate(claims(json!({}))).unwrap();
-            // Without HMAC keys the provider has no key for HS256 at all.
-            assert_eq!(
-                default_authenticator().verify(&forged, NOW).unwrap_err(),
-                JwtError::NoMatchingKey { provider: ProviderId(0) }
-            );
+            // Without HMAC keys the provider allows no HS256 at all.
+            assert_eq!(default_authenticator().verify(&forged, NOW).unwrap_err(), JwtError::AlgorithmNotAllowed);
             // With one, only the configured secret is tried.
             let expected = if kid.is_some() {
                 JwtError::NoMatchingKey { provider: ProviderId(0) }
@@ -647,7 +822,7 @@ fn remote_keys_fail_closed_until_fetched_then_verify() {
     assert_eq!(requests.len(), 1);
     let set = json!({"keys": [public_jwk(include_str!("../../testdata/A.3_ES256.jwk.json"), "ec")]}).to_string();
     let outcome = auth.remote_keys_response(&requests[0], Some((200, set.as_bytes())), &store, NOW);
-    assert_eq!(outcome, FetchOutcome::Installed { keys: 1, skipped: 0 });
+    assert_eq!(outcome, FetchOutcome::Installed { keys: 1, skipped: SkippedKeys::default() });
     assert_eq!(auth.verify(&token, NOW).unwrap().provider, "main");
     // An RSA token names a kid the fetched set lacks: the adapter may refetch.
     assert_eq!(

@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use super::discovery;
 use super::source::{FetchTarget, RemoteSource};
-use crate::jwt::keys::KeySet;
+use crate::jwt::keys::{KeySet, SkippedKeys};
 use crate::shared_store::SharedStore;
 use crate::time::UnixSeconds;
 
@@ -45,7 +45,7 @@ pub struct FetchRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchOutcome {
     /// New keys are in use (and published to the other workers).
-    Installed { keys: usize, skipped: usize },
+    Installed { keys: usize, skipped: SkippedKeys },
     /// The discovery document named the JWKS: fetch it next.
     Next(FetchRequest),
     /// The keys in use (if any) stay; a retry is scheduled.
@@ -368,7 +368,7 @@ impl RemoteKeys {
 }
 
 enum Answer<'b> {
-    Jwks(&'b [u8], KeySet, usize),
+    Jwks(&'b [u8], KeySet, SkippedKeys),
     JwksAt(FetchTarget),
 }
 

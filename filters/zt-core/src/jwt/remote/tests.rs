@@ -6,6 +6,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 
 use super::lifecycle::MAX_DOCUMENT_BYTES;
 use super::*;
+use crate::jwt::keys::SkippedKeys;
 use crate::shared_store::{MemoryStore, SharedStore};
 use crate::time::UnixSeconds;
 
@@ -52,7 +53,7 @@ fn kids(remote: &RemoteKeys) -> Vec<String> {
     let alg = crate::jwt::Algorithm::Es256;
     ["a", "b", "c"]
         .into_iter()
-        .filter(|kid| keys.candidates(Some(kid), alg).next().is_some())
+        .filter(|kid| keys.candidates(Some(kid), alg, None).next().is_some())
         .map(String::from)
         .collect()
 }
@@ -72,7 +73,7 @@ fn the_first_poll_fetches_and_the_answer_installs_and_publishes() {
     assert_eq!(one.poll(&store, at(1)).1, None, "no second fetch while one is in flight");
 
     let outcome = one.on_response(FetchStage::Jwks, Some((200, &jwks(&["a"]))), &store, at(1));
-    assert_eq!(outcome, FetchOutcome::Installed { keys: 1, skipped: 0 });
+    assert_eq!(outcome, FetchOutcome::Installed { keys: 1, skipped: SkippedKeys::default() });
     assert_eq!(kids(&one), ["a"]);
 
     // Another worker adopts the published keys without fetching.
@@ -156,7 +157,7 @@ fn unusable_keys_in_a_fetched_set_are_skipped_and_counted() {
     let mut set: Value = serde_json::from_slice(&jwks(&["a"])).unwrap();
     set["keys"].as_array_mut().unwrap().push(json!({"kty": "oct", "k": "c2VjcmV0"}));
     let outcome = one.on_response(FetchStage::Jwks, Some((200, set.to_string().as_bytes())), &store, T0);
-    assert_eq!(outcome, FetchOutcome::Installed { keys: 1, skipped: 1 });
+    assert_eq!(outcome, FetchOutcome::Installed { keys: 1, skipped: SkippedKeys { count: 1, roca: Vec::new() } });
 }
 
 #[wasm_bindgen_test(unsupported = test)]
@@ -207,7 +208,7 @@ fn discovery_finds_the_jwks_then_fetches_it() {
     );
     assert_eq!(
         one.on_response(FetchStage::Jwks, Some((200, &jwks(&["a"]))), &store, T0),
-        FetchOutcome::Installed { keys: 1, skipped: 0 }
+        FetchOutcome::Installed { keys: 1, skipped: SkippedKeys::default() }
     );
     assert_eq!(kids(&one), ["a"]);
 }
