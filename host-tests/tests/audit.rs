@@ -463,8 +463,7 @@ fn a_quiet_worker_checkpoints_its_last_records_on_the_timer() {
     envoy.script_http("otel", ScriptedResponse::ok("{}"));
     envoy.send(request("a", "orders:read"));
     envoy.advance(StdDuration::from_millis(2000)).unwrap();
-    let bodies: Vec<Value> =
-        envoy.http_calls().iter().flat_map(|call| otlp_records(&call.body)).collect();
+    let bodies: Vec<Value> = envoy.http_calls().iter().flat_map(|call| otlp_records(&call.body)).collect();
     assert_eq!(bodies.len(), 2, "the record, then its checkpoint: {bodies:?}");
     let event = json!({"key": "event.name", "value": {"stringValue": "zt.audit.checkpoint"}});
     assert!(bodies[1]["attributes"].as_array().unwrap().contains(&event));

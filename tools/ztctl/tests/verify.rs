@@ -232,8 +232,12 @@ fn usage_and_io_errors_exit_2() {
 fn help_prints_the_usage() {
     let run = ztctl(&["--help"], "");
     assert_eq!(run.code, 0);
-    assert!(run.stdout.contains("ztctl verify [--mid-chain] FILE..."), "{}", run.stdout);
-    assert!(run.stdout.contains("ztctl inventory [--mid-chain] [--draft-policy OUT.json] FILE..."));
+    assert!(
+        run.stdout.contains("ztctl verify [--mid-chain] [--key KEYFILE] [--checkpoints FILE]... FILE..."),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("ztctl inventory [--mid-chain] [--key KEYFILE] [--draft-policy OUT.json] FILE..."));
 }
 
 const KEY: &str = "a-chain-key-for-the-cli-tests-0123456789";
@@ -267,7 +271,11 @@ fn a_keyed_log_verifies_with_the_key_file_only() {
     assert!(run.stdout.contains("pass --key FILE"), "{}", run.stdout);
     // The wrong key: a break where the first `prev` is checked.
     let wrong = write(&dir, "wrong.key", "another-key-of-enough-length-0123456789");
-    assert_broken(&ztctl(&["verify", "--key", &wrong, &path], ""), &format!("{path}:2"), &["or the key is not this chain's"]);
+    assert_broken(
+        &ztctl(&["verify", "--key", &wrong, &path], ""),
+        &format!("{path}:2"),
+        &["or the key is not this chain's"],
+    );
     // A key file too short: a usage error, never an unkeyed check.
     let short = write(&dir, "short.key", "short\n");
     let run = ztctl(&["verify", "--key", &short, &path], "");
@@ -281,10 +289,15 @@ fn an_edited_keyed_log_recomputed_without_the_key_is_refused() {
     let key = write(&dir, "chain.key", KEY);
     // The attacker rewrites the chain from scratch, unkeyed, with a record changed.
     let mut forged = ChainBuilder::new(CHAIN_A);
-    let log: Vec<Entry> = (0..3).map(|i| forged.next(&request("mallory", "GET", &format!("/x/{i}"), None, 200, "allow"))).collect();
+    let log: Vec<Entry> =
+        (0..3).map(|i| forged.next(&request("mallory", "GET", &format!("/x/{i}"), None, 200, "allow"))).collect();
     let path = write(&dir, "envoy.log", &as_envoy_log(&log));
     assert_eq!(ztctl(&["verify", &path], "").code, 0, "unkeyed, it is a consistent chain");
-    assert_broken(&ztctl(&["verify", "--key", &key, &path], ""), &format!("{path}:1"), &["unkeyed record (prev_alg sha256) while --key was given"]);
+    assert_broken(
+        &ztctl(&["verify", "--key", &key, &path], ""),
+        &format!("{path}:1"),
+        &["unkeyed record (prev_alg sha256) while --key was given"],
+    );
 }
 
 #[test]
@@ -315,5 +328,9 @@ fn the_collectors_checkpoints_show_a_cut_tail_or_an_edited_last_record() {
     let edited = write(&dir, "edited.log", &as_envoy_log(&edited));
     assert_eq!(ztctl(&["verify", "--key", &key, &edited], "").code, 0);
     let run = ztctl(&["verify", "--key", &key, "--checkpoints", &collector, &edited], "");
-    assert_broken(&run, &format!("{collector}:8"), &[&format!("the checkpoint's head is not the digest of the record at {edited}:6")]);
+    assert_broken(
+        &run,
+        &format!("{collector}:8"),
+        &[&format!("the checkpoint's head is not the digest of the record at {edited}:6")],
+    );
 }
