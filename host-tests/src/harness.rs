@@ -25,6 +25,8 @@ pub struct FilterSpec {
     pub vm_id: String,
     pub configuration: Vec<u8>,
     pub vm_configuration: Vec<u8>,
+    /// The VM's environment as WASI shows it (Envoy: `vm_config.environment_variables`).
+    pub environment: Vec<(String, String)>,
 }
 
 impl FilterSpec {
@@ -38,7 +40,14 @@ impl FilterSpec {
             name,
             configuration: configuration.into(),
             vm_configuration: Vec::new(),
+            environment: Vec::new(),
         }
+    }
+
+    /// Adds an environment variable of the VM.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.environment.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     pub fn name(mut self, name: &str) -> Self {
@@ -243,6 +252,9 @@ impl Harness {
             .with_callouts(self.callouts.clone())
             .with_vm_id(spec.vm_id.clone().into_bytes())
             .with_vm_configuration(spec.vm_configuration.clone())
+            .with_environment(
+                spec.environment.iter().map(|(n, v)| (n.clone().into_bytes(), v.clone().into_bytes())).collect(),
+            )
             .with_log_level(LogLevel::Trace);
         let mut guest = Guest::new(&host, &module, services, &Limits::default()).map_err(runtime)?;
         let plugin = PluginConfig::new()

@@ -63,12 +63,17 @@ fn token(sub: &str, scope: &str) -> String {
 
 /// The full chain, in Envoy's order, with the audit filter configured by `audit`.
 fn full_chain(audit: &Value) -> Harness {
+    full_chain_with(FilterSpec::new("zt_audit", audit.to_string()))
+}
+
+/// The same with the audit filter's spec as given (its VM environment, say).
+fn full_chain_with(audit: FilterSpec) -> Harness {
     let mut envoy = Harness::new();
     envoy.clock().set_unix_seconds(NOW);
     envoy.load(FilterSpec::new("zt_jwt", jwt_config().to_string())).unwrap();
     envoy.load(FilterSpec::new("zt_authz", authz_config().to_string())).unwrap();
     envoy.load(FilterSpec::new("zt_ratelimit", ratelimit_config().to_string())).unwrap();
-    envoy.load(FilterSpec::new("zt_audit", audit.to_string())).unwrap();
+    envoy.load(audit).unwrap();
     envoy
 }
 
@@ -419,4 +424,85 @@ fn the_source_is_the_real_peer_never_a_forwarded_for_header() {
     let named = parse(&records[1]);
     assert_eq!(named["source"], json!({"address": "127.0.0.1", "port": 40000}));
     assert_eq!(named["remote"], "10.1.2.3");
+}
+
+const CHAIN_KEY: &str = "audit-chain-key-for-tests-0123456789";
+
+fn hmac_hex(text: &str) -> String {
+    let key = zt_core::audit::ChainKey::from_secret(CHAIN_KEY.as_bytes()).unwrap();
+    key.mac(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_keyed_chain_takes_its_key_from_the_vm_environment_and_checkpoints_to_the_collector() {
+    let audit = json!({
+        "chain_key": {"env": "ZT_AUDIT_CHAIN_KEY"},
+        "collector": {"cluster": "logs", "format": "ndjson", "batch_records": 10, "checkpoint_records": 3},
+    });
+    // As a Kubernetes Secret mounted as an environment variable often is: with a newline.
+    let spec = FilterSpec::new("zt_audit", audit.to_string()).env("ZT_AUDIT_CHAIN_KEY", &format!("{CHAIN_KEY}\n"));
+    let mut envoy = full_chain_with(spec);
+    envoy.script_http("logs", ScriptedResponse::ok(""));
+    for sub in ["a", "b", "c", "d"] {
+        envoy.send(request(sub, "orders:read"));
+    }
+    let records = logged(&envoy);
+    assert_eq!(records.len(), 4);
+    let mut prev = "0".repeat(64);
+    for (seq, text) in records.iter().enumerate() {
+        let record = parse(text);
+        assert_eq!((record["seq"].as_u64(), record["prev_alg"].as_str()), (Some(seq as u64), Some("hmac-sha256")));
+        assert_eq!(record["prev"], prev.as_str(), "{text}");
+        assert_ne!(prev, Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>());
+        prev = hmac_hex(text);
+    }
+    assert!(!envoy.log_text().contains(CHAIN_KEY), "the key is never logged");
+    assert!(envoy.log_text().contains("prev hmac-sha256"), "{}", envoy.log_text());
+    // The collector gets records 0-2, the checkpoint after record 2, then record 3.
+    envoy.advance(StdDuration::from_millis(1300)).unwrap();
+    let body = String::from_utf8(envoy.http_calls()[0].body.clone()).unwrap();
+    let lines: Vec<Value> = body.lines().map(parse).collect();
+    assert_eq!(lines.len(), 5, "{body}");
+    let checkpoint = &lines[3]["checkpoint"];
+    assert_eq!((checkpoint["seq"].as_u64(), checkpoint["prev_alg"].as_str()), (Some(2), Some("hmac-sha256")));
+    assert_eq!(checkpoint["chain"], parse(&records[0])["chain"]);
+    assert_eq!(checkpoint["head"], hmac_hex(&records[2]).as_str());
+    assert_eq!(lines[4]["seq"], 3);
+    assert_eq!(envoy.metric("zt_audit.collector.exported"), Some(4), "a checkpoint is not a record");
+}
+
+#[test]
+fn a_quiet_worker_checkpoints_its_last_records_on_the_timer() {
+    let audit = json!({"collector": {"cluster": "otel", "batch_age_ms": 100, "checkpoint_interval_ms": 1000}});
+    let mut envoy = full_chain(&audit);
+    envoy.script_http("otel", ScriptedResponse::ok("{}"));
+    envoy.send(request("a", "orders:read"));
+    envoy.advance(StdDuration::from_millis(2000)).unwrap();
+    let bodies: Vec<Value> = envoy.http_calls().iter().flat_map(|call| otlp_records(&call.body)).collect();
+    assert_eq!(bodies.len(), 2, "the record, then its checkpoint: {bodies:?}");
+    let event = json!({"key": "event.name", "value": {"stringValue": "zt.audit.checkpoint"}});
+    assert!(bodies[1]["attributes"].as_array().unwrap().contains(&event));
+    let checkpoint = parse(bodies[1]["body"]["stringValue"].as_str().unwrap());
+    let record = bodies[0]["body"]["stringValue"].as_str().unwrap();
+    assert_eq!(checkpoint["checkpoint"]["prev_alg"], "sha256");
+    let digest: String = Sha256::digest(record.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(checkpoint["checkpoint"]["head"], digest.as_str());
+    // Nothing new: no further checkpoint.
+    envoy.advance(StdDuration::from_millis(3000)).unwrap();
+    let after: usize = envoy.http_calls().iter().map(|call| otlp_records(&call.body).len()).sum();
+    assert_eq!(after, 2);
+}
+
+#[test]
+fn refuses_to_start_when_the_configured_key_is_missing_or_short() {
+    let audit = r#"{"chain_key": {"env": "ZT_AUDIT_CHAIN_KEY"}}"#;
+    let mut envoy = Harness::new();
+    let refused = envoy.load(FilterSpec::new("zt_audit", audit));
+    assert!(matches!(refused, Err(HarnessError::ConfigureRefused { .. })), "{refused:?}");
+    assert!(envoy.log_text().contains("chain_key.env: the environment variable ZT_AUDIT_CHAIN_KEY is not set"));
+    let mut envoy = Harness::new();
+    let refused = envoy.load(FilterSpec::new("zt_audit", audit).env("ZT_AUDIT_CHAIN_KEY", "too-short-a-key"));
+    assert!(matches!(refused, Err(HarnessError::ConfigureRefused { .. })), "{refused:?}");
+    assert!(envoy.log_text().contains("chain_key.env: ZT_AUDIT_CHAIN_KEY: the chain key has 15 bytes"));
+    assert!(!envoy.log_text().contains("too-short-a-key"), "the key is never logged");
 }

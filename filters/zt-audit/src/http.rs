@@ -92,7 +92,7 @@ impl HttpContext for AuditHttp {
         }
         let worker = &mut *worker;
         if let Some(outbox) = worker.outbox.as_mut() {
-            let dropped = outbox.push(&sealed, &draft, worker.chain.id(), facts.now_ns);
+            let dropped = outbox.push(&sealed, &draft, &worker.chain, facts.now_ns);
             report_drops(&self.metrics, worker.chain.id(), dropped);
         }
     }

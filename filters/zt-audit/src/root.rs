@@ -68,15 +68,25 @@ impl RootContext for AuditRoot {
             log::error!("{FILTER}: no random source for the chain id: {error}");
             return false;
         }
-        let chain = Chain::new(random);
+        // The chain key comes from the VM's environment (WASI `environ_get`), which Envoy fills
+        // from `vm_config.environment_variables` and Istio from `vmConfig.env`: the key stays
+        // out of the plugin configuration, which the admin interface shows.
+        let chain = match config.chain(random, |name| std::env::var_os(name).map(|v| v.into_encoded_bytes())) {
+            Ok(chain) => chain,
+            Err(error) => {
+                log::error!("{FILTER}: invalid configuration: {error}");
+                return false;
+            }
+        };
         let outbox = config.collector().map(Outbox::new);
         if let Some(collector) = config.collector() {
             // Often enough that a full batch leaves within a quarter of the batch age.
             self.set_tick_period(Duration::from_millis((collector.batch_age_ms / 4).clamp(10, 1000)));
         }
         log::info!(
-            "{FILTER}: configured (chain {}, log {}, collector {})",
+            "{FILTER}: configured (chain {}, prev {}, log {}, collector {})",
             chain.id(),
+            chain.alg().as_str(),
             config.log(),
             config.collector().map_or("none", |c| c.cluster.as_str())
         );
@@ -95,6 +105,7 @@ impl RootContext for AuditRoot {
         let Some(outbox) = worker.outbox.as_mut() else { return };
         let chain = worker.chain.id();
         report_drops(metrics, chain, outbox.expire(now_ms));
+        report_drops(metrics, chain, outbox.checkpoint_due(&worker.chain, now_ms.saturating_mul(1_000_000)));
         if self.export.is_some() {
             return;
         }

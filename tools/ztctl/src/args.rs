@@ -7,8 +7,8 @@ pub const USAGE: &str = "\
 ztctl: operator tool of the zero-trust filter suite
 
 usage:
-  ztctl verify [--mid-chain] FILE...
-  ztctl inventory [--mid-chain] [--draft-policy OUT.json] FILE...
+  ztctl verify [--mid-chain] [--key KEYFILE] [--checkpoints FILE]... FILE...
+  ztctl inventory [--mid-chain] [--key KEYFILE] [--draft-policy OUT.json] FILE...
   ztctl package --wasm-dir DIR --out DIR [--version V]
   ztctl check FILTER FILE...
   ztctl --help | --version
@@ -33,6 +33,13 @@ subcommands:
 options:
   --mid-chain             the log starts in the middle of the chains: a chain first seen at seq N > 0
                           is checked from there instead of being a break
+  --key KEYFILE           the chain key (the file's bytes, leading and trailing white space cut; at
+                          least 32 bytes): records with prev_alg hmac-sha256 are checked under it, and
+                          every unkeyed record (sha256) is a break
+  --checkpoints FILE      (verify) the collector's copy (NDJSON or OTLP JSON): its chain checkpoints are
+                          checked against the records of FILE... (its records are not read), so that a
+                          tail cut from the log or an edited last record is a break. Checkpoints in
+                          FILE... themselves are always checked. May be given more than once
   --draft-policy OUT.json (inventory) also write a draft zt-authz configuration allowing exactly the
                           observed (caller, route, method) calls, default deny, in advisory mode
   --wasm-dir DIR          (package) where the built modules are (`make build`: target/wasm)
@@ -46,7 +53,8 @@ FILE `-` reads standard input.
 
 exit status: 0 intact (verify) or done (inventory, package) or valid (check), 1 a chain is
              broken (verify) or a configuration is invalid (check),
-             2 usage error, unreadable input or unwritable output";
+             2 usage error, unreadable input or unwritable output, or a bad --key file,
+             3 not verified (verify): keyed records (prev_alg hmac-sha256) and no --key";
 
 /// What to do, as the command line says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +89,10 @@ pub struct Inputs {
     /// In order; `-` is standard input.
     pub files: Vec<String>,
     pub mid_chain: bool,
+    /// The file holding the chain key.
+    pub key: Option<String>,
+    /// Files whose checkpoints (only) are checked against the records of `files`.
+    pub checkpoints: Vec<String>,
 }
 
 /// Parses the arguments after the program name.
@@ -118,7 +130,7 @@ fn parse_inputs(
     subcommand: &str,
     mut args: impl Iterator<Item = String>,
 ) -> Result<(Inputs, Option<String>, bool), CliError> {
-    let mut inputs = Inputs { files: Vec::new(), mid_chain: false };
+    let mut inputs = Inputs { files: Vec::new(), mid_chain: false, key: None, checkpoints: Vec::new() };
     let mut draft_policy = None;
     let mut only_files = false;
     while let Some(arg) = args.next() {
@@ -134,10 +146,28 @@ fn parse_inputs(
                 let value = args.next().ok_or_else(|| usage("--draft-policy needs a file name"))?;
                 draft_policy = Some(set_once(draft_policy, value)?);
             }
-            _ => match arg.strip_prefix("--draft-policy=") {
-                Some(value) => draft_policy = Some(set_once(draft_policy, value.to_owned())?),
-                None => return Err(usage(format!("unknown option {arg:?} for `{subcommand}`"))),
+            "--key" => {
+                let value = args.next().ok_or_else(|| usage("--key needs a file name"))?;
+                inputs.key = Some(set_once_named("--key", inputs.key.take(), value)?);
+            }
+            "--checkpoints" if subcommand == "verify" => {
+                inputs.checkpoints.push(args.next().ok_or_else(|| usage("--checkpoints needs a file name"))?);
+            }
+            _ => match arg.split_once('=') {
+                Some(("--draft-policy", value)) => draft_policy = Some(set_once(draft_policy, value.to_owned())?),
+                Some(("--key", value)) => {
+                    inputs.key = Some(set_once_named("--key", inputs.key.take(), value.to_owned())?)
+                }
+                Some(("--checkpoints", value)) if subcommand == "verify" => inputs.checkpoints.push(value.to_owned()),
+                _ => return Err(usage(format!("unknown option {arg:?} for `{subcommand}`"))),
             },
+        }
+    }
+    for (flag, value) in
+        inputs.key.iter().map(|k| ("--key", k)).chain(inputs.checkpoints.iter().map(|c| ("--checkpoints", c)))
+    {
+        if value.is_empty() || value.starts_with('-') && value != "-" {
+            return Err(usage(format!("{flag} needs a file name, not {value:?}")));
         }
     }
     if let Some(out) = &draft_policy
@@ -149,7 +179,8 @@ fn parse_inputs(
         return Err(usage("no FILE given (use `-` for standard input)"));
     }
     // Standard input can be read once; a second `-` would silently read nothing.
-    if inputs.files.iter().filter(|f| *f == "-").count() > 1 {
+    let all = inputs.files.iter().chain(&inputs.checkpoints).chain(&inputs.key);
+    if all.filter(|f| *f == "-").count() > 1 {
         return Err(usage("`-` (standard input) given more than once"));
     }
     Ok((inputs, draft_policy, false))
@@ -250,7 +281,7 @@ mod tests {
     }
 
     fn files(names: &[&str], mid_chain: bool) -> Inputs {
-        Inputs { files: names.iter().map(|n| (*n).to_owned()).collect(), mid_chain }
+        Inputs { files: names.iter().map(|n| (*n).to_owned()).collect(), mid_chain, key: None, checkpoints: Vec::new() }
     }
 
     #[test]
@@ -273,6 +304,21 @@ mod tests {
                 Command::Inventory { inputs: files(&["a", "b"], true), draft_policy: Some("o.json".into()) },
             ),
             (&["inventory", "-"], Command::Inventory { inputs: files(&["-"], false), draft_policy: None }),
+            (
+                &["verify", "--key", "k", "--checkpoints", "c1.ndjson", "--checkpoints=c2.json", "a.log"],
+                Command::Verify(Inputs {
+                    key: Some("k".into()),
+                    checkpoints: vec!["c1.ndjson".into(), "c2.json".into()],
+                    ..files(&["a.log"], false)
+                }),
+            ),
+            (
+                &["inventory", "--key=k", "a"],
+                Command::Inventory {
+                    inputs: Inputs { key: Some("k".into()), ..files(&["a"], false) },
+                    draft_policy: None,
+                },
+            ),
             (&["package", "--help"], Command::Help),
             (
                 &["package", "--wasm-dir", "target/wasm", "--out=build/oci"],
@@ -301,6 +347,11 @@ mod tests {
             (&["inventory", "a", "--draft-policy"], "needs a file name"),
             (&["inventory", "a", "--draft-policy", "-"], "needs a file name"),
             (&["inventory", "a", "--draft-policy=x", "--draft-policy=y"], "more than once"),
+            (&["verify", "--key", "k1", "--key=k2", "a"], "--key given more than once"),
+            (&["verify", "a", "--key"], "--key needs a file name"),
+            (&["verify", "--key", "--mid-chain", "a"], "--key needs a file name, not \"--mid-chain\""),
+            (&["verify", "--checkpoints", "-", "-"], "more than once"),
+            (&["inventory", "--checkpoints", "c", "a"], "unknown option \"--checkpoints\" for `inventory`"),
             (&["verify", "-", "-"], "more than once"),
             (&["package", "--out", "o"], "needs --wasm-dir"),
             (&["package", "--wasm-dir", "w"], "needs --out"),

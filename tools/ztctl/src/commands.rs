@@ -14,11 +14,21 @@ use crate::draft;
 use crate::error::CliError;
 use crate::inventory::Inventory;
 use crate::oci::{self, FILTERS, Source, Variant, archive, layout};
-use crate::scan::scan_path;
+use crate::scan::{Kind, scan_path};
+use zt_core::audit::ChainKey;
 
-/// `ztctl verify`: exit 0 when every chain holds, 1 at the first break.
+/// `ztctl verify`: exit 0 when every chain holds, 1 at the first break, 3 when keyed records
+/// could not be checked for want of the key.
 pub fn verify(inputs: &Inputs, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode, CliError> {
-    let mut verifier = Verifier::new(inputs.mid_chain);
+    let mut verifier = Verifier::new(inputs.mid_chain, read_key(inputs.key.as_deref())?);
+    // The collector's checkpoints first, so that each is matched as its record goes by.
+    for path in &inputs.checkpoints {
+        scan_path(path, &mut |found| {
+            if found.kind == Kind::Checkpoint {
+                verifier.feed(&found);
+            }
+        })?;
+    }
     for path in &inputs.files {
         scan_path(path, &mut |found| verifier.feed(&found))?;
     }
@@ -28,13 +38,35 @@ pub fn verify(inputs: &Inputs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
             if summary.records == 0 {
                 line(err, "warning: no zt.audit.v1 records found in the input")?;
             }
+            if summary.checkpoints_unchecked > 0 {
+                let n = summary.checkpoints_unchecked;
+                line(err, &format!("note: {n} checkpoint(s) name records before the input's start: not checked"))?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Verdict::Broken(first_break) => {
             line(out, &format!("broken: {first_break}"))?;
             Ok(ExitCode::from(1))
         }
+        Verdict::KeyRequired(first) => {
+            line(out, &format!("not verified: {first}"))?;
+            Ok(ExitCode::from(3))
+        }
     }
+}
+
+/// The chain key from `--key FILE`. A bad key is an error (exit 2), never a silent unkeyed check.
+fn read_key(path: Option<&str>) -> Result<Option<ChainKey>, CliError> {
+    let Some(path) = path else { return Ok(None) };
+    let secret = if path == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .map_err(|source| CliError::Unreadable { path: "standard input".to_owned(), source })?;
+        bytes
+    } else {
+        std::fs::read(path).map_err(|source| CliError::Unreadable { path: path.to_owned(), source })?
+    };
+    ChainKey::from_secret(&secret).map(Some).map_err(|why| CliError::Usage(format!("--key {path}: {why}")))
 }
 
 /// `ztctl inventory`: the table, and the draft policy when asked for. Broken chains are a warning
@@ -45,7 +77,7 @@ pub fn inventory(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitCode, CliError> {
-    let mut verifier = Verifier::new(inputs.mid_chain);
+    let mut verifier = Verifier::new(inputs.mid_chain, read_key(inputs.key.as_deref())?);
     let mut inventory = Inventory::default();
     for path in &inputs.files {
         scan_path(path, &mut |found| {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::caller::{Caller, RouteKey, printable};
 use crate::record;
-use crate::scan::Found;
+use crate::scan::{Found, Kind};
 
 /// Records of one (caller, route, method), by `outcome`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,6 +37,10 @@ pub struct Inventory {
 
 impl Inventory {
     pub fn add(&mut self, found: &Found) {
+        // A checkpoint is no request.
+        if found.kind == Kind::Checkpoint {
+            return;
+        }
         let Ok(text) = &found.text else {
             self.unreadable += 1;
             return;

@@ -11,6 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+pub use zt_core::audit::PrevAlg;
 
 /// `prev` of `seq` 0: 64 `0` characters (spec, `prev`).
 pub const GENESIS_PREV: [u8; 32] = [0; 32];
@@ -70,6 +71,8 @@ pub struct Header {
     pub chain: String,
     pub seq: u64,
     pub prev: [u8; 32],
+    /// `prev_alg`; records written before it existed have none and are `sha256`.
+    pub alg: PrevAlg,
 }
 
 /// The header as written, each value kept raw to name precisely what is wrong with it. A derived
@@ -85,6 +88,8 @@ struct RawHeader {
     seq: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     prev: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    prev_alg: Option<Value>,
 }
 
 /// `Some` for any value given, `null` included: the spec omits absent values, so a `null` is
@@ -119,7 +124,70 @@ pub fn header(text: &str) -> Result<Header, RecordError> {
         _ => None,
     }
     .ok_or(RecordError::Invalid { field: "prev", expected: "64 lowercase hex digits" })?;
-    Ok(Header { chain, seq, prev })
+    let alg = prev_alg(raw.prev_alg)?.unwrap_or(PrevAlg::Sha256);
+    Ok(Header { chain, seq, prev, alg })
+}
+
+fn prev_alg(value: Option<Value>) -> Result<Option<PrevAlg>, RecordError> {
+    let invalid = RecordError::Invalid { field: "prev_alg", expected: "\"sha256\" or \"hmac-sha256\"" };
+    match value {
+        None => Ok(None),
+        Some(Value::String(alg)) => PrevAlg::parse(&alg).map(Some).ok_or(invalid),
+        Some(_) => Err(invalid),
+    }
+}
+
+/// A chain checkpoint the audit filter sends to its collector:
+/// `{"checkpoint":{"v":1,"chain":…,"seq":…,"head":…,"prev_alg":…,"time":…}}`. It says that
+/// the chain had reached `seq` at `time`, and that the digest of record `seq`'s text was `head`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub chain: String,
+    pub seq: u64,
+    pub head: [u8; 32],
+    pub alg: PrevAlg,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheckpointLine {
+    checkpoint: RawCheckpoint,
+}
+
+#[derive(Deserialize)]
+struct RawCheckpoint {
+    v: Value,
+    chain: Value,
+    seq: Value,
+    head: Value,
+    prev_alg: Value,
+}
+
+/// Parses and checks one checkpoint's text.
+pub fn checkpoint(text: &str) -> Result<Checkpoint, RecordError> {
+    let line: RawCheckpointLine =
+        serde_json::from_str(text).map_err(|e| RecordError::NotJson { detail: e.to_string() })?;
+    let raw = line.checkpoint;
+    if raw.v.as_u64() != Some(1) {
+        return Err(RecordError::UnsupportedVersion { found: raw.v.to_string() });
+    }
+    let chain = match raw.chain {
+        Value::String(chain) if is_lower_hex(&chain, 32) => chain,
+        _ => return Err(RecordError::Invalid { field: "checkpoint.chain", expected: "32 lowercase hex digits" }),
+    };
+    let seq =
+        raw.seq.as_u64().ok_or(RecordError::Invalid { field: "checkpoint.seq", expected: "a non-negative integer" })?;
+    let head = raw
+        .head
+        .as_str()
+        .and_then(decode_hex32)
+        .ok_or(RecordError::Invalid { field: "checkpoint.head", expected: "64 lowercase hex digits" })?;
+    let alg = raw
+        .prev_alg
+        .as_str()
+        .and_then(PrevAlg::parse)
+        .ok_or(RecordError::Invalid { field: "checkpoint.prev_alg", expected: "\"sha256\" or \"hmac-sha256\"" })?;
+    Ok(Checkpoint { chain, seq, head, alg })
 }
 
 /// SHA-256 of the record's exact text, as the next record's `prev` must hold it.
@@ -196,7 +264,20 @@ mod tests {
     #[test]
     fn reads_a_valid_header() {
         let text = format!(r#"{{"v":1,"chain":"{CHAIN}","seq":3,"prev":"{}","outcome":"allow"}}"#, "ab".repeat(32));
-        assert_eq!(header(&text).unwrap(), Header { chain: CHAIN.to_owned(), seq: 3, prev: [0xab; 32] });
+        assert_eq!(
+            header(&text).unwrap(),
+            Header { chain: CHAIN.to_owned(), seq: 3, prev: [0xab; 32], alg: PrevAlg::Sha256 }
+        );
+        let keyed = text.replace(r#","outcome""#, r#","prev_alg":"hmac-sha256","outcome""#);
+        assert_eq!(header(&keyed).unwrap().alg, PrevAlg::HmacSha256);
+        for bad in [r#""prev_alg":"md5""#, r#""prev_alg":null"#, r#""prev_alg":1"#] {
+            let text = text.replace(r#""outcome":"allow""#, bad);
+            assert_eq!(
+                header(&text),
+                Err(RecordError::Invalid { field: "prev_alg", expected: "\"sha256\" or \"hmac-sha256\"" }),
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -251,6 +332,37 @@ mod tests {
         ] {
             assert!(matches!(header(&text), Err(RecordError::NotJson { .. })), "{text}");
         }
+    }
+
+    #[test]
+    fn reads_a_checkpoint_and_names_what_is_wrong_with_one() {
+        let head = "cd".repeat(32);
+        let text = format!(
+            r#"{{"checkpoint":{{"v":1,"chain":"{CHAIN}","seq":7,"head":"{head}","prev_alg":"hmac-sha256","time":"2026-12-06T22:00:00.000Z"}}}}"#
+        );
+        assert_eq!(
+            checkpoint(&text).unwrap(),
+            Checkpoint { chain: CHAIN.to_owned(), seq: 7, head: [0xcd; 32], alg: PrevAlg::HmacSha256 }
+        );
+        let cases = [
+            (text.replace("\"v\":1", "\"v\":2"), RecordError::UnsupportedVersion { found: "2".into() }),
+            (
+                text.replace("\"seq\":7", "\"seq\":-7"),
+                RecordError::Invalid { field: "checkpoint.seq", expected: "a non-negative integer" },
+            ),
+            (
+                text.replace(&head, "CD"),
+                RecordError::Invalid { field: "checkpoint.head", expected: "64 lowercase hex digits" },
+            ),
+            (
+                text.replace("hmac-sha256", "none"),
+                RecordError::Invalid { field: "checkpoint.prev_alg", expected: "\"sha256\" or \"hmac-sha256\"" },
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(checkpoint(&text), Err(want), "{text}");
+        }
+        assert!(matches!(checkpoint(&text.replace("}}", "},\"x\":1}")), Err(RecordError::NotJson { .. })));
     }
 
     #[test]

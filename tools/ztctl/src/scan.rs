@@ -51,11 +51,28 @@ impl fmt::Display for Location {
     }
 }
 
-/// One record candidate: its exact text, or why its text could not even be taken.
+/// One record (or checkpoint) candidate: its exact text, or why its text could not even be taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     pub at: Location,
     pub text: Result<String, RecordError>,
+    pub kind: Kind,
+}
+
+/// What a candidate is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Record,
+    /// A chain checkpoint from the collector's copy: a JSON object whose only key is
+    /// `checkpoint` (an NDJSON line, or the body of an OTLP log record).
+    Checkpoint,
+}
+
+/// The top-level key of a checkpoint.
+const CHECKPOINT_KEY: &str = "checkpoint";
+
+fn is_checkpoint(object: &serde_json::Map<String, Value>) -> bool {
+    object.len() == 1 && object.contains_key(CHECKPOINT_KEY)
 }
 
 /// Reads one input (`-`: standard input) and hands every record candidate to `sink`, in order.
@@ -152,7 +169,7 @@ fn classify(line: &[u8], at: &Location) -> Line {
         };
     }
     match find(line, MARKER).and_then(|i| line.get(i + MARKER.len()..)) {
-        Some(record) => Line::Found(vec![Found { at: at.clone(), text: text_of(record) }]),
+        Some(record) => Line::Found(vec![Found { at: at.clone(), text: text_of(record), kind: Kind::Record }]),
         None => Line::Found(Vec::new()),
     }
 }
@@ -167,7 +184,10 @@ fn object_records(
         return otlp_records(Value::Object(object), at);
     }
     if RECORD_KEYS.iter().any(|key| object.contains_key(*key)) {
-        return vec![Found { at: at.clone(), text: own_text() }];
+        return vec![Found { at: at.clone(), text: own_text(), kind: Kind::Record }];
+    }
+    if is_checkpoint(&object) {
+        return vec![Found { at: at.clone(), text: own_text(), kind: Kind::Checkpoint }];
     }
     Vec::new()
 }
@@ -178,7 +198,7 @@ fn broken_json(line: &[u8], at: &Location, error: Option<&serde_json::Error>) ->
         return Vec::new();
     }
     let detail = error.map_or_else(|| "the JSON value does not end".to_owned(), ToString::to_string);
-    vec![Found { at: at.clone(), text: Err(RecordError::NotJson { detail }) }]
+    vec![Found { at: at.clone(), text: Err(RecordError::NotJson { detail }), kind: Kind::Record }]
 }
 
 /// Text that is not valid JSON but names a record key, as the filter writes them (`{"v":` first).
@@ -224,28 +244,34 @@ struct AnyValue {
 fn otlp_records(request: Value, at: &Location) -> Vec<Found> {
     let request: ExportLogsServiceRequest = match serde_json::from_value(request) {
         Ok(request) => request,
-        Err(e) => return vec![Found { at: at.clone(), text: Err(RecordError::OtlpInvalid { detail: e.to_string() }) }],
+        Err(e) => {
+            let text = Err(RecordError::OtlpInvalid { detail: e.to_string() });
+            return vec![Found { at: at.clone(), text, kind: Kind::Record }];
+        }
     };
     let log_records = request.resource_logs.into_iter().flat_map(|r| r.scope_logs).flat_map(|s| s.log_records);
     let mut found = Vec::new();
     for (i, log_record) in log_records.enumerate() {
         // Other log records may share the export (Envoy access logs): only records are taken.
         let Some(text) = log_record.body.and_then(|body| body.string_value) else { continue };
-        if string_looks_like_record(&text) {
-            found.push(Found { at: Location { otlp_record: Some(i + 1), ..at.clone() }, text: Ok(text) });
+        let at = Location { otlp_record: Some(i + 1), ..at.clone() };
+        if let Some(kind) = body_kind(&text) {
+            found.push(Found { at, text: Ok(text), kind });
         }
     }
     found
 }
 
-fn string_looks_like_record(text: &str) -> bool {
+/// What an OTLP log record's body is: a record, a checkpoint, or neither (another log).
+fn body_kind(text: &str) -> Option<Kind> {
     if !text.trim_start().starts_with('{') {
-        return false;
+        return None;
     }
     match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(object)) => RECORD_KEYS.iter().any(|key| object.contains_key(*key)),
-        Ok(_) => false,
-        Err(_) => looks_like_record(text.as_bytes()),
+        Ok(Value::Object(object)) if RECORD_KEYS.iter().any(|key| object.contains_key(*key)) => Some(Kind::Record),
+        Ok(Value::Object(object)) if is_checkpoint(&object) => Some(Kind::Checkpoint),
+        Ok(_) => None,
+        Err(_) => looks_like_record(text.as_bytes()).then_some(Kind::Record),
     }
 }
 
@@ -274,7 +300,31 @@ mod tests {
     }
 
     fn texts(input: &str) -> Vec<(usize, Option<usize>, Result<String, RecordError>)> {
-        scan(input).into_iter().map(|f| (f.at.line, f.at.otlp_record, f.text)).collect()
+        scan(input)
+            .into_iter()
+            .filter(|f| f.kind == Kind::Record)
+            .map(|f| (f.at.line, f.at.otlp_record, f.text))
+            .collect()
+    }
+
+    #[test]
+    fn checkpoints_are_found_apart_from_records_in_ndjson_and_otlp() {
+        let checkpoint = r#"{"checkpoint":{"v":1,"chain":"c","seq":0}}"#;
+        let input = format!("{REC}\n{checkpoint}\n{{\"checkpoint\":1,\"v\":1}}\n{}\n", otlp(&[REC, checkpoint]));
+        let found: Vec<(usize, Option<usize>, Kind)> =
+            scan(&input).into_iter().map(|f| (f.at.line, f.at.otlp_record, f.kind)).collect();
+        assert_eq!(
+            found,
+            vec![
+                (1, None, Kind::Record),
+                (2, None, Kind::Checkpoint),
+                // With a record key besides, it is a (malformed) record, never skipped.
+                (3, None, Kind::Record),
+                (4, Some(1), Kind::Record),
+                (4, Some(2), Kind::Checkpoint),
+            ]
+        );
+        assert_eq!(scan(&input)[1].text, Ok(checkpoint.to_owned()));
     }
 
     const REC: &str = r#"{"v":1,"chain":"c","seq":0}"#;

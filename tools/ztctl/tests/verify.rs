@@ -232,6 +232,105 @@ fn usage_and_io_errors_exit_2() {
 fn help_prints_the_usage() {
     let run = ztctl(&["--help"], "");
     assert_eq!(run.code, 0);
-    assert!(run.stdout.contains("ztctl verify [--mid-chain] FILE..."), "{}", run.stdout);
-    assert!(run.stdout.contains("ztctl inventory [--mid-chain] [--draft-policy OUT.json] FILE..."));
+    assert!(
+        run.stdout.contains("ztctl verify [--mid-chain] [--key KEYFILE] [--checkpoints FILE]... FILE..."),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("ztctl inventory [--mid-chain] [--key KEYFILE] [--draft-policy OUT.json] FILE..."));
+}
+
+const KEY: &str = "a-chain-key-for-the-cli-tests-0123456789";
+
+/// Six records of one keyed chain, and the checkpoint after each.
+fn keyed_chain() -> (Vec<Entry>, Vec<Entry>) {
+    let mut a = ChainBuilder::keyed(CHAIN_A, KEY.as_bytes());
+    let mut records = Vec::new();
+    let mut checkpoints = Vec::new();
+    for i in 0..6 {
+        records.push(a.next(&request("alice", "GET", &format!("/orders/{i}"), Some("orders"), 200, "allow")));
+        checkpoints.push(a.checkpoint());
+    }
+    (records, checkpoints)
+}
+
+#[test]
+fn a_keyed_log_verifies_with_the_key_file_only() {
+    let dir = scratch("keyed");
+    let (log, _) = keyed_chain();
+    let path = write(&dir, "envoy.log", &as_envoy_log(&log));
+    // `echo KEY > chain.key`: the newline is not part of the key.
+    let key = write(&dir, "chain.key", &format!("{KEY}\n"));
+    let run = ztctl(&["verify", "--key", &key, &path], "");
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    assert_eq!(run.stdout, format!("intact: 6 records in 1 chain, keyed (chain {CHAIN_A}: seq 0-5)\n"));
+    // Without the key: not verified, exit 3, never "intact".
+    let run = ztctl(&["verify", &path], "");
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert!(run.stdout.starts_with(&format!("not verified: {path}:1: ")), "{}", run.stdout);
+    assert!(run.stdout.contains("pass --key FILE"), "{}", run.stdout);
+    // The wrong key: a break where the first `prev` is checked.
+    let wrong = write(&dir, "wrong.key", "another-key-of-enough-length-0123456789");
+    assert_broken(
+        &ztctl(&["verify", "--key", &wrong, &path], ""),
+        &format!("{path}:2"),
+        &["or the key is not this chain's"],
+    );
+    // A key file too short: a usage error, never an unkeyed check.
+    let short = write(&dir, "short.key", "short\n");
+    let run = ztctl(&["verify", "--key", &short, &path], "");
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("the chain key has 5 bytes; at least 32 are required"), "{}", run.stderr);
+}
+
+#[test]
+fn an_edited_keyed_log_recomputed_without_the_key_is_refused() {
+    let dir = scratch("keyed-forged");
+    let key = write(&dir, "chain.key", KEY);
+    // The attacker rewrites the chain from scratch, unkeyed, with a record changed.
+    let mut forged = ChainBuilder::new(CHAIN_A);
+    let log: Vec<Entry> =
+        (0..3).map(|i| forged.next(&request("mallory", "GET", &format!("/x/{i}"), None, 200, "allow"))).collect();
+    let path = write(&dir, "envoy.log", &as_envoy_log(&log));
+    assert_eq!(ztctl(&["verify", &path], "").code, 0, "unkeyed, it is a consistent chain");
+    assert_broken(
+        &ztctl(&["verify", "--key", &key, &path], ""),
+        &format!("{path}:1"),
+        &["unkeyed record (prev_alg sha256) while --key was given"],
+    );
+}
+
+#[test]
+fn the_collectors_checkpoints_show_a_cut_tail_or_an_edited_last_record() {
+    let dir = scratch("checkpoints");
+    let key = write(&dir, "chain.key", KEY);
+    let (log, checkpoints) = keyed_chain();
+    // The collector's copy: every record, a checkpoint after seq 2 and after seq 5.
+    let mut collector = log.clone();
+    collector.insert(3, checkpoints[2].clone());
+    collector.push(checkpoints[5].clone());
+    let ndjson: String = collector.iter().map(|e| e.text.clone() + "\n").collect();
+    let collector = write(&dir, "collector.ndjson", &ndjson);
+    let intact = write(&dir, "envoy.log", &as_envoy_log(&log));
+    let run = ztctl(&["verify", "--key", &key, "--checkpoints", &collector, &intact], "");
+    assert_eq!((run.code, run.stdout.ends_with("; 2 checkpoints match\n")), (0, true), "{}", run.stdout);
+    // The collector's copy verifies on its own too, its checkpoints checked inline.
+    let run = ztctl(&["verify", "--key", &key, &collector], "");
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    // The log's last two records cut: the chain is intact alone, not against the checkpoints.
+    let cut = write(&dir, "cut.log", &as_envoy_log(&log[..4]));
+    assert_eq!(ztctl(&["verify", "--key", &key, &cut], "").code, 0, "a cut tail is invisible alone");
+    let run = ztctl(&["verify", "--key", &key, "--checkpoints", &collector, &cut], "");
+    assert_broken(&run, &format!("{collector}:8"), &["reached seq 5, but its records end at seq 3: seqs 4-5 missing"]);
+    // The last record edited: no successor vouches for it, the checkpoint does.
+    let mut edited = log.clone();
+    edited[5].text = edited[5].text.replace(r#""status":200"#, r#""status":204"#);
+    let edited = write(&dir, "edited.log", &as_envoy_log(&edited));
+    assert_eq!(ztctl(&["verify", "--key", &key, &edited], "").code, 0);
+    let run = ztctl(&["verify", "--key", &key, "--checkpoints", &collector, &edited], "");
+    assert_broken(
+        &run,
+        &format!("{collector}:8"),
+        &[&format!("the checkpoint's head is not the digest of the record at {edited}:6")],
+    );
 }

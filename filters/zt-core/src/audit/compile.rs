@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::config::{AuditConfigJson, CollectorJson, FormatJson, IdentityJson, QueryJson};
+use super::chain::{Chain, ChainKey};
+use super::config::{AuditConfigJson, ChainKeyJson, CollectorJson, FormatJson, IdentityJson, QueryJson};
 use crate::authz::matchers::parse_header_name;
 use crate::config_error::ConfigError;
 use crate::routes::{RouteSpec, RouteTable};
@@ -33,6 +34,8 @@ pub struct AuditConfig {
     pub(crate) identity: IdentityRules,
     pub(crate) log: bool,
     pub(crate) collector: Option<Collector>,
+    /// The environment variable holding the chain key, when the chain is keyed.
+    pub(crate) chain_key_env: Option<String>,
 }
 
 /// What a route rule can change: how much is sampled and whether the query is kept.
@@ -61,7 +64,10 @@ pub struct Collector {
     pub batch_records: usize,
     pub batch_age_ms: u64,
     pub queue_records: usize,
+    pub queue_bytes: usize,
     pub drop_after_ms: u64,
+    pub checkpoint_records: u64,
+    pub checkpoint_interval_ms: u64,
     pub timeout_ms: u64,
     pub service_name: String,
 }
@@ -109,6 +115,25 @@ impl AuditConfig {
     pub fn headers(&self) -> &[String] {
         &self.headers
     }
+
+    /// The environment variable that must hold the chain key, when the chain is keyed.
+    pub fn chain_key_env(&self) -> Option<&str> {
+        self.chain_key_env.as_deref()
+    }
+
+    /// The worker's chain: keyed when `chain_key` is configured, with the key read by `env`
+    /// (the VM's environment). A configured key that is absent or too short is an error naming
+    /// the field: falling back to an unkeyed chain would leave the operator believing the log
+    /// is protected when it is not.
+    pub fn chain(&self, random: [u8; 16], env: impl FnOnce(&str) -> Option<Vec<u8>>) -> Result<Chain, ConfigError> {
+        let Some(name) = &self.chain_key_env else { return Ok(Chain::new(random)) };
+        let secret = env(name).ok_or_else(|| {
+            ConfigError::new("chain_key.env", format!("the environment variable {name} is not set in the Wasm VM"))
+        })?;
+        let key = ChainKey::from_secret(&secret)
+            .map_err(|why| ConfigError::new("chain_key.env", format!("{name}: {why}")))?;
+        Ok(Chain::keyed(random, key))
+    }
 }
 
 fn compile(json: AuditConfigJson) -> Result<AuditConfig, ConfigError> {
@@ -155,7 +180,23 @@ fn compile(json: AuditConfigJson) -> Result<AuditConfig, ConfigError> {
         identity: identity_rules(json.identity)?,
         log: json.log.unwrap_or(true),
         collector: json.collector.map(collector).transpose()?,
+        chain_key_env: json.chain_key.map(chain_key_env).transpose()?,
     })
+}
+
+/// A POSIX environment variable name (IEEE Std 1003.1, "Environment Variables"), as Envoy
+/// and Kubernetes accept them.
+fn chain_key_env(json: ChainKeyJson) -> Result<String, ConfigError> {
+    let name = json.env;
+    let valid = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid {
+        return Err(ConfigError::new(
+            "chain_key.env",
+            format!("{name:?} is not an environment variable name (letters, digits and _, not starting with a digit)"),
+        ));
+    }
+    Ok(name)
 }
 
 fn sample(value: Option<f64>, path: &str) -> Result<Option<u32>, ConfigError> {
@@ -256,7 +297,10 @@ fn collector(json: CollectorJson) -> Result<Collector, ConfigError> {
     let batch_records = number(json.batch_records, 100, 1, 10_000, "batch_records")?;
     let batch_age_ms = number(json.batch_age_ms, 1_000, 10, 60_000, "batch_age_ms")?;
     let queue_records = number(json.queue_records, 10_000, batch_records, 1_000_000, "queue_records")?;
+    let queue_bytes = number(json.queue_bytes, 8 << 20, 64 << 10, 1 << 30, "queue_bytes")?;
     let drop_after_ms = number(json.drop_after_ms, 60_000, batch_age_ms, 3_600_000, "drop_after_ms")?;
+    let checkpoint_records = number(json.checkpoint_records, 100, 1, 1_000_000, "checkpoint_records")?;
+    let checkpoint_interval_ms = number(json.checkpoint_interval_ms, 5_000, 100, 3_600_000, "checkpoint_interval_ms")?;
     let timeout_ms = number(json.timeout_ms, 5_000, 1, 60_000, "timeout_ms")?;
     let mut headers = Vec::new();
     for (name, value) in json.headers {
@@ -284,7 +328,10 @@ fn collector(json: CollectorJson) -> Result<Collector, ConfigError> {
         batch_records: usize::try_from(batch_records).unwrap_or(usize::MAX),
         batch_age_ms,
         queue_records: usize::try_from(queue_records).unwrap_or(usize::MAX),
+        queue_bytes: usize::try_from(queue_bytes).unwrap_or(usize::MAX),
         drop_after_ms,
+        checkpoint_records,
+        checkpoint_interval_ms,
         timeout_ms,
         service_name,
     })

@@ -36,9 +36,24 @@ pub(crate) struct AuditConfigJson {
     /// Default none: records go to Envoy's log only.
     #[serde(default)]
     pub(crate) collector: Option<CollectorJson>,
+    /// Where the key of the chain comes from; default none: `prev` is then the plain SHA-256,
+    /// which anyone who can edit the log can recompute. The key itself is never in this
+    /// configuration (which Envoy's admin interface and Istio's WasmPlugin show): only the
+    /// name of the environment variable of the Wasm VM that holds it.
+    #[serde(default)]
+    pub(crate) chain_key: Option<ChainKeyJson>,
     /// Per-route overrides of `sample_allowed` and `query`.
     #[serde(default)]
     pub(crate) routes: Vec<AuditRouteJson>,
+}
+
+/// `{"env": "ZT_AUDIT_CHAIN_KEY"}`: the chain key is the value of this environment variable
+/// of the Wasm VM (Envoy: `vm_config.environment_variables`; Istio: `vmConfig.env`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChainKeyJson {
+    /// The variable's name (required): letters, digits and `_`, not starting with a digit.
+    pub(crate) env: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -94,6 +109,21 @@ pub(crate) struct CollectorJson {
     /// Records waiting per worker, at most (default 10,000); beyond, the oldest are dropped.
     #[serde(default)]
     pub(crate) queue_records: Option<u64>,
+    /// Bytes of records waiting and in flight per worker, at most (default 8 MiB, 64 KiB to
+    /// 1 GiB); beyond, the oldest are dropped, and a single record larger than this is dropped
+    /// rather than queued. Raising it lets a long collector outage cost that much memory per
+    /// worker.
+    #[serde(default)]
+    pub(crate) queue_bytes: Option<u64>,
+    /// A checkpoint (chain id, `seq` and digest of the chain's last record) is queued after
+    /// this many records since the last one (default 100, 1 to 1,000,000) ...
+    #[serde(default)]
+    pub(crate) checkpoint_records: Option<u64>,
+    /// ... or when the oldest record since the last one is this old (default 5,000 ms, 100 to
+    /// 3,600,000). Records after the last checkpoint that reached the collector can be cut from
+    /// the log's tail unseen: these two bound that window.
+    #[serde(default)]
+    pub(crate) checkpoint_interval_ms: Option<u64>,
     /// A record not delivered after this long is dropped (default 60,000 ms).
     #[serde(default)]
     pub(crate) drop_after_ms: Option<u64>,

@@ -5,9 +5,14 @@
 
 use serde_json::json;
 
-use super::chain::Sealed;
+use super::chain::{Head, Sealed};
 use super::compile::Format;
 use super::record::{Draft, Outcome, trace_ids};
+use super::time::rfc3339_millis;
+
+/// The OTLP `event.name` of a checkpoint (OpenTelemetry semantic conventions, events), which
+/// tells it from the records in the same export.
+pub const CHECKPOINT_EVENT: &str = "zt.audit.checkpoint";
 
 /// The instrumentation scope of every exported record.
 const SCOPE: &str = "zt-audit";
@@ -17,6 +22,36 @@ pub(crate) fn fragment(format: Format, sealed: &Sealed, draft: &Draft, chain: &s
     match format {
         Format::Ndjson => format!("{}\n", sealed.text),
         Format::Otlp => otlp_log_record(sealed, draft, chain, now_ns),
+    }
+}
+
+/// A checkpoint in the collector's format. Its text is one JSON object whose only member is
+/// `checkpoint`, so that it is never taken for a record (records lead with `v`, `chain`, `seq`,
+/// `prev`): `{"checkpoint":{"v":1,"chain":…,"seq":…,"head":…,"prev_alg":…,"time":…}}`.
+pub(crate) fn checkpoint_fragment(format: Format, head: &Head<'_>, now_ns: u64) -> String {
+    let text = json!({"checkpoint": {
+        "v": super::VERSION,
+        "chain": head.chain,
+        "seq": head.seq,
+        "head": head.head,
+        "prev_alg": head.alg.as_str(),
+        "time": rfc3339_millis(now_ns),
+    }})
+    .to_string();
+    match format {
+        Format::Ndjson => format!("{text}\n"),
+        Format::Otlp => {
+            let attributes = [
+                string_attribute("event.name", CHECKPOINT_EVENT),
+                string_attribute("zt.audit.chain", head.chain),
+                int_attribute("zt.audit.seq", head.seq),
+            ];
+            let body = serde_json::to_string(&text).unwrap_or_else(|_| "\"\"".to_owned());
+            format!(
+                r#"{{"timeUnixNano":"{now_ns}","observedTimeUnixNano":"{now_ns}","severityNumber":9,"severityText":"INFO","body":{{"stringValue":{body}}},"attributes":[{}]}}"#,
+                attributes.join(",")
+            )
+        }
     }
 }
 

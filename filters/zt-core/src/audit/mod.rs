@@ -18,7 +18,7 @@ mod outbox;
 mod record;
 mod time;
 
-pub use chain::{Chain, GENESIS, Sealed, VERSION};
+pub use chain::{Chain, ChainKey, ChainKeyError, GENESIS, Head, MIN_CHAIN_KEY, PrevAlg, Sealed, VERSION};
 pub use compile::{AuditConfig, Collector, Format};
 pub use facts::StreamFacts;
 pub use outbox::{Batch, Dropped, Outbox};

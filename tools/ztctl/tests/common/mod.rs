@@ -14,25 +14,51 @@ use sha2::{Digest, Sha256};
 pub const CHAIN_A: &str = "5f0c1d2e3a4b5c6d7e8f901a2b3c4d5e";
 pub const CHAIN_B: &str = "0123456789abcdef0123456789abcdef";
 
-/// Builds one chain: `seq` 0, 1, …; `prev` the SHA-256 of the previous record's exact text.
+/// Builds one chain: `seq` 0, 1, …; `prev` the SHA-256 of the previous record's exact text, or
+/// its HMAC-SHA-256 under the chain key for a keyed chain.
 pub struct ChainBuilder {
     chain: &'static str,
     seq: u64,
     prev: String,
+    key: Option<zt_core::audit::ChainKey>,
 }
 
 impl ChainBuilder {
     pub fn new(chain: &'static str) -> Self {
-        Self { chain, seq: 0, prev: "0".repeat(64) }
+        Self { chain, seq: 0, prev: "0".repeat(64), key: None }
     }
 
-    /// The next record, with these members after `v`, `chain`, `seq`, `prev`.
+    /// A keyed chain, as the filter writes it with `chain_key` configured.
+    #[allow(dead_code)] // Not every test binary uses it.
+    pub fn keyed(chain: &'static str, key: &[u8]) -> Self {
+        Self { key: Some(zt_core::audit::ChainKey::from_secret(key).unwrap()), ..Self::new(chain) }
+    }
+
+    /// The next record, with these members after `v`, `chain`, `seq`, `prev` (and `prev_alg`).
     pub fn next(&mut self, members: &str) -> Entry {
-        let text = format!(r#"{{"v":1,"chain":"{}","seq":{},"prev":"{}",{members}}}"#, self.chain, self.seq, self.prev);
-        self.prev = hex(&Sha256::digest(text.as_bytes()));
+        let alg = if self.key.is_some() { r#""prev_alg":"hmac-sha256","# } else { "" };
+        let text =
+            format!(r#"{{"v":1,"chain":"{}","seq":{},"prev":"{}",{alg}{members}}}"#, self.chain, self.seq, self.prev);
+        self.prev = match &self.key {
+            Some(key) => hex(&key.mac(text.as_bytes())),
+            None => hex(&Sha256::digest(text.as_bytes())),
+        };
         let entry = Entry { text, record: Some((self.chain, self.seq)) };
         self.seq += 1;
         entry
+    }
+
+    /// The checkpoint the filter would send to its collector now.
+    #[allow(dead_code)]
+    pub fn checkpoint(&self) -> Entry {
+        let alg = if self.key.is_some() { "hmac-sha256" } else { "sha256" };
+        let text = format!(
+            r#"{{"checkpoint":{{"v":1,"chain":"{}","seq":{},"head":"{}","prev_alg":"{alg}","time":"2026-11-23T19:56:40.000Z"}}}}"#,
+            self.chain,
+            self.seq - 1,
+            self.prev
+        );
+        Entry { text, record: None }
     }
 }
 
