@@ -116,14 +116,15 @@ impl JwtAuthRoot {
         }
     }
 
-    /// Decides the held requests whose provider has keys now or whose wait is over, each in
+    /// Decides the held requests whose provider has keys now (or whose fetch failed here) or
+    /// whose wait is over, each in
     /// its own context: `proxy_set_effective_context` makes every host call of [`decide`] act
     /// for that request, as if its own context made it.
     fn wake_held(&self, authenticator: &Authenticator, metrics: &JwtMetrics) {
         if self.waiting.is_empty() {
             return;
         }
-        let due = self.waiting.take_due(zt_proxy::now_ms(self), |provider| authenticator.has_keys(provider));
+        let due = self.waiting.take_due(zt_proxy::now_ms(self), |provider| authenticator.keys_settled(provider));
         for context_id in due {
             // A stream that ended meanwhile is gone: nothing to decide.
             if hostcalls::set_effective_context(context_id).is_err() {

@@ -43,12 +43,12 @@ impl Waiting {
         self.held.borrow().is_empty()
     }
 
-    /// Takes the requests to decide now: those whose provider has keys, and those whose wait
-    /// is over.
-    pub fn take_due(&self, now_ms: u64, has_keys: impl Fn(ProviderId) -> bool) -> Vec<u32> {
+    /// Takes the requests to decide now: those whose provider is `settled` (keys arrived, or
+    /// the fetch failed), and those whose wait is over.
+    pub fn take_due(&self, now_ms: u64, settled: impl Fn(ProviderId) -> bool) -> Vec<u32> {
         let mut due = Vec::new();
         self.held.borrow_mut().retain(|h| {
-            let wake = has_keys(h.provider) || now_ms >= h.until_ms;
+            let wake = settled(h.provider) || now_ms >= h.until_ms;
             if wake {
                 due.push(h.context_id);
             }

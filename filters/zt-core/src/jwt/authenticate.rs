@@ -91,6 +91,12 @@ impl Authenticator {
         wait
     }
 
+    /// Whether requests held for the provider's first keys can be decided: it has keys, or
+    /// this VM's fetch of them failed. A provider without remote keys is always settled.
+    pub fn keys_settled(&self, provider: ProviderId) -> bool {
+        self.has_keys(provider) || self.remote_keys(provider).is_none_or(|remote| remote.borrow().settled())
+    }
+
     /// A token named a `kid` its provider's remote keys lack.
     pub fn unknown_kid(&self, provider: ProviderId, store: &dyn SharedStore, now: UnixSeconds) -> KidRefetch {
         let Some(remote) = self.remote_keys(provider) else { return KidRefetch::NotNow };

@@ -189,6 +189,12 @@ impl RemoteKeys {
         if now_ms < until_ms { KeysWait::Hold { until_ms } } else { KeysWait::Refuse }
     }
 
+    /// Whether a request held for this provider's first keys can be decided now: keys are
+    /// there, or this VM's fetch failed (the request is refused at once, not at its deadline).
+    pub fn settled(&self) -> bool {
+        self.keys.is_some() || self.failures > 0
+    }
+
     /// The periodic step (the root's timer): pick up published keys, and fetch when due and
     /// no other worker holds the lease. The first call fetches at once.
     pub fn poll(&mut self, store: &dyn SharedStore, now: UnixSeconds) -> (bool, Option<FetchRequest>) {
