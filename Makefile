@@ -200,7 +200,9 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= token jwks config authz_config authz_decide ratelimit_config ratelimit_decide
 fuzz:
 	$(call header,fuzz: $(FUZZ_TARGETS) for $(FUZZ_SECONDS) s each)
-	rustup toolchain install nightly --profile minimal
+	@# Only when missing: installing over an existing nightly updates it, and a new compiler
+	@# rebuilds every fuzz target from scratch.
+	@rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
 	@if ! "$(TOOLS)/bin/cargo-fuzz" --version >/dev/null 2>&1; then \
 	  printf '\n==> cargo-fuzz: installing into .tools\n'; \
 	  cargo +nightly install --root "$(TOOLS)" cargo-fuzz --locked; \
