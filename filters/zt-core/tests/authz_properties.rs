@@ -274,6 +274,15 @@ impl Cond {
         })
     }
 
+    /// Whether the condition reads the source address.
+    fn reads_source(&self) -> bool {
+        match self {
+            Cond::Leaf(l) => matches!(l, Leaf::IpBlocks(_) | Leaf::SourceIp(_)),
+            Cond::All(list) | Cond::Any(list) => list.iter().any(Cond::reads_source),
+            Cond::Not(c) => c.reads_source(),
+        }
+    }
+
     fn holds(&self, r: &Req) -> bool {
         match self {
             Cond::Leaf(l) => l.holds(r),
@@ -429,6 +438,14 @@ impl PolicyModel {
     fn matches(&self, r: &Req) -> bool {
         self.rules.iter().any(|rule| rule.holds(r))
     }
+
+    /// Whether some rule reads the source address (`ipBlocks`, `notIpBlocks`, `source_ip`).
+    fn reads_source(&self) -> bool {
+        self.rules.iter().any(|rule| {
+            rule.from.iter().flatten().any(|entry| entry.fields.first().is_some_and(Option::is_some))
+                || rule.when.iter().flatten().any(Cond::reads_source)
+        })
+    }
 }
 
 /// A whole configuration: every policy in `defaults`, in order; optionally a route rule for
@@ -502,7 +519,11 @@ impl Model {
             |action: Action, advisory: bool| effect.iter().any(|(_, p)| p.action == action && p.advisory == advisory);
         let allows =
             effect.iter().filter(|(_, p)| p.action == Action::Allow && p.matches(r)).map(|(i, _)| id(*i)).collect();
-        let verdict = if matching(Action::Deny, false) {
+        // A policy in effect reads an address the request lacks: refused unevaluated, since a
+        // missing address would be outside every `notIpBlocks` range.
+        let verdict = if r.source().is_none() && effect.iter().any(|(_, p)| p.reads_source()) {
+            Verdict::Deny
+        } else if matching(Action::Deny, false) {
             Verdict::Deny
         } else if matching(Action::Allow, false) {
             if matching(Action::Deny, true) { Verdict::AdvisoryDeny } else { Verdict::Allow }

@@ -174,6 +174,7 @@ fn passes(config: &RateLimitConfig, store: &Store, r: &Req) -> bool {
         path: "/",
         headers: &headers,
         source: SOURCES[r.source].map(|s| s.parse::<IpAddr>().unwrap()),
+        remote: None,
         identity: identity.as_ref(),
         now_ms: NOW_MS,
     };
@@ -221,7 +222,7 @@ const RICH: &str = r#"{
                  "unkeyed": {"fallback": "per-net"}},
     "per-net": {"quota": 2, "window_seconds": 1, "burst": 4, "key": [{"source_prefix": {"ipv4": 24, "ipv6": 48}}, "route", "method"]},
     "service": {"key": [{"claim": "sub"}], "mode": "global"},
-    "both": {"quota": 5, "window_seconds": 10, "key": ["source_ip"], "mode": "local_then_global", "advisory": true}
+    "both": {"quota": 5, "window_seconds": 10, "key": ["source_ip", "remote_ip"], "mode": "local_then_global", "advisory": true}
   },
   "defaults": {"limits": ["per-user"]},
   "routes": [{"name": "r1", "route_names": ["r1"], "match": {"path": {"prefix": "/v1"}}, "limits": ["service", "both"]}],
@@ -299,6 +300,7 @@ proptest! {
         authority in prop::option::of(".{0,20}"),
         headers in prop::collection::vec((prop_oneof![Just("x-user".to_owned()), "[a-z-]{1,8}"], any::<Vec<u8>>()), 0..4),
         source in prop::option::of(any::<IpAddr>()),
+        remote in prop::option::of(any::<IpAddr>()),
         claims in prop::collection::vec((prop_oneof![Just("org".to_owned()), Just("sub".to_owned()), "[a-z]{1,6}"], any_json()), 0..4),
         route_name in prop::option::of(prop_oneof![Just("r1".to_owned()), ".{0,4}"]),
         route_choice in prop::option::of(prop_oneof![Just("r1".to_owned()), ".{0,4}"]),
@@ -317,6 +319,7 @@ proptest! {
             path: &path,
             headers: &headers,
             source,
+            remote,
             identity: identity.as_ref(),
             now_ms,
         };

@@ -19,7 +19,7 @@ const RICH: &str = r#"{
                  "unkeyed": {"fallback": "per-net"}},
     "per-net": {"quota": 2, "window_seconds": 1, "burst": 4, "key": [{"source_prefix": {"ipv4": 24, "ipv6": 48}}, "route", "method"]},
     "service": {"key": [{"claim": "sub"}], "mode": "global"},
-    "both": {"quota": 5, "window_seconds": 10, "key": ["source_ip"], "mode": "local_then_global", "advisory": true}
+    "both": {"quota": 5, "window_seconds": 10, "key": ["source_ip", "remote_ip"], "mode": "local_then_global", "advisory": true}
   },
   "defaults": {"limits": ["per-user"]},
   "routes": [{"name": "r1", "route_names": ["r1"], "match": {"path": {"prefix": "/v1"}}, "limits": ["service", "both"]}],
@@ -65,6 +65,11 @@ fn rich(data: &[u8]) {
         path: &f.path,
         headers: &f.headers,
         source: f.source,
+        // The address behind trusted proxies: the peer's, read backwards, so that the two differ.
+        remote: f.source.map(|ip| match ip {
+            std::net::IpAddr::V4(v4) => std::net::IpAddr::from(v4.octets().map(|b| b.reverse_bits())),
+            std::net::IpAddr::V6(v6) => std::net::IpAddr::from(v6.octets().map(|b| b.reverse_bits())),
+        }),
         identity: f.identity.as_ref(),
         now_ms: f.now,
     };
@@ -103,6 +108,7 @@ fn per_user(data: &[u8]) {
             path: "/",
             headers: &headers,
             source: None,
+            remote: None,
             identity: None,
             now_ms: 1_700_000_000_000,
         };
