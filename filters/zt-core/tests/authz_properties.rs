@@ -521,9 +521,9 @@ impl Model {
             effect.iter().filter(|(_, p)| p.action == Action::Allow && p.matches(r)).map(|(i, _)| id(*i)).collect();
         // A policy in effect reads an address the request lacks: refused unevaluated, since a
         // missing address would be outside every `notIpBlocks` range.
-        let verdict = if r.source().is_none() && effect.iter().any(|(_, p)| p.reads_source()) {
-            Verdict::Deny
-        } else if matching(Action::Deny, false) {
+        // An enforced DENY that matches denies too.
+        let unknown_source = r.source().is_none() && effect.iter().any(|(_, p)| p.reads_source());
+        let verdict = if unknown_source || matching(Action::Deny, false) {
             Verdict::Deny
         } else if matching(Action::Allow, false) {
             if matching(Action::Deny, true) { Verdict::AdvisoryDeny } else { Verdict::Allow }
