@@ -33,12 +33,21 @@ TOOLS := $(ROOT)/.tools
 WASM_BINDGEN_VERSION := $(shell awk '$$0 == "name = \"wasm-bindgen\"" { getline; gsub(/"/, "", $$3); print $$3; exit }' $(ROOT)/Cargo.lock)
 WASM_BINDGEN_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 
+# Every cargo invocation here builds what Cargo.lock pins: a manifest change that needs a new
+# resolution fails instead of silently updating the lock file (CI builds what was reviewed).
+CARGO_FLAGS := --locked
+
+# cargo-deny (`make lint`), a release that builds with the pinned toolchain.
+CARGO_DENY_VERSION := 0.20.2
+CARGO_DENY := $(TOOLS)/bin/cargo-deny
+
 # Both test layers that load the compiled modules look for them here.
 export ZT_WASM_DIR := $(WASM_DIR)
 
 header = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: build build-fixtures toolchain envoy wasm-bindgen-cli wasm-opt \
+.PHONY: build build-fixtures toolchain envoy wasm-bindgen-cli wasm-opt cargo-deny \
+        lint lint-fmt lint-clippy lint-deny \
         test test-unit test-wasm test-host test-envoy demo demo-stop clean distclean otel-proto \
         bench-core bench-wasm fuzz bench test-bench-smoke wrk redis-server oci publish skopeo
 
@@ -46,8 +55,8 @@ header = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 ## with their sizes in bytes before and after wasm-opt
 build: toolchain wasm-opt
 	$(call header,build: $(MODULES) (release wasm32-wasip1, wasm-opt $(firstword $(WASM_OPT_FLAGS))))
-	cargo build --release --target wasm32-wasip1 $(addprefix -p ,$(SPEED_MODULES))
-	cargo build --profile release-small --target wasm32-wasip1 $(addprefix -p ,$(SIZE_MODULES))
+	cargo build $(CARGO_FLAGS) --release --target wasm32-wasip1 $(addprefix -p ,$(SPEED_MODULES))
+	cargo build $(CARGO_FLAGS) --profile release-small --target wasm32-wasip1 $(addprefix -p ,$(SIZE_MODULES))
 	@mkdir -p "$(WASM_DIR)"
 	@for crate in $(MODULES); do \
 	  name="$${crate//-/_}.wasm"; built="$(CARGO_WASM_DIR)/$$name"; shipped="$(WASM_DIR)/$$name"; \
@@ -60,7 +69,7 @@ build: toolchain wasm-opt
 ## build-fixtures: the test-only modules the host harness and the Envoy tests load
 build-fixtures: toolchain
 	$(call header,build-fixtures: $(FIXTURES))
-	cargo build --release --target wasm32-wasip1 $(addprefix -p ,$(FIXTURES))
+	cargo build $(CARGO_FLAGS) --release --target wasm32-wasip1 $(addprefix -p ,$(FIXTURES))
 	@mkdir -p "$(WASM_DIR)"
 	@for crate in $(FIXTURES); do cp -p "$(CARGO_WASM_DIR)/$${crate//-/_}.wasm" "$(WASM_DIR)/"; done
 
@@ -103,6 +112,13 @@ wasm-bindgen-cli:
 	  cargo install --root "$(TOOLS)" wasm-bindgen-cli --version "$(WASM_BINDGEN_VERSION)"; \
 	fi
 
+## cargo-deny: cargo-deny $(CARGO_DENY_VERSION) into .tools/, when missing
+cargo-deny:
+	@if ! "$(CARGO_DENY)" --version 2>/dev/null | grep -qx 'cargo-deny $(CARGO_DENY_VERSION)'; then \
+	  printf '\n==> cargo-deny: installing %s into .tools\n' "$(CARGO_DENY_VERSION)"; \
+	  cargo install --locked --root "$(TOOLS)" cargo-deny --version "$(CARGO_DENY_VERSION)"; \
+	fi
+
 ## wrk: the load generator of the benchmark (Debian package)
 wrk:
 	@command -v wrk >/dev/null || { \
@@ -133,7 +149,7 @@ OCI_DIR := $(ROOT)/build/oci
 OCI_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml | head -1)
 oci: build
 	$(call header,oci: OCI Wasm images of $(MODULES) into build/oci)
-	cargo run -q -p ztctl -- package --wasm-dir $(WASM_DIR) --out $(OCI_DIR)
+	cargo run $(CARGO_FLAGS) -q -p ztctl -- package --wasm-dir $(WASM_DIR) --out $(OCI_DIR)
 
 ## publish: pushes build/oci to REGISTRY=host:port/namespace with skopeo: <filter>:<version> is
 ## the compat image, <filter>:<version>-oci the oci one; INSECURE=1 for a registry without TLS
@@ -159,31 +175,34 @@ publish: oci skopeo
 BENCH_ARGS ?=
 bench: build build-fixtures envoy wrk
 	$(call header,bench: variants alternated round by round; writes BENCHMARKS.md and BENCHMARKS.svg)
-	cargo run -q -p zt-envoy-tests --bin zt-bench -- $(BENCH_ARGS)
+	cargo run $(CARGO_FLAGS) -q -p zt-envoy-tests --bin zt-bench -- $(BENCH_ARGS)
 
 ## test-bench-smoke: the benchmark for a second per variant, so that it cannot rot (in `make test`)
 test-bench-smoke: build build-fixtures envoy wrk
 	$(call header,bench smoke run (numbers not meaningful; checks every variant answers as it should))
-	cargo run -q -p zt-envoy-tests --bin zt-bench -- --smoke
+	cargo run $(CARGO_FLAGS) -q -p zt-envoy-tests --bin zt-bench -- --smoke
 
 ## bench-wasm: the module's cost in the harness (wasmtime): VM start, a request per algorithm
 bench-wasm: build
 	$(call header,bench-wasm: zt-jwt in the harness, host crypto vs in-module, cache off)
-	cargo bench -p zt-host-tests --bench wasm_cost
+	cargo bench $(CARGO_FLAGS) -p zt-host-tests --bench wasm_cost
 
 ## bench-core: criterion micro-benchmarks of the core's hot paths (native): JWT verification per
 ## algorithm and cache hit, authorization with a 1,000-route configuration
 bench-core: toolchain
 	$(call header,bench-core: criterion micro-benchmarks of zt-core (native))
-	cargo bench -p zt-core
+	cargo bench $(CARGO_FLAGS) -p zt-core
 
-## fuzz: cargo-fuzz on the token, JWKS and configuration parsers, FUZZ_SECONDS each (nightly;
-## not part of `make test`). Findings land in filters/zt-core/fuzz/artifacts/.
+## fuzz: cargo-fuzz on the JWT token, JWKS and configuration parsers, the authorization and
+## rate-limit configuration parsers and decisions, FUZZ_SECONDS each (nightly; not part of
+## `make test`; FUZZ_TARGETS=... for some). Findings land in filters/zt-core/fuzz/artifacts/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := token jwks config
+FUZZ_TARGETS ?= token jwks config authz_config authz_decide ratelimit_config ratelimit_decide
 fuzz:
 	$(call header,fuzz: $(FUZZ_TARGETS) for $(FUZZ_SECONDS) s each)
-	rustup toolchain install nightly --profile minimal
+	@# Only when missing: installing over an existing nightly updates it, and a new compiler
+	@# rebuilds every fuzz target from scratch.
+	@rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
 	@if ! "$(TOOLS)/bin/cargo-fuzz" --version >/dev/null 2>&1; then \
 	  printf '\n==> cargo-fuzz: installing into .tools\n'; \
 	  cargo +nightly install --root "$(TOOLS)" cargo-fuzz --locked; \
@@ -193,31 +212,49 @@ fuzz:
 	    || exit 1; \
 	done
 
+## lint: the house rules CI enforces before the tests: rustfmt, clippy with warnings as errors
+## on every target of the workspace, and cargo-deny (licenses, banned and duplicate crates,
+## crates.io as the only source; see deny.toml)
+lint: lint-fmt lint-clippy lint-deny
+	$(call header,lint: all checks passed)
+
+lint-fmt: toolchain
+	$(call header,lint: cargo fmt --check)
+	cargo fmt --all -- --check
+
+lint-clippy: toolchain
+	$(call header,lint: cargo clippy -D warnings (native workspace, all targets))
+	cargo clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
+
+lint-deny: cargo-deny
+	$(call header,lint: cargo deny check licenses bans sources)
+	"$(CARGO_DENY)" --locked check licenses bans sources
+
 ## test: every layer, from unit tests to a real Envoy
 test: test-unit test-wasm test-host test-envoy test-bench-smoke
 	$(call header,test: all layers passed)
 
 test-unit: toolchain redis-server skopeo
 	$(call header,layer 1: native unit tests)
-	cargo test --workspace --exclude zt-envoy-tests --exclude zt-host-tests
+	cargo test $(CARGO_FLAGS) --workspace --exclude zt-envoy-tests --exclude zt-host-tests
 
 test-wasm: toolchain wasm-bindgen-cli
 	$(call header,layer 2: zt-core unit tests compiled to Wasm (wasm32-unknown-unknown under Node))
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$(WASM_BINDGEN_RUNNER)" \
-	  cargo test -p zt-core --target wasm32-unknown-unknown
+	  cargo test $(CARGO_FLAGS) -p zt-core --target wasm32-unknown-unknown
 
 test-host: build build-fixtures
 	$(call header,layer 3: host-harness tests (wasmtime on the release modules))
-	cargo test -p zt-host-tests
+	cargo test $(CARGO_FLAGS) -p zt-host-tests
 
 test-envoy: build build-fixtures envoy redis-server otel-proto
 	$(call header,layer 4: real Envoy $$($(ENVOY) --version | grep -o '1\.[0-9]*\.[0-9]*' | head -1))
-	cargo test -p zt-envoy-tests
+	cargo test $(CARGO_FLAGS) -p zt-envoy-tests
 
 ## demo: Envoy with zt-jwt in front of an echo upstream on 127.0.0.1, with curl lines to paste
 demo: build envoy
 	$(call header,demo: building the demo tools)
-	cargo build -p zt-envoy-tests --bins
+	cargo build $(CARGO_FLAGS) -p zt-envoy-tests --bins
 	$(call header,demo: starting)
 	@TARGET_DIR="$(TARGET_DIR)" ENVOY="$(ENVOY)" scripts/demo.sh start
 
