@@ -41,8 +41,15 @@ pub fn audit_plugin_config(collector: Option<Value>) -> String {
 }
 
 /// No limit at all: for tests of the other filters that send many requests from one address.
+/// The `public` rule that `zero-trust.yaml`'s route metadata names is defined (without limits):
+/// a route naming a rule the configuration lacks is refused with 500.
 pub fn unlimited_ratelimit_plugin_config() -> String {
-    json!({"limits": {}, "defaults": {"limits": []}}).to_string()
+    json!({
+        "limits": {},
+        "defaults": {"limits": []},
+        "routes": [{"name": "public", "limits": [], "inherit_defaults": false}],
+    })
+    .to_string()
 }
 
 /// `zero-trust.yaml` with the given plugin configurations, Envoy's certificates in `cert_dir`
