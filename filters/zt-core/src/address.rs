@@ -86,20 +86,22 @@ fn parse(text: &str) -> Option<(IpAddr, Option<u16>)> {
 
 #[cfg(test)]
 mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
     use super::*;
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
     }
 
-    #[test]
+    #[wasm_bindgen_test(unsupported = test)]
     fn a_connection_address_is_the_peer_and_the_remote_address() {
         let addresses = SourceAddresses::from_envoy(Some("127.0.0.1:45710"), None);
         assert_eq!(addresses.peer, Some(Peer { ip: ip("127.0.0.1"), port: Some(45710), from: PeerSource::Connection }));
         assert_eq!(addresses.remote, Some(ip("127.0.0.1")));
     }
 
-    #[test]
+    #[wasm_bindgen_test(unsupported = test)]
     fn a_header_derived_address_is_never_the_peer() {
         // Envoy 1.40 with `use_remote_address: false` and `X-Forwarded-For: 10.1.2.3`.
         let addresses = SourceAddresses::from_envoy(Some("10.1.2.3:0"), None);
@@ -110,7 +112,7 @@ mod tests {
         assert_eq!(bare.remote, Some(ip("10.1.2.3")));
     }
 
-    #[test]
+    #[wasm_bindgen_test(unsupported = test)]
     fn the_filter_state_entry_names_the_peer_whatever_the_remote_address() {
         let addresses = SourceAddresses::from_envoy(Some("10.1.2.3:0"), Some("127.0.0.1:5000"));
         assert_eq!(addresses.peer, Some(Peer { ip: ip("127.0.0.1"), port: Some(5000), from: PeerSource::FilterState }));
@@ -121,7 +123,7 @@ mod tests {
         assert_eq!(bare.peer, Some(Peer { ip: ip("192.0.2.7"), port: None, from: PeerSource::FilterState }));
     }
 
-    #[test]
+    #[wasm_bindgen_test(unsupported = test)]
     fn an_unreadable_filter_state_entry_falls_back_to_the_connection_only() {
         let addresses = SourceAddresses::from_envoy(Some("127.0.0.1:45710"), Some("garbage"));
         assert_eq!(addresses.peer.map(|p| p.from), Some(PeerSource::Connection));
@@ -129,7 +131,7 @@ mod tests {
         assert_eq!(forged.peer, None);
     }
 
-    #[test]
+    #[wasm_bindgen_test(unsupported = test)]
     fn no_address_or_not_an_ip_address_is_nothing() {
         assert_eq!(SourceAddresses::from_envoy(None, None), SourceAddresses::default());
         let pipe = SourceAddresses::from_envoy(Some("/var/run/envoy.sock"), None);
