@@ -1,4 +1,4 @@
-//! The chain rules of the audit spec (`/tmp/audit-spec.md`, "Chain rules"): per chain id, in
+//! The chain rules of the audit spec (filters/zt-audit/README.md, "Tamper evidence"): per chain id, in
 //! input order, `seq` runs 0, 1, 2, … without a gap, and each `prev` is the digest of the exact
 //! text of the chain's previous record: SHA-256 (`prev_alg` `sha256`, or none), or HMAC-SHA-256
 //! under the chain key (`hmac-sha256`). Chains interleave freely. The first break is kept; the

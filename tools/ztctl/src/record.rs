@@ -1,4 +1,4 @@
-//! One zt-audit record (format v1, `/tmp/audit-spec.md`): the chain header every record must
+//! One zt-audit record (format v1, filters/zt-audit/README.md): the chain header every record must
 //! carry (`v`, `chain`, `seq`, `prev`), the fields the inventory reads, and the SHA-256 that links
 //! a record to the next. Never reads a file: the text comes from [`crate::scan`].
 //!

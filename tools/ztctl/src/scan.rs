@@ -1,5 +1,5 @@
-//! Finds zt-audit records in the three forms the audit spec lists (`/tmp/audit-spec.md`, "Where
-//! records appear"), detected line by line so that one stream may mix them:
+//! Finds zt-audit records in the three forms the audit spec lists (filters/zt-audit/README.md: Envoy
+//! log, NDJSON, OTLP), detected line by line so that one stream may mix them:
 //!
 //! 1. an Envoy log line holding the marker `zt.audit.v1 `: the record is the rest of the line;
 //! 2. an NDJSON line that is a JSON object with a record key (`v`, `chain`, `seq`, `prev`);

@@ -1,4 +1,4 @@
-//! Shared by the CLI tests: records built by the audit spec's rules (`/tmp/audit-spec.md`), the
+//! Shared by the CLI tests: records built by the audit format in filters/zt-audit/README.md, the
 //! three forms they appear in, and a runner for the built binary; `registry`, a real OCI
 //! registry and skopeo for the image tests.
 #![allow(dead_code)]
