@@ -21,5 +21,5 @@ pub(crate) const FILTER: &str = "zt-jwt";
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(JwtAuthRoot::default()) });
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> { Box::new(JwtAuthRoot::new(context_id)) });
 }}

@@ -27,6 +27,9 @@ use crate::waiting::Waiting;
 
 #[derive(Default)]
 pub struct JwtAuthRoot {
+    /// This root context's id: the effective context to return to after deciding held
+    /// requests in theirs.
+    id: u32,
     authenticator: Option<Rc<Authenticator>>,
     metrics: Option<Rc<JwtMetrics>>,
     /// Fetches sent and not yet answered, by callout token.
@@ -82,11 +85,11 @@ impl RootContext for JwtAuthRoot {
     fn on_tick(&mut self) {
         if let (Some(authenticator), Some(metrics)) = (self.authenticator.clone(), self.metrics.clone()) {
             self.fetch_due(&authenticator, &metrics);
-            self.wake_held(&authenticator, &metrics);
             if !self.settled && authenticator.every_remote_provider_has_keys() {
                 self.settled = true;
                 self.set_tick_period(TICK);
             }
+            self.wake_held(&authenticator, &metrics);
         }
     }
 
@@ -110,6 +113,10 @@ const TICK: Duration = Duration::from_secs(1);
 const FIRST_KEYS_TICK: Duration = Duration::from_millis(100);
 
 impl JwtAuthRoot {
+    pub fn new(id: u32) -> Self {
+        Self { id, ..Self::default() }
+    }
+
     fn fetch_due(&mut self, authenticator: &Authenticator, metrics: &JwtMetrics) {
         for request in authenticator.poll_remote_keys(&EnvoySharedData, zt_proxy::now(self)) {
             self.send(authenticator, metrics, request);
@@ -117,9 +124,9 @@ impl JwtAuthRoot {
     }
 
     /// Decides the held requests whose provider has keys now (or whose fetch failed here) or
-    /// whose wait is over, each in
-    /// its own context: `proxy_set_effective_context` makes every host call of [`decide`] act
-    /// for that request, as if its own context made it.
+    /// whose wait is over, each in its own context: `proxy_set_effective_context` makes every
+    /// host call of [`decide`] act for that request, as if its own context made it. Called last
+    /// in a root callback, and returns to the root context before it ends.
     fn wake_held(&self, authenticator: &Authenticator, metrics: &JwtMetrics) {
         if self.waiting.is_empty() {
             return;
@@ -133,6 +140,11 @@ impl JwtAuthRoot {
             if let Step::Done(Action::Continue) = decide(&HeldRequest, authenticator, metrics, Attempt::Woken) {
                 let _ = hostcalls::resume_http_request();
             }
+        }
+        // Back to the root: a host call made for the root later in this callback (a timer
+        // period, a fetch) must not land on a request's context.
+        if hostcalls::set_effective_context(self.id).is_err() {
+            log::error!("{FILTER}: cannot return to the root context after deciding held requests");
         }
     }
 
