@@ -17,6 +17,7 @@ pub mod reply;
 mod routes;
 mod shared_name;
 pub mod shared_store;
+pub(crate) mod spiffe;
 pub mod time;
 
 pub use address::{Peer, PeerSource, SourceAddresses};

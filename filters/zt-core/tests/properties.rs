@@ -9,7 +9,7 @@ use jwt_simple::prelude::*;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use zt_core::UnixSeconds;
-use zt_core::jwt::{Authenticator, InModuleVerifier, JwtFilterConfig, KeySet};
+use zt_core::jwt::{Authenticator, InModuleVerifier, JwtFilterConfig, KeySet, KeyUse};
 
 const NOW: UnixSeconds = UnixSeconds(1_700_000_000);
 const ISS: &str = "https://issuer.prop";
@@ -117,8 +117,8 @@ proptest! {
 
     #[test]
     fn arbitrary_jwks_bytes_never_panic(bytes in any::<Vec<u8>>()) {
-        let _ = KeySet::from_remote_jwks(&bytes);
-        let _ = KeySet::from_jwks(&Value::String(String::from_utf8_lossy(&bytes).into_owned()), "jwks");
+        let _ = KeySet::from_remote_jwks(&bytes, KeyUse::Signature);
+        let _ = KeySet::from_jwks(&Value::String(String::from_utf8_lossy(&bytes).into_owned()), KeyUse::Signature, "jwks");
     }
 
     #[test]
@@ -130,8 +130,8 @@ proptest! {
         alg in prop_oneof![Just("RS256".to_owned()), Just("ES256".to_owned()), Just("none".to_owned()), ".{0,6}"],
     ) {
         let jwks = json!({"keys": [{"kty": kty, "crv": crv, "n": n, "e": "AQAB", "x": x, "y": x, "alg": alg}]});
-        let _ = KeySet::from_remote_jwks(jwks.to_string().as_bytes());
-        let _ = KeySet::from_jwks(&jwks, "jwks");
+        let _ = KeySet::from_remote_jwks(jwks.to_string().as_bytes(), KeyUse::Signature);
+        let _ = KeySet::from_jwks(&jwks, KeyUse::Signature, "jwks");
     }
 
     #[test]

@@ -11,11 +11,11 @@ use super::condition::{ClaimTest, Condition, HeaderTest, PeerPath, Request, Scop
 use super::condition_json::{ClaimJson, ClaimPathJson, ConditionJson, HeaderJson, PeerJson, ScopesJson};
 use super::config::{Action, AuthzConfigJson, PolicyJson};
 use super::matchers::parse_header_name;
-use super::spiffe::{SpiffeId, check_path_prefix, check_trust_domain};
 use super::time_window::TimeWindow;
 use super::{DEFAULT_DENY, Inputs, istio};
 use crate::config_error::ConfigError;
 use crate::routes::{RouteSpec, RouteTable, check_name, list};
+use crate::spiffe::{SpiffeId, check_path_prefix, check_trust_domain};
 
 /// The validated configuration of the authorization filter.
 #[derive(Debug, Clone)]

@@ -11,11 +11,11 @@ use serde_json::Value;
 use super::cidr::{Cidr, any_contains};
 use super::matchers::{HostMatch, StringMatch};
 use super::path::{PathMatch, strip_query};
-use super::spiffe::SpiffeId;
 use super::time_window::TimeWindow;
 use super::{Inputs, RequestFacts};
 use crate::jwt::Identity;
 use crate::routes::RouteRequest;
+use crate::spiffe::SpiffeId;
 use crate::time::UnixSeconds;
 
 #[derive(Debug, Clone, PartialEq)]

@@ -16,7 +16,6 @@ mod istio;
 pub(crate) mod matchers;
 pub(crate) mod path;
 mod response;
-mod spiffe;
 mod time_window;
 
 use std::net::IpAddr;

@@ -41,7 +41,7 @@ impl Authenticator {
             .enumerate()
             .map(|(i, p)| {
                 let source = p.remote.clone()?;
-                Some(RefCell::new(RemoteKeys::new(ProviderId(i), &p.name, &p.rules.issuer, source)))
+                Some(RefCell::new(RemoteKeys::new(ProviderId(i), &p.name, &p.issuer_label(), source, p.key_use)))
             })
             .collect();
         Self { config, verifier, cache, remote }
@@ -181,7 +181,7 @@ impl Authenticator {
             return Ok(Authenticated { token: hit, cache_hit: true });
         }
         let identity = self.verify(token, now)?;
-        let skew = self.config.provider_for(&identity.iss).map_or(0, |(_, p)| p.rules.clock_skew_seconds);
+        let skew = self.config.provider_named(&identity.provider).map_or(0, |p| p.rules.clock_skew_seconds);
         // No `exp` (only with `dangerous_allow_missing_expiration`): never cached.
         let valid_until = UnixSeconds(identity.exp.map_or(now.0, |exp| exp.saturating_add(skew)));
         let verified = Rc::new(VerifiedToken { identity_json: identity.to_json(), identity, valid_until });
@@ -192,14 +192,9 @@ impl Authenticator {
     /// Verifies one compact token, without the cache.
     pub fn verify(&self, token: &str, now: UnixSeconds) -> Result<Identity, JwtError> {
         let parsed = ParsedToken::parse(token, self.config.max_token_bytes)?;
-        let iss = match parsed.claims.get("iss") {
-            Some(serde_json::Value::String(iss)) => iss.as_str(),
-            Some(_) => return Err(JwtError::ClaimInvalid { claim: "iss" }),
-            None => return Err(JwtError::IssuerMissing),
-        };
         // A key of one provider never verifies another's token: the provider is chosen by
-        // `iss` first, and only its keys are candidates.
-        let (id, provider) = self.config.provider_for(iss).ok_or(JwtError::UnknownIssuer)?;
+        // `iss` (or a JWT-SVID's trust domain) first, and only its keys are candidates.
+        let (id, provider) = self.config.provider_for(&parsed.claims)?;
         // RFC 8725 §3.1: the provider, not the token, says which algorithms are acceptable.
         let allowed = provider.algorithms.as_deref();
         if allowed.is_some_and(|list| !list.contains(&parsed.alg)) {
@@ -228,6 +223,11 @@ impl Authenticator {
         if !candidates.any(|key| self.verifier.verify(&parsed, key, now)) {
             return Err(JwtError::SignatureInvalid);
         }
-        Ok(Identity::from_claims(&provider.name, parsed.claims))
+        let mut identity = Identity::from_claims(&provider.name, parsed.claims);
+        if provider.spiffe_trust_domain().is_some() {
+            // `rules.check` proved `sub` a SPIFFE ID of the provider's trust domain.
+            identity.spiffe_id = identity.sub.clone();
+        }
+        Ok(identity)
     }
 }

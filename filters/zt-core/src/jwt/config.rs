@@ -2,18 +2,20 @@
 //! types. Every error names the JSON path of the field at fault.
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::algorithm::Algorithm;
 use super::claim_headers::{ClaimHeader, validate as validate_claim_headers, validate_header_name};
-use super::claims::ClaimRules;
+use super::claims::{ClaimRules, IssuerRule, TenantIssuer};
+use super::error::JwtError;
 use super::hmac_keys::{HmacKeyJson, import_hmac_keys};
-use super::keys::KeySet;
+use super::keys::{KeySet, KeyUse};
 use super::next_hop::{NextHop, NextHopJson};
 use super::remote::{OidcDiscoveryJson, ProviderId, RemoteJwksJson, RemoteSource};
 use super::requirement::{Requirements, RequirementsJson};
 use super::sources::TokenSource;
 use crate::config_error::ConfigError;
+use crate::spiffe::{SpiffeId, check_trust_domain};
 
 /// The plugin configuration as JSON (`config.configuration` of the Envoy Wasm filter).
 #[derive(Debug, Deserialize)]
@@ -77,10 +79,30 @@ pub enum SignatureVerifierChoice {
 pub struct ProviderJson {
     /// Unique name, reported in the identity and in logs.
     pub name: String,
-    /// Exact `iss` value (RFC 7519 §4.1.1).
-    pub issuer: String,
-    /// Accepted `aud` values; at least one must appear in the token.
+    /// Exact `iss` value (RFC 7519 §4.1.1), or a multi-tenant template holding `{tenantid}`
+    /// once (then `tenants` lists the tenants). Required, except for a `spiffe` provider
+    /// whose JWT-SVIDs carry no `iss`.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Default none. With an `issuer` template: the tenants whose tokens are accepted; the
+    /// token's `iss` must be the template with one of them in place of `{tenantid}`, and its
+    /// `tid` that same tenant. Never "any tenant".
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// Accepted `aud` values; at least one must appear in the token. Required unless
+    /// `client_ids` bind the token instead.
+    #[serde(default)]
     pub audiences: Vec<String>,
+    /// Default none. Accepted OAuth clients: the token must name one in `client_id` or `azp`,
+    /// and every one of those it carries must be listed. For issuers whose access tokens carry
+    /// no `aud` (Amazon Cognito); with `audiences`, both must hold.
+    #[serde(default)]
+    pub client_ids: Vec<String>,
+    /// Default none. Makes this a SPIFFE JWT-SVID provider: its key source is read as a SPIFFE
+    /// trust bundle, `sub` must be a SPIFFE ID in `trust_domain`, and the ID is handed on as
+    /// the caller's workload identity.
+    #[serde(default)]
+    pub spiffe: Option<SpiffeJson>,
     /// Where the verification keys come from. Optional only when `hmac_keys` are given.
     pub jwks: Option<JwksSourceJson>,
     /// Default none. Shared secrets for HS256/384/512 tokens of this provider only.
@@ -113,6 +135,13 @@ pub struct ProviderJson {
     /// claim must contain a scalar value. Checked in name order after the registered claims.
     #[serde(default)]
     pub required_claims: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpiffeJson {
+    /// The trust domain whose workloads this provider vouches for, e.g. `example.org`.
+    pub trust_domain: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +190,24 @@ pub struct Provider {
     pub remote: Option<RemoteSource>,
     /// The configured `algorithms`; `None`: each key's default (see [`super::VerifyingKey::accepts_by_default`]).
     pub algorithms: Option<Vec<Algorithm>>,
+    /// Which JWKs of its key source verify its tokens.
+    pub key_use: KeyUse,
+}
+
+impl Provider {
+    /// The issuer as shared-data names and discovery know it: the exact `iss`, the tenant
+    /// template, or for JWT-SVIDs without `iss` the trust domain's ID.
+    pub fn issuer_label(&self) -> String {
+        match (&self.rules.issuer, self.spiffe_trust_domain()) {
+            (IssuerRule::Absent, Some(domain)) => format!("spiffe://{domain}"),
+            (rule, _) => rule.label().to_owned(),
+        }
+    }
+
+    /// The trust domain of a JWT-SVID provider.
+    pub fn spiffe_trust_domain(&self) -> Option<&str> {
+        self.rules.spiffe_trust_domain.as_deref()
+    }
 }
 
 /// The validated configuration.
@@ -185,9 +232,28 @@ impl JwtFilterConfig {
         Self::try_from(ConfigError::parse_json::<JwtFilterConfigJson>(bytes)?)
     }
 
-    /// The provider whose issuer is exactly `iss`.
-    pub fn provider_for(&self, iss: &str) -> Option<(ProviderId, &Provider)> {
-        self.providers.iter().enumerate().find(|(_, p)| p.rules.issuer == iss).map(|(i, p)| (ProviderId(i), p))
+    /// The provider a token belongs to: the one admitting its `iss`, or, for a token without
+    /// `iss`, the JWT-SVID provider without an issuer whose trust domain is its `sub`'s.
+    pub fn provider_for(&self, claims: &Map<String, Value>) -> Result<(ProviderId, &Provider), JwtError> {
+        let found = match claims.get("iss") {
+            Some(Value::String(iss)) => self.providers.iter().position(|p| p.rules.issuer.admits(iss)),
+            Some(_) => return Err(JwtError::ClaimInvalid { claim: "iss" }),
+            None => {
+                let sub = claims.get("sub").and_then(Value::as_str).and_then(|sub| SpiffeId::parse(sub).ok());
+                let domain = sub.map(|id| id.trust_domain).ok_or(JwtError::IssuerMissing)?;
+                self.providers
+                    .iter()
+                    .position(|p| p.rules.issuer == IssuerRule::Absent && p.spiffe_trust_domain() == Some(domain))
+            }
+        };
+        let id =
+            found.ok_or(if claims.contains_key("iss") { JwtError::UnknownIssuer } else { JwtError::IssuerMissing })?;
+        self.providers.get(id).map(|p| (ProviderId(id), p)).ok_or(JwtError::UnknownIssuer)
+    }
+
+    /// The provider of this `name`.
+    pub fn provider_named(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.name == name)
     }
 }
 
@@ -213,10 +279,25 @@ impl TryFrom<JwtFilterConfigJson> for JwtFilterConfig {
                     format!("duplicates providers[{j}].name"),
                 ));
             }
-            if let Some(j) = providers.iter().position(|p| p.rules.issuer == provider.rules.issuer) {
+            let issuers = provider.rules.issuer.values();
+            if let Some(j) =
+                providers.iter().position(|p| p.rules.issuer.values().iter().any(|iss| issuers.contains(iss)))
+            {
                 return Err(ConfigError::new(
                     format!("providers[{i}].issuer"),
                     format!("duplicates providers[{j}].issuer: a token must match one provider"),
+                ));
+            }
+            if provider.rules.issuer == IssuerRule::Absent
+                && let Some(j) = providers.iter().position(|p| {
+                    p.rules.issuer == IssuerRule::Absent && p.spiffe_trust_domain() == provider.spiffe_trust_domain()
+                })
+            {
+                return Err(ConfigError::new(
+                    format!("providers[{i}].spiffe.trust_domain"),
+                    format!(
+                        "duplicates providers[{j}].spiffe.trust_domain, both without issuer: a JWT-SVID must match one provider"
+                    ),
                 ));
             }
             providers.push(provider);
@@ -288,14 +369,37 @@ fn validate_provider(json: ProviderJson, path: &str) -> Result<Provider, ConfigE
     if json.name.trim().is_empty() {
         return Err(err("name", "must not be empty"));
     }
-    if json.issuer.is_empty() {
-        return Err(err("issuer", "must not be empty"));
+    let spiffe_trust_domain = match &json.spiffe {
+        Some(spiffe) => {
+            check_trust_domain(&spiffe.trust_domain)
+                .map_err(|why| err("spiffe.trust_domain", &format!("\"{}\" {why}", spiffe.trust_domain)))?;
+            if json.dangerous_allow_missing_expiration {
+                return Err(err("dangerous_allow_missing_expiration", "a JWT-SVID must carry `exp` (JWT-SVID §3)"));
+            }
+            if !json.hmac_keys.is_empty() {
+                return Err(err("hmac_keys", "a JWT-SVID provider takes its keys from its trust bundle only"));
+            }
+            if json.audiences.is_empty() {
+                return Err(err(
+                    "audiences",
+                    "must not be empty: a JWT-SVID is always checked against its audience (JWT-SVID §3)",
+                ));
+            }
+            Some(spiffe.trust_domain.clone())
+        }
+        None => None,
+    };
+    let issuer = issuer_rule(&json, path)?;
+    if json.audiences.is_empty() && json.client_ids.is_empty() {
+        return Err(err(
+            "audiences",
+            "must not be empty unless `client_ids` bind the token to this API: a token for any audience would be accepted",
+        ));
     }
-    if json.audiences.is_empty() {
-        return Err(err("audiences", "must not be empty: a token for any audience would be accepted"));
-    }
-    if let Some(i) = json.audiences.iter().position(String::is_empty) {
-        return Err(ConfigError::new(format!("{path}.audiences[{i}]"), "must not be empty"));
+    for (field, list) in [("audiences", &json.audiences), ("client_ids", &json.client_ids)] {
+        if let Some(i) = list.iter().position(String::is_empty) {
+            return Err(ConfigError::new(format!("{path}.{field}[{i}]"), "must not be empty"));
+        }
     }
     if json.clock_skew_seconds > MAX_CLOCK_SKEW {
         return Err(err("clock_skew_seconds", "must be at most 300"));
@@ -319,13 +423,20 @@ fn validate_provider(json: ProviderJson, path: &str) -> Result<Provider, ConfigE
     }
     let algorithms =
         json.algorithms.as_deref().map(|names| algorithms(names, &format!("{path}.algorithms"))).transpose()?;
+    let key_use = if spiffe_trust_domain.is_some() { KeyUse::JwtSvid } else { KeyUse::Signature };
     let (mut keys, remote) = match &json.jwks {
-        Some(JwksSourceJson::Inline(jwks)) => (KeySet::from_jwks(jwks, &format!("{path}.jwks.inline"))?, None),
+        Some(JwksSourceJson::Inline(jwks)) => (KeySet::from_jwks(jwks, key_use, &format!("{path}.jwks.inline"))?, None),
         Some(JwksSourceJson::Remote(remote)) => {
             (KeySet::empty(), Some(RemoteSource::from_remote(remote, &format!("{path}.jwks.remote"))?))
         }
         Some(JwksSourceJson::OidcDiscovery(discovery)) => {
-            let source = RemoteSource::from_discovery(discovery, &json.issuer, &format!("{path}.jwks.oidc_discovery"))?;
+            let IssuerRule::Exact(issuer) = &issuer else {
+                return Err(err(
+                    "jwks.oidc_discovery",
+                    "needs one exact issuer to discover (for a tenant template or a JWT-SVID provider without issuer, use jwks.remote)",
+                ));
+            };
+            let source = RemoteSource::from_discovery(discovery, issuer, &format!("{path}.jwks.oidc_discovery"))?;
             (KeySet::empty(), Some(source))
         }
         None if json.hmac_keys.is_empty() => return Err(err("jwks", "missing (or give hmac_keys)")),
@@ -336,8 +447,10 @@ fn validate_provider(json: ProviderJson, path: &str) -> Result<Provider, ConfigE
         name: json.name,
         token_sources: json.token_sources,
         rules: ClaimRules {
-            issuer: json.issuer,
+            issuer,
             audiences: json.audiences,
+            client_ids: json.client_ids,
+            spiffe_trust_domain,
             clock_skew_seconds: json.clock_skew_seconds,
             require_expiration: !json.dangerous_allow_missing_expiration,
             max_lifetime_seconds: json.max_lifetime_seconds,
@@ -346,7 +459,57 @@ fn validate_provider(json: ProviderJson, path: &str) -> Result<Provider, ConfigE
         keys,
         remote,
         algorithms,
+        key_use,
     })
+}
+
+/// `{tenantid}` in an issuer: Entra ID's multi-tenant discovery publishes
+/// `https://login.microsoftonline.com/{tenantid}/v2.0`.
+const TENANT_PLACEHOLDER: &str = "{tenantid}";
+
+/// The provider's `issuer` and `tenants` as one rule.
+fn issuer_rule(json: &ProviderJson, path: &str) -> Result<IssuerRule, ConfigError> {
+    let err = |field: &str, message: &str| ConfigError::new(format!("{path}.{field}"), message);
+    let Some(issuer) = &json.issuer else {
+        if json.spiffe.is_none() {
+            return Err(err(
+                "issuer",
+                "missing (only a `spiffe` provider, for JWT-SVIDs without `iss`, may leave it out)",
+            ));
+        }
+        if !json.tenants.is_empty() {
+            return Err(err("tenants", "needs an `issuer` template holding `{tenantid}`"));
+        }
+        return Ok(IssuerRule::Absent);
+    };
+    if issuer.is_empty() {
+        return Err(err("issuer", "must not be empty"));
+    }
+    match issuer.matches(TENANT_PLACEHOLDER).count() {
+        0 if json.tenants.is_empty() => return Ok(IssuerRule::Exact(issuer.clone())),
+        0 => return Err(err("tenants", "needs an `issuer` template holding `{tenantid}`")),
+        1 => {}
+        _ => return Err(err("issuer", "holds `{tenantid}` more than once")),
+    }
+    if json.tenants.is_empty() {
+        return Err(err(
+            "tenants",
+            "must list the accepted tenants: an issuer template without them would accept every tenant",
+        ));
+    }
+    let mut issuers: Vec<TenantIssuer> = Vec::with_capacity(json.tenants.len());
+    for (i, tenant) in json.tenants.iter().enumerate() {
+        let at = format!("{path}.tenants[{i}]");
+        // Tenant IDs are GUIDs or domain names; anything else could change the issuer's shape.
+        if tenant.is_empty() || !tenant.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+            return Err(ConfigError::new(at, "must be a non-empty tenant ID of letters, digits, `-`, `.`, `_`"));
+        }
+        if issuers.iter().any(|t| t.tenant == *tenant) {
+            return Err(ConfigError::new(at, "is listed twice"));
+        }
+        issuers.push(TenantIssuer { tenant: tenant.clone(), issuer: issuer.replace(TENANT_PLACEHOLDER, tenant) });
+    }
+    Ok(IssuerRule::Tenants { template: issuer.clone(), issuers })
 }
 
 fn algorithms(names: &[String], path: &str) -> Result<Vec<Algorithm>, ConfigError> {

@@ -68,6 +68,13 @@ pub enum JwtError {
     AudienceMismatch,
     /// A claim the provider requires is missing or holds another value.
     RequiredClaimMismatch,
+    /// The provider binds tokens by `client_ids`: the token names no client (`client_id`,
+    /// `azp`) or one not listed.
+    ClientMismatch,
+    /// A multi-tenant issuer's token whose `tid` is missing or is not the tenant of its `iss`.
+    TenantMismatch,
+    /// A JWT-SVID whose `sub` is not a workload SPIFFE ID in the provider's trust domain.
+    SpiffeSubjectInvalid,
     /// A valid token of a provider the route does not accept.
     ProviderNotAllowed,
     /// The route's metadata names a requirement the configuration does not define.
@@ -80,7 +87,7 @@ pub enum JwtError {
 
 impl JwtError {
     /// Every value [`JwtError::reason`] can take, for defining one metric per reason up front.
-    pub const REASONS: [&'static str; 25] = [
+    pub const REASONS: [&'static str; 28] = [
         "missing",
         "multiple_tokens",
         "token_format",
@@ -106,6 +113,9 @@ impl JwtError {
         "provider_not_allowed",
         "unknown_requirement",
         "required_claim",
+        "client_mismatch",
+        "tenant_mismatch",
+        "spiffe_subject",
     ];
 
     /// A stable snake_case name of the failure, for metrics and logs.
@@ -134,6 +144,9 @@ impl JwtError {
             JwtError::AudienceMissing | JwtError::AudienceMismatch => "audience_mismatch",
             JwtError::ClaimInvalid { .. } => "invalid_claim",
             JwtError::RequiredClaimMismatch => "required_claim",
+            JwtError::ClientMismatch => "client_mismatch",
+            JwtError::TenantMismatch => "tenant_mismatch",
+            JwtError::SpiffeSubjectInvalid => "spiffe_subject",
             JwtError::ProviderNotAllowed => "provider_not_allowed",
             JwtError::UnknownRequirement => "unknown_requirement",
         }
@@ -165,6 +178,9 @@ impl JwtError {
             JwtError::AudienceMissing | JwtError::AudienceMismatch => "Audiences in Jwt are not allowed",
             JwtError::ClaimInvalid { .. } => "Jwt has an invalid claim",
             JwtError::RequiredClaimMismatch => "Jwt lacks a required claim",
+            JwtError::ClientMismatch => "Jwt client is not allowed",
+            JwtError::TenantMismatch => "Jwt tenant is not allowed",
+            JwtError::SpiffeSubjectInvalid => "Jwt subject is not a SPIFFE ID of the trust domain",
             JwtError::ProviderNotAllowed => "Jwt issuer is not allowed for this route",
             JwtError::UnknownRequirement => "Jwt requirement of this route is not configured",
         }
@@ -224,6 +240,9 @@ mod tests {
             JwtError::ProviderNotAllowed,
             JwtError::UnknownRequirement,
             JwtError::RequiredClaimMismatch,
+            JwtError::ClientMismatch,
+            JwtError::TenantMismatch,
+            JwtError::SpiffeSubjectInvalid,
         ];
         for error in &all {
             assert!(JwtError::REASONS.contains(&error.reason()), "{error:?}");

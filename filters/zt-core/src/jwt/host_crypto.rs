@@ -111,10 +111,9 @@ impl<H: HostCrypto> SignatureVerifier for HostVerifier<H> {
 /// refuse it with one byte of the signing input changed. Anything else, including a host
 /// without the function, means the module verifies everything itself.
 pub fn host_crypto_works(host: &dyn HostCrypto) -> bool {
-    let Ok(keys) = serde_json::from_str(PROBE_JWKS)
-        .map_err(|_| ())
-        .and_then(|jwks| super::keys::KeySet::from_jwks(&jwks, "probe").map_err(|_| ()))
-    else {
+    let Ok(keys) = serde_json::from_str(PROBE_JWKS).map_err(|_| ()).and_then(|jwks| {
+        super::keys::KeySet::from_jwks(&jwks, super::keys::KeyUse::Signature, "probe").map_err(|_| ())
+    }) else {
         return false;
     };
     let Ok(token) = ParsedToken::parse(PROBE_TOKEN, PROBE_TOKEN.len()) else { return false };

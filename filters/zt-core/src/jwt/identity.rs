@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::claims::NumericDate;
+
 /// Who the caller is, built only after the signature and every claim rule held. Later filters
 /// (authorization, rate limit, audit) read it as JSON from [`crate::filter_state::IDENTITY`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,6 +17,10 @@ pub struct Identity {
     /// From `scope` (space-delimited, RFC 8693 §4.2) or `scp` (array of strings).
     pub scopes: Vec<String>,
     pub exp: Option<u64>,
+    /// The workload's SPIFFE ID, for a JWT-SVID verified by a `spiffe` provider: authorization
+    /// matches it where it matches an mTLS peer's ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spiffe_id: Option<String>,
     /// Every claim of the token, for rules on custom claims.
     pub claims: Map<String, Value>,
 }
@@ -27,8 +33,11 @@ impl Identity {
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
             _ => Vec::new(),
         };
+        // Entra ID writes `scp` space-delimited like `scope`; Okta writes it as an array.
         let scopes = match (claims.get("scope"), claims.get("scp")) {
-            (Some(Value::String(scope)), _) => scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            (Some(Value::String(scope)), _) | (_, Some(Value::String(scope))) => {
+                scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+            }
             (_, Some(Value::Array(items))) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
             _ => Vec::new(),
         };
@@ -38,7 +47,9 @@ impl Identity {
             sub: string("sub"),
             aud,
             scopes,
-            exp: claims.get("exp").and_then(Value::as_u64),
+            // Whole seconds, rounded down: what the cache keeps the token for.
+            exp: super::claims::numeric_date(&claims, "exp").ok().flatten().map(NumericDate::floor),
+            spiffe_id: None,
             claims,
         }
     }
@@ -78,6 +89,8 @@ mod tests {
     fn reads_scopes_from_scope_or_scp() {
         assert_eq!(identity(json!({"scope": "read  write"})).scopes, ["read", "write"]);
         assert_eq!(identity(json!({"scp": ["a", "b"]})).scopes, ["a", "b"]);
+        // Entra ID: `scp` space-delimited.
+        assert_eq!(identity(json!({"scp": "User.Read  Mail.Send"})).scopes, ["User.Read", "Mail.Send"]);
         assert!(identity(json!({})).scopes.is_empty());
     }
 

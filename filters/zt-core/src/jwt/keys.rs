@@ -98,15 +98,53 @@ pub struct SkippedKeys {
     pub roca: Vec<String>,
 }
 
+/// Which JWKs of a key source verify tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    /// RFC 7517 §4.2: `use` absent or `sig`.
+    Signature,
+    /// A SPIFFE trust bundle (SPIFFE Trust Domain and Bundle, §4.2.1): keys with `use:
+    /// "jwt-svid"`, and `sig` or none (SPIRE's OIDC Discovery Provider publishes its keys so).
+    /// `x509-svid` keys never: they are the CA certificates of X.509-SVIDs.
+    JwtSvid,
+}
+
+impl KeyUse {
+    fn admits(self, key_use: Option<&str>) -> bool {
+        match key_use {
+            None | Some("sig") => true,
+            Some("jwt-svid") => self == KeyUse::JwtSvid,
+            Some(_) => false,
+        }
+    }
+}
+
+/// The members the importer reads or must see to refuse a key: the public and private key
+/// material, type, curve, `alg`, `kid`, `key_ops`. Certificates (`x5c`, `x5t`, ...) and
+/// issuers' own members (Entra ID's `issuer`) are left out, so a key with a long certificate
+/// chain stays within `jwt-simple`'s JWK size limit; keys never come from them.
+const IMPORTED_MEMBERS: [&str; 19] = [
+    "kty", "crv", "alg", "kid", "key_ops", "x", "y", "n", "e", "d", "p", "q", "dp", "dq", "qi", "oth", "k", "pub",
+    "priv",
+];
+
+/// A SPIFFE bundle's refresh hint (§4.1.2) below this is raised to it: a bundle cannot make
+/// every proxy fetch it in a loop.
+pub const MIN_REFRESH_HINT_SECONDS: u64 = 10;
+
 /// The keys of one provider.
 pub struct KeySet {
     keys: Vec<VerifyingKey>,
+    /// A fetched SPIFFE bundle's `spiffe_refresh_hint`, in seconds.
+    refresh_hint_seconds: Option<u64>,
 }
 
 impl KeySet {
     /// Imports a JWKS given as a JSON object `{"keys":[...]}` or as a string holding one
     /// (Envoy's `inline_string` form). `path` names the JSON location for errors.
-    pub fn from_jwks(jwks: &Value, path: &str) -> Result<Self, ConfigError> {
+    /// Keys declared for another `use` (`enc`, a bundle's `x509-svid`) are skipped; any other
+    /// key this filter cannot use refuses the configuration.
+    pub fn from_jwks(jwks: &Value, key_use: KeyUse, path: &str) -> Result<Self, ConfigError> {
         let parsed;
         let jwks = match jwks {
             Value::String(text) => {
@@ -124,8 +162,13 @@ impl KeySet {
         }
         let mut keys: Vec<VerifyingKey> = Vec::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
+            // A set copied from an issuer holds its encryption keys, a SPIFFE bundle its X.509
+            // CAs: declared for another use, they are skipped, not a typo to refuse.
+            if entry.get("use").and_then(Value::as_str).is_some_and(|used| !key_use.admits(Some(used))) {
+                continue;
+            }
             let key_path = format!("{path}.keys[{i}]");
-            let key = import_jwk(entry, &key_path)?;
+            let key = import_jwk(entry, key_use, &key_path)?;
             if let Some(kid) = &key.kid
                 && let Some(first) = keys.iter().position(|k| k.kid.as_ref() == Some(kid))
             {
@@ -136,14 +179,20 @@ impl KeySet {
             }
             keys.push(key);
         }
-        Ok(Self { keys })
+        if keys.is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}.keys"),
+                "holds no key for verifying tokens (keys for another `use` are skipped)",
+            ));
+        }
+        Ok(Self { keys, refresh_hint_seconds: None })
     }
 
     /// Imports a fetched JWKS. Unlike configuration, a published set may hold keys this
     /// filter cannot use (encryption keys, other key types, weak RSA, ROCA moduli): those are
     /// skipped and counted, the ROCA ones by `kid`. A set with no usable key, or with a `kid`
     /// twice, is refused whole.
-    pub fn from_remote_jwks(body: &[u8]) -> Result<(Self, SkippedKeys), String> {
+    pub fn from_remote_jwks(body: &[u8], key_use: KeyUse) -> Result<(Self, SkippedKeys), String> {
         let jwks: Value = serde_json::from_slice(body).map_err(|_| "not JSON".to_owned())?;
         let Some(Value::Array(entries)) = jwks.get("keys") else {
             return Err("no `keys` array".to_owned());
@@ -157,7 +206,7 @@ impl KeySet {
                 skipped.roca.push(kid.map_or_else(|| format!("keys[{i}]"), str::to_owned));
                 continue;
             }
-            let Ok(key) = import_jwk(entry, "key") else {
+            let Ok(key) = import_jwk(entry, key_use, "key") else {
                 skipped.count += 1;
                 continue;
             };
@@ -176,9 +225,26 @@ impl KeySet {
                     skipped.roca
                 ));
             }
+            let svid_keys = entries.iter().any(|e| e.get("use").and_then(Value::as_str) == Some("jwt-svid"));
+            if svid_keys && key_use == KeyUse::Signature {
+                return Err(format!(
+                    "none of its {} keys is usable (it is a SPIFFE bundle: give the provider `spiffe`)",
+                    entries.len()
+                ));
+            }
             return Err(format!("none of its {} keys is usable", entries.len()));
         }
-        Ok((Self { keys }, skipped))
+        // SPIFFE Trust Domain and Bundle §4.1.2: a positive integer; anything else is ignored.
+        let refresh_hint_seconds = match key_use {
+            KeyUse::JwtSvid => jwks.get("spiffe_refresh_hint").and_then(Value::as_u64).filter(|hint| *hint > 0),
+            KeyUse::Signature => None,
+        };
+        Ok((Self { keys, refresh_hint_seconds }, skipped))
+    }
+
+    /// A fetched SPIFFE bundle's refresh hint, in seconds.
+    pub fn refresh_hint_seconds(&self) -> Option<u64> {
+        self.refresh_hint_seconds
     }
 
     /// The keys that may verify a token with this `kid` and `alg` for a provider allowing
@@ -223,7 +289,7 @@ impl KeySet {
     }
 
     pub fn empty() -> Self {
-        Self { keys: Vec::new() }
+        Self { keys: Vec::new(), refresh_hint_seconds: None }
     }
 
     pub fn len(&self) -> usize {
@@ -235,11 +301,26 @@ impl KeySet {
     }
 }
 
-fn import_jwk(entry: &Value, path: &str) -> Result<VerifyingKey, ConfigError> {
+fn import_jwk(entry: &Value, key_use: KeyUse, path: &str) -> Result<VerifyingKey, ConfigError> {
     let field = |name: &str| entry.get(name).and_then(Value::as_str);
-    if !entry.is_object() {
+    let Some(members) = entry.as_object() else {
         return Err(ConfigError::new(path, "must be a JWK object"));
+    };
+    match entry.get("use") {
+        None => {}
+        Some(Value::String(used)) if key_use.admits(Some(used)) => {}
+        Some(Value::String(used)) => {
+            return Err(ConfigError::new(format!("{path}.use"), format!("`{used}` is not a use for verifying tokens")));
+        }
+        Some(_) => return Err(ConfigError::new(format!("{path}.use"), "must be a string")),
     }
+    // `use` was checked above (the importer knows only `sig`).
+    let imported: serde_json::Map<String, Value> = members
+        .iter()
+        .filter(|(name, _)| IMPORTED_MEMBERS.contains(&name.as_str()))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let entry = &Value::Object(imported);
     let declared_alg = match entry.get("alg") {
         None => None,
         Some(Value::String(name)) => Some(Algorithm::from_jws_name(name).ok_or_else(|| {

@@ -15,6 +15,8 @@ mod host_crypto;
 mod identity;
 mod keys;
 mod next_hop;
+#[cfg(test)]
+mod provider_tests;
 mod remote;
 mod requirement;
 mod response;
@@ -29,7 +31,7 @@ pub use algorithm::Algorithm;
 pub use authenticate::{Authenticated, Authenticator};
 pub use cache::{TokenCache, VerifiedToken};
 pub use claim_headers::{ClaimHeader, claim_headers, payload_header_value};
-pub use claims::ClaimRules;
+pub use claims::{ClaimRules, IssuerRule, NumericDate, TenantIssuer};
 pub use config::{
     JwksSourceJson, JwtFilterConfig, JwtFilterConfigJson, Provider, ProviderJson, SignatureVerifierChoice,
 };
@@ -37,7 +39,7 @@ pub use error::JwtError;
 pub use hmac_keys::HmacKeyJson;
 pub use host_crypto::{HostCrypto, HostVerdict, HostVerifier, HostVerifyRequest, host_crypto_works, host_request};
 pub use identity::Identity;
-pub use keys::{KeyMaterial, KeySet, SkippedKeys, VerifyingKey};
+pub use keys::{KeyMaterial, KeySet, KeyUse, SkippedKeys, VerifyingKey};
 pub use next_hop::{NextHop, NextHopJson, ProfileJson, ScopeClaimJson};
 pub use remote::{
     FetchFailure, FetchOutcome, FetchPolicy, FetchRequest, FetchStage, FetchTarget, KeysWait, KidRefetch,

@@ -430,7 +430,7 @@ fn verifies_the_rfc_7515_examples() {
         (include_str!("../../testdata/A.2_RS256.jws"), include_str!("../../testdata/A.2_RS256.jwk.json")),
         (include_str!("../../testdata/A.3_ES256.jws"), include_str!("../../testdata/A.3_ES256.jwk.json")),
     ] {
-        let keys = KeySet::from_jwks(&json!({"keys": [public_jwk(jwk, "k")]}), "jwks").unwrap();
+        let keys = KeySet::from_jwks(&json!({"keys": [public_jwk(jwk, "k")]}), KeyUse::Signature, "jwks").unwrap();
         let token = ParsedToken::parse(jws.trim(), 8192).unwrap();
         let key = keys.candidates(None, token.alg, None).next().unwrap();
         let host = HostVerifier::new(NativeHost::default());
@@ -449,7 +449,12 @@ fn verifies_the_rfc_7515_examples() {
 #[wasm_bindgen_test(unsupported = test)]
 fn the_rfc_8037_example_is_not_a_jwt() {
     let public = include_str!("../../testdata/A.2_Ed25519_public.jwk.json");
-    let keys = KeySet::from_jwks(&json!({"keys": [serde_json::from_str::<Value>(public).unwrap()]}), "jwks").unwrap();
+    let keys = KeySet::from_jwks(
+        &json!({"keys": [serde_json::from_str::<Value>(public).unwrap()]}),
+        KeyUse::Signature,
+        "jwks",
+    )
+    .unwrap();
     assert_eq!(keys.len(), 1);
     let jws = include_str!("../../testdata/A.4_EdDSA.jws").trim();
     assert_eq!(ParsedToken::parse(jws, 8192).unwrap_err(), JwtError::Malformed("payload is not a JSON object"));
@@ -630,7 +635,7 @@ fn ecdsa_signatures_out_of_range_are_refused_before_the_host() {
     ] {
         let forged = format!("{input}.{}", base64_url(&[r, s].concat()));
         let parsed = ParsedToken::parse(&forged, 8192).unwrap();
-        let keys = KeySet::from_jwks(&all_public_jwks(), "jwks").unwrap();
+        let keys = KeySet::from_jwks(&all_public_jwks(), KeyUse::Signature, "jwks").unwrap();
         let key = keys.candidates(Some("ec"), Algorithm::Es256, None).next().unwrap();
         assert_eq!(host_request(&parsed, key).map(|r| r.is_err()), Some(true));
         assert_eq!(default_authenticator().verify(&forged, NOW).unwrap_err(), JwtError::SignatureInvalid);

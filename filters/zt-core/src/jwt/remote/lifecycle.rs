@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use super::discovery;
 use super::source::{FetchTarget, RemoteSource};
-use crate::jwt::keys::{KeySet, SkippedKeys};
+use crate::jwt::keys::{KeySet, KeyUse, MIN_REFRESH_HINT_SECONDS, SkippedKeys};
 use crate::shared_store::SharedStore;
 use crate::time::UnixSeconds;
 
@@ -104,6 +104,8 @@ pub enum KidRefetch {
 /// One provider's remote keys as one VM sees them.
 pub struct RemoteKeys {
     id: ProviderId,
+    /// Which JWKs of the fetched set verify tokens.
+    key_use: KeyUse,
     /// `<provider>.<digest of issuer and key source>`: what shared-data keys are named by.
     shared_name: String,
     issuer: String,
@@ -126,9 +128,10 @@ pub struct RemoteKeys {
 }
 
 impl RemoteKeys {
-    pub fn new(id: ProviderId, name: &str, issuer: &str, source: RemoteSource) -> Self {
+    pub fn new(id: ProviderId, name: &str, issuer: &str, source: RemoteSource, key_use: KeyUse) -> Self {
         Self {
             id,
+            key_use,
             shared_name: source.shared_name(name, issuer),
             issuer: issuer.to_owned(),
             jwks_target: source.configured_jwks().cloned(),
@@ -149,6 +152,11 @@ impl RemoteKeys {
         self.keys.clone()
     }
 
+    #[cfg(test)]
+    pub(super) fn next_fetch(&self) -> UnixSeconds {
+        self.next_fetch
+    }
+
     pub(super) fn record_key(&self) -> String {
         format!("zt-jwt.jwks.{}", self.shared_name)
     }
@@ -164,7 +172,7 @@ impl RemoteKeys {
         if fetched_at <= self.version {
             return false;
         }
-        match KeySet::from_remote_jwks(jwks) {
+        match KeySet::from_remote_jwks(jwks, self.key_use) {
             Ok((keys, _)) => {
                 self.install(keys, fetched_at);
                 true
@@ -286,17 +294,23 @@ impl RemoteKeys {
                 Ok(Answer::JwksAt(target))
             }
             FetchStage::Jwks => {
-                let (keys, skipped) = KeySet::from_remote_jwks(body).map_err(FetchFailure::Jwks)?;
+                let (keys, skipped) = KeySet::from_remote_jwks(body, self.key_use).map_err(FetchFailure::Jwks)?;
                 Ok(Answer::Jwks(body, keys, skipped))
             }
         }
     }
 
+    /// A SPIFFE bundle's refresh hint brings the next refresh forward, never past the
+    /// configured `cache_duration_seconds` and never below [`MIN_REFRESH_HINT_SECONDS`].
     fn install(&mut self, keys: KeySet, fetched_at: u64) {
+        let configured = self.source.policy().refresh_after();
+        let refresh_after = keys
+            .refresh_hint_seconds()
+            .map_or(configured, |hint| hint.clamp(MIN_REFRESH_HINT_SECONDS.min(configured), configured));
         self.keys = Some(Rc::new(keys));
         self.version = fetched_at;
         self.failures = 0;
-        self.next_fetch = UnixSeconds(fetched_at.saturating_add(self.source.policy().refresh_after()));
+        self.next_fetch = UnixSeconds(fetched_at.saturating_add(refresh_after));
     }
 
     fn in_flight(&self, now: UnixSeconds) -> bool {

@@ -6,7 +6,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 
 use super::lifecycle::MAX_DOCUMENT_BYTES;
 use super::*;
-use crate::jwt::keys::SkippedKeys;
+use crate::jwt::keys::{KeyUse, SkippedKeys};
 use crate::shared_store::{MemoryStore, SharedStore};
 use crate::time::UnixSeconds;
 
@@ -45,7 +45,7 @@ fn discovered() -> RemoteSource {
 }
 
 fn worker(source: RemoteSource) -> RemoteKeys {
-    RemoteKeys::new(ProviderId(0), "main", "https://idp.test", source)
+    RemoteKeys::new(ProviderId(0), "main", "https://idp.test", source, KeyUse::Signature)
 }
 
 fn kids(remote: &RemoteKeys) -> Vec<String> {
@@ -295,7 +295,7 @@ fn discovery_with(jwks_clusters: Value) -> RemoteSource {
 #[wasm_bindgen_test(unsupported = test)]
 fn shared_names_follow_the_issuer_and_key_source_not_the_provider_name_alone() {
     let name = |provider: &str, issuer: &str, source: RemoteSource| {
-        let keys = RemoteKeys::new(ProviderId(0), provider, issuer, source);
+        let keys = RemoteKeys::new(ProviderId(0), provider, issuer, source, KeyUse::Signature);
         (keys.record_key(), keys.lease_key())
     };
     let base = name("main", "https://idp.test", remote_at("idp", "https://idp.test/jwks", 100));
@@ -328,7 +328,7 @@ fn shared_names_follow_the_issuer_and_key_source_not_the_provider_name_alone() {
 fn a_provider_of_the_same_name_with_another_issuer_never_adopts_the_keys() {
     let store = MemoryStore::default();
     let mut ours = worker(direct());
-    let mut theirs = RemoteKeys::new(ProviderId(0), "main", "https://other.test", direct());
+    let mut theirs = RemoteKeys::new(ProviderId(0), "main", "https://other.test", direct(), KeyUse::Signature);
     let (_, fetch) = ours.poll(&store, T0);
     assert!(fetch.is_some());
     // While our fetch runs, our lease does not hold the other configuration back.
@@ -346,4 +346,30 @@ fn a_provider_of_the_same_name_with_another_issuer_never_adopts_the_keys() {
     let mut twin = worker(direct());
     assert!(twin.sync(&store));
     assert_eq!(kids(&twin), ["a"]);
+}
+
+/// A SPIFFE bundle endpoint's `spiffe_refresh_hint` schedules the next refresh inside the
+/// configured bounds: at least 10 s, at most four fifths of `cache_duration_seconds`.
+#[wasm_bindgen_test(unsupported = test)]
+fn a_spiffe_bundles_refresh_hint_is_followed_within_the_configured_bounds() {
+    let bundle = |hint: Value| {
+        let key = public(include_str!("../../../testdata/A.3_ES256.jwk.json"), "a");
+        let mut key = key;
+        key["use"] = json!("jwt-svid");
+        json!({"keys": [key], "spiffe_sequence": 1, "spiffe_refresh_hint": hint}).to_string().into_bytes()
+    };
+    // `direct()` keeps keys 100 s: refreshes after 80 s without a hint.
+    for (hint, next) in [(json!(30), 30), (json!(1), 10), (json!(100_000), 80), (json!("30"), 80), (json!(-5), 80)] {
+        let store = MemoryStore::default();
+        let mut one = RemoteKeys::new(ProviderId(0), "svid", "spiffe://example.org", direct(), KeyUse::JwtSvid);
+        one.poll(&store, T0).1.unwrap();
+        let outcome = one.on_response(FetchStage::Jwks, Some((200, &bundle(hint.clone()))), &store, T0);
+        assert!(matches!(outcome, FetchOutcome::Installed { keys: 1, .. }), "{outcome:?}");
+        assert_eq!(one.poll(&store, at(next - 1)).1, None, "hint {hint}: not before {next} s");
+        assert!(one.poll(&store, at(next)).1.is_some(), "hint {hint}: refresh at {next} s");
+        // A worker adopting the published bundle schedules the same refresh.
+        let mut two = RemoteKeys::new(ProviderId(0), "svid", "spiffe://example.org", direct(), KeyUse::JwtSvid);
+        assert!(two.sync(&store));
+        assert_eq!(two.next_fetch(), at(next), "hint {hint}");
+    }
 }

@@ -1,7 +1,7 @@
-//! SPIFFE IDs (the mTLS peer's URI SAN), parsed by the SPIFFE ID standard, §2
-//! (<https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE-ID.md>). The same parser checks
-//! configured IDs and the peer's, so a peer ID that the configuration could not have named never
-//! matches anything.
+//! SPIFFE IDs, parsed by the SPIFFE ID standard, §2
+//! (<https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE-ID.md>): the mTLS peer's URI SAN,
+//! the subject of a JWT-SVID, and the IDs a configuration names. One parser for all of them, so
+//! an ID that the configuration could not have named never matches anything.
 
 /// A parsed `spiffe://<trust domain><path>`, borrowing the text it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
