@@ -36,7 +36,7 @@ impl HttpContext for AuthzHttp {
             return self.refuse(400, "bad_request", "the request's method or path is missing or not UTF-8");
         };
         let authority = if inputs.authority { text(header(":authority")) } else { None };
-        let identity = if inputs.identity {
+        let identity = if inputs.reads_identity() {
             match zt_proxy::verified_identity() {
                 Ok(identity) => identity,
                 // Only the JWT filter can set it: unreadable means a broken chain, never a pass.

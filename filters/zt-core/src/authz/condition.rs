@@ -124,6 +124,8 @@ pub(crate) struct Request<'a> {
     /// The raw URI SAN, for Istio's principal (the ID without its scheme), and parsed. A SAN
     /// that is not a valid SPIFFE ID counts as no peer.
     pub(crate) peer: Option<(&'a str, SpiffeId<'a>)>,
+    /// The SPIFFE ID of a JWT-SVID the JWT filter verified ([`Identity::spiffe_id`]), the same way.
+    pub(crate) svid: Option<(&'a str, SpiffeId<'a>)>,
     pub(crate) identity: Option<&'a Identity>,
     pub(crate) now: UnixSeconds,
     /// `scope_claim`'s path, or `None` for [`Identity::scopes`].
@@ -136,7 +138,9 @@ impl<'a> Request<'a> {
     }
 
     pub(crate) fn new(facts: &RequestFacts<'a>, scope_claim: Option<&'a [String]>) -> Self {
-        let peer = facts.peer_uri_san.and_then(|san| SpiffeId::parse(san).ok().map(|id| (san, id)));
+        let parsed = |id: &'a str| SpiffeId::parse(id).ok().map(|parsed| (id, parsed));
+        let peer = facts.peer_uri_san.and_then(parsed);
+        let svid = facts.identity.and_then(|identity| identity.spiffe_id.as_deref()).and_then(parsed);
         Self {
             path: strip_query(facts.path),
             method: facts.method,
@@ -145,10 +149,18 @@ impl<'a> Request<'a> {
             source: facts.source,
             remote: facts.remote,
             peer,
+            svid,
             identity: facts.identity,
             now: facts.now,
             scope_claim,
         }
+    }
+
+    /// The caller's workload identities: the mTLS peer's and a verified JWT-SVID's. A peer
+    /// condition holds when either matches, so one policy admits a workload whichever it
+    /// presents; neither credential alone is worth more than it was without the other.
+    fn workloads(&self) -> impl Iterator<Item = (&'a str, SpiffeId<'a>)> {
+        self.peer.into_iter().chain(self.svid)
     }
 
     fn has_scope(&self, identity: &Identity, scope: &str) -> bool {
@@ -176,12 +188,12 @@ impl Condition {
             Self::Any(any) => any.iter().any(|c| c.eval(request, scopes)),
             Self::Not(inner) => !inner.eval(request, scopes),
             Self::PeerPrincipal(values) => {
-                request.peer.is_some_and(|(san, _)| values.iter().any(|v| v.matches(SpiffeId::principal(san))))
+                request.workloads().any(|(san, _)| values.iter().any(|v| v.matches(SpiffeId::principal(san))))
             }
             Self::PeerNamespace(values) => {
-                request.peer.and_then(|(_, id)| id.namespace()).is_some_and(|ns| values.iter().any(|v| v.matches(ns)))
+                request.workloads().filter_map(|(_, id)| id.namespace()).any(|ns| values.iter().any(|v| v.matches(ns)))
             }
-            Self::Peer { trust_domain, path } => request.peer.is_some_and(|(_, id)| {
+            Self::Peer { trust_domain, path } => request.workloads().any(|(_, id)| {
                 id.trust_domain == trust_domain
                     && match path {
                         PeerPath::Exact(exact) => id.path == exact,

@@ -82,6 +82,14 @@ impl<'a> RequestFacts<'a> {
     }
 }
 
+impl Inputs {
+    /// Whether the identity must be read: for identity conditions, and for peer conditions,
+    /// which a verified JWT-SVID satisfies as an mTLS peer would.
+    pub fn reads_identity(&self) -> bool {
+        self.identity || self.peer
+    }
+}
+
 /// Which request facts the configuration reads, so that the adapter reads only those from the
 /// host. `:method`, `:path` and route metadata (`filter_metadata.zt.authz_route`: a route
 /// naming a rule the configuration lacks is refused also when it defines no rules) are always
@@ -98,7 +106,8 @@ pub struct Inputs {
     pub source: bool,
     /// The remote address: some policy has `remoteIpBlocks`, `remote.ip` or `remote_ip`.
     pub remote: bool,
-    /// The peer's URI SAN: some policy has a principal, namespace or peer condition.
+    /// The peer's URI SAN: some policy has a principal, namespace or peer condition. These
+    /// read the identity too, for a JWT-SVID's SPIFFE ID ([`Inputs::reads_identity`]).
     pub peer: bool,
     /// The verified identity: some policy reads it.
     pub identity: bool,

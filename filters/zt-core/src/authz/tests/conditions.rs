@@ -330,3 +330,50 @@ fn inputs_name_what_policies_read() {
         Inputs { peer: true, identity: true, ..base }
     );
 }
+
+/// A workload presents its SPIFFE ID by certificate (mTLS) or by a JWT-SVID the JWT filter
+/// verified: principal, namespace and peer conditions take either.
+#[wasm_bindgen_test(unsupported = test)]
+fn a_jwt_svid_stands_for_the_workload_as_an_mtls_peer_does() {
+    let svid = |id: &str| {
+        let mut identity = identity(json!({"sub": id}));
+        identity.spiffe_id = Some(id.to_owned());
+        identity
+    };
+    let by_svid = |id: &str| Req { identity: Some(svid(id)), ..Req::get("/x") };
+    let web = "spiffe://cluster.local/ns/shop/sa/web";
+    for config in [
+        allow_rule(json!({"from": [{"source": {"principals": ["cluster.local/ns/shop/sa/web"]}}]})),
+        allow_rule(json!({"from": [{"source": {"namespaces": ["shop"]}}]})),
+        allow_when(json!({"peer": {"spiffe_id": web}})),
+    ] {
+        assert!(allowed(&config, &Req::get("/x").peer(web)), "by certificate");
+        assert!(allowed(&config, &by_svid(web)), "by JWT-SVID");
+        assert!(!allowed(&config, &by_svid("spiffe://cluster.local/ns/other/sa/web")));
+        assert!(!allowed(&config, &Req::get("/x")), "neither");
+        // A token's `sub` that looks like a SPIFFE ID is no JWT-SVID unless a `spiffe`
+        // provider verified it as one.
+        assert!(!allowed(&config, &Req::get("/x").identity(json!({"sub": web}))));
+        // With both, either one matching is the workload (each alone would be allowed).
+        assert!(allowed(
+            &config,
+            &Req { identity: Some(svid("spiffe://cluster.local/ns/x/sa/y")), ..Req::get("/x").peer(web) }
+        ));
+    }
+    // A DENY on a workload refuses it whichever credential names it.
+    let deny = config(json!({
+        "environment": "production",
+        "policies": {
+            "block": {"action": "DENY", "rules": [{"from": [{"source": {"principals": ["cluster.local/ns/shop/sa/web"]}}]}]},
+            "all": {"action": "ALLOW", "rules": [{}]},
+        },
+        "defaults": {"policies": ["block", "all"]},
+    }));
+    assert!(!allowed(
+        &deny,
+        &Req { identity: Some(svid(web)), ..Req::get("/x").peer("spiffe://cluster.local/ns/a/sa/b") }
+    ));
+    assert!(allowed(&deny, &Req::get("/x").peer("spiffe://cluster.local/ns/a/sa/b")));
+    // The adapter reads the identity for peer conditions.
+    assert!(allow_rule(json!({"from": [{"source": {"principals": ["td/x"]}}]})).inputs().reads_identity());
+}
