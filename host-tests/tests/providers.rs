@@ -609,3 +609,114 @@ fn okta_scp_array_by_default() {
 fn dex_groups() {
     authorizes(dex(), Some(json!("groups")), "shop:orders-admins", "shop:finance");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Systems whose tokens carry no scopes: authorization on their own claims.
+
+/// The token is allowed by a policy whose condition `holds` for its claims (200) and refused by
+/// one whose condition `fails` (403, no policy matched).
+fn authorizes_on(system: System, holds: Value, fails: Value) {
+    let config = |condition: Value| {
+        json!({"realm": "api", "policies": {"on-claims": {"action": "ALLOW", "rules": [{"when": [condition]}]}},
+            "defaults": {"policies": ["on-claims"]}})
+    };
+    let token = system.token();
+    let mut envoy = envoy_for(&system, Some(config(holds)));
+    let exchange = envoy.send(bearer(&token));
+    assert_eq!(exchange.status(), Some(200), "{}: {}", system.name(), envoy.log_text());
+
+    let mut envoy = envoy_for(&system, Some(config(fails)));
+    let exchange = envoy.send(bearer(&token));
+    assert_eq!(exchange.status(), Some(403), "{}", system.name());
+    let decision: Value = serde_json::from_str(&exchange.filter_state_text("zt.authz.decision").unwrap()).unwrap();
+    assert_eq!(decision["decision"], "deny");
+}
+
+fn claim_equals(path: Value, value: &str) -> Value {
+    json!({"claim": {"path": path, "equals": value}})
+}
+
+#[test]
+fn github_actions_repository_ref_and_workflow() {
+    let workflow = "shop/orders/.github/workflows/deploy.yml@refs/heads/main";
+    let deploy = |repository: &str| {
+        json!({"all": [
+            claim_equals(json!("repository"), repository),
+            claim_equals(json!("ref"), "refs/heads/main"),
+            claim_equals(json!("job_workflow_ref"), workflow),
+        ]})
+    };
+    authorizes_on(github_actions(), deploy("shop/orders"), deploy("shop/payments"));
+}
+
+#[test]
+fn kubernetes_namespace_and_service_account_under_the_kubernetes_io_claim() {
+    // `kubernetes.io` has a dot in its name: the path must be given as segments.
+    let workload = |namespace: &str| {
+        json!({"all": [
+            claim_equals(json!(["kubernetes.io", "namespace"]), namespace),
+            claim_equals(json!(["kubernetes.io", "serviceaccount", "name"]), "checkout"),
+        ]})
+    };
+    authorizes_on(kubernetes(), workload("shop"), workload("billing"));
+}
+
+#[test]
+fn kubernetes_a_dotted_path_through_kubernetes_io_finds_nothing() {
+    // `kubernetes.io.namespace` is read as `kubernetes` → `io` → `namespace`: absent, so denied.
+    let segments = claim_equals(json!(["kubernetes.io", "namespace"]), "shop");
+    let dotted = claim_equals(json!("kubernetes.io.namespace"), "shop");
+    authorizes_on(kubernetes(), segments, dotted);
+}
+
+#[test]
+fn google_hosted_domain() {
+    authorizes_on(google(), claim_equals(json!("hd"), "shop.example"), claim_equals(json!("hd"), "other.example"));
+}
+
+#[test]
+fn google_an_unverified_email_fails_the_required_claim() {
+    let mut system = google();
+    system.claims["email_verified"] = json!(false);
+    let mut envoy = envoy_for(&system, None);
+    assert_eq!(envoy.send(bearer(&system.token())).status(), Some(401));
+    assert_eq!(envoy.metric("zt_jwt.denied.required_claim"), Some(1), "{}", envoy.log_text());
+}
+
+/// Google documents `iss` as `https://accounts.google.com` or `accounts.google.com`. Issuers
+/// match exactly, so the second spelling is a second provider reading the same keys (a
+/// discovery document needs an `http(s)` issuer, so its keys are configured directly).
+#[test]
+fn google_the_issuer_without_scheme_is_a_second_provider() {
+    let mut system = google();
+    let mut bare = system.provider.clone();
+    bare["name"] = json!("google-bare-issuer");
+    bare["issuer"] = json!("accounts.google.com");
+    bare["jwks"] = json!({"remote": {"cluster": "googleapis", "uri": "https://www.googleapis.com/oauth2/v3/certs"}});
+    let mut envoy = Harness::new();
+    envoy.clock().set_unix_seconds(NOW);
+    for (cluster, path, body) in &system.served {
+        envoy.script_http_path(cluster, path, ScriptedResponse::ok(body.to_string()));
+    }
+    let config = json!({"realm": "api", "providers": [system.provider, bare]});
+    envoy.load(FilterSpec::new("zt_jwt", config.to_string())).unwrap();
+    envoy.advance(StdDuration::from_millis(200)).unwrap();
+    for (issuer, provider) in [("https://accounts.google.com", "google"), ("accounts.google.com", "google-bare-issuer")]
+    {
+        system.claims["iss"] = json!(issuer);
+        let exchange = envoy.send(bearer(&system.token()));
+        assert_eq!(exchange.status(), Some(200), "{issuer}: {}", envoy.log_text());
+        assert_eq!(identity(&exchange)["provider"], provider);
+    }
+}
+
+#[test]
+fn keycloak_the_encryption_key_in_the_certs_is_skipped_not_fatal() {
+    let system = keycloak();
+    let mut envoy = envoy_for(&system, None);
+    let log = envoy.log_text();
+    let line = "provider keycloak: 1 key(s) from sso.shop.example/realms/shop/protocol/openid-connect/certs \
+                via cluster keycloak (1 unusable skipped)";
+    assert!(log.contains(line), "{log}");
+    assert!(envoy.send(bearer(&system.token())).reached_upstream());
+}
