@@ -720,3 +720,19 @@ fn keycloak_the_encryption_key_in_the_certs_is_skipped_not_fatal() {
     assert!(log.contains(line), "{log}");
     assert!(envoy.send(bearer(&system.token())).reached_upstream());
 }
+
+/// The token every pod gets by default (the `kube-api-access` volume) is for the API server:
+/// its audience is the API server's, and with `--service-account-extend-token-expiration` (on
+/// by default) it lives a year, with `kubernetes.io.warnafter` at the requested hour. The
+/// lifetime cap refuses it before its audience is read: an API takes a projected token with
+/// its own audience.
+#[test]
+fn kubernetes_the_default_pod_token_lives_a_year_and_is_refused() {
+    let mut system = kubernetes();
+    system.claims["aud"] = json!(["https://kubernetes.default.svc.cluster.local"]);
+    system.claims["exp"] = json!(ISSUED + 31_536_000);
+    system.claims["kubernetes.io"]["warnafter"] = json!(ISSUED + 3607);
+    let mut envoy = envoy_for(&system, None);
+    assert_eq!(envoy.send(bearer(&system.token())).status(), Some(401));
+    assert_eq!(envoy.metric("zt_jwt.denied.lifetime_too_long"), Some(1), "{}", envoy.log_text());
+}
