@@ -362,8 +362,9 @@ fn kubernetes() -> System {
 }
 
 /// GitHub Actions: the job's OIDC token requested with the audience `https://orders.shop.example`
-/// (`core.getIDToken(audience)`); `nbf` five minutes before `iat`, six hours of life, `x5t`
-/// in the header and on the key, every custom claim a string.
+/// (`core.getIDToken(audience)`); `nbf` five minutes before `iat` and six hours of life (as in
+/// a token GitHub issued in 2025), `x5t` in the header and on the key, every custom claim a
+/// string.
 fn github_actions() -> System {
     let issuer = "https://token.actions.githubusercontent.com";
     let kid = "38826b17-6a30-5f9b-b169-8beb8202f723";
