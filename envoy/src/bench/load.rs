@@ -29,17 +29,17 @@ pub struct LoadSpec<'a> {
     pub script: &'a Path,
 }
 
-/// Writes the wrk script that sends `GET /api` with the tokens in turn, one per request.
-pub fn write_token_script(path: &Path, tokens: &[String]) -> Result<(), BedError> {
+/// Writes the wrk script that sends `GET <request_path>` with the tokens in turn, one per request.
+pub fn write_token_script(path: &Path, tokens: &[String], request_path: &str) -> Result<(), BedError> {
     let mut lua = String::from("local tokens = {\n");
     for token in tokens {
         // Tokens are base64url and dots: safe inside a Lua string literal.
         lua.push_str(&format!("  \"Bearer {token}\",\n"));
     }
-    lua.push_str(
-        "}\nlocal i = 0\nrequest = function()\n  i = i % #tokens + 1\n  \
-         return wrk.format(\"GET\", \"/api\", { [\"authorization\"] = tokens[i] })\nend\n",
-    );
+    lua.push_str(&format!(
+        "}}\nlocal i = 0\nrequest = function()\n  i = i % #tokens + 1\n  \
+         return wrk.format(\"GET\", \"{request_path}\", {{ [\"authorization\"] = tokens[i] }})\nend\n",
+    ));
     std::fs::write(path, lua).map_err(BedError::io(format!("write {}", path.display())))
 }
 

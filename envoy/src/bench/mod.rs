@@ -46,6 +46,44 @@ impl Workload {
     }
 }
 
+/// Where the measured route sends the request. An upstream's own cost (the echo server's work
+/// and Envoy's upstream connection handling) is the same for every variant and dilutes every
+/// ratio; a route that answers directly shows the filters' cost alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Target {
+    /// `direct_response` from Envoy's router (`/direct`): no upstream.
+    Direct,
+    /// Proxied to the echo upstream on loopback (`/api`).
+    Upstream,
+}
+
+impl Target {
+    pub const ALL: [Target; 2] = [Target::Direct, Target::Upstream];
+
+    /// The short name `--routes` takes.
+    pub fn id(self) -> &'static str {
+        match self {
+            Target::Direct => "direct",
+            Target::Upstream => "upstream",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Direct => "direct response",
+            Target::Upstream => "echo upstream",
+        }
+    }
+
+    /// The request path, which the bench configuration routes to this target.
+    pub fn path(self) -> &'static str {
+        match self {
+            Target::Direct => "/direct",
+            Target::Upstream => "/api",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub seconds: u64,
@@ -54,6 +92,7 @@ pub struct Plan {
     pub algs: Vec<Alg>,
     pub variants: Vec<Variant>,
     pub workloads: Vec<Workload>,
+    pub targets: Vec<Target>,
     pub connections: u32,
     /// Distinct tokens per algorithm; above both caches' 1024 entries.
     pub pool: usize,
@@ -91,9 +130,11 @@ pub fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Outcome, BedEr
                 Workload::Distinct => keys.distinct(alg, plan.pool)?,
                 Workload::Invalid => vec![tamper(&valid)?],
             };
-            let path = scripts.join(format!("{alg:?}-{workload:?}.lua").to_lowercase());
-            load::write_token_script(&path, &tokens)?;
-            script_paths.push((alg, workload, path));
+            for &target in &plan.targets {
+                let path = scripts.join(format!("{alg:?}-{workload:?}-{}.lua", target.id()).to_lowercase());
+                load::write_token_script(&path, &tokens, target.path())?;
+                script_paths.push((alg, workload, target, path));
+            }
         }
     }
     let upstream = EchoUpstream::start()?;
@@ -112,16 +153,19 @@ pub fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Outcome, BedEr
         }
         for (_, envoy) in &envoys {
             // Warm-up: V8 compiles lazily, the upstream connection opens.
-            let _ = get(envoy.port(), "/api", &[], Duration::from_secs(5));
+            for target in &plan.targets {
+                let _ = get(envoy.port(), target.path(), &[], Duration::from_secs(5));
+            }
         }
         for round in 0..plan.rounds {
-            for (alg, workload, script) in &script_paths {
+            for (alg, workload, target, script) in &script_paths {
                 for (variant, envoy) in &envoys {
                     progress(&format!(
-                        "workers {workers}, round {}/{}, {alg:?}, {}, {}",
+                        "workers {workers}, round {}/{}, {alg:?}, {}, {}, {}",
                         round + 1,
                         plan.rounds,
                         workload.name(),
+                        target.name(),
                         variant.name()
                     ));
                     let sample = load::run(&load::LoadSpec {
@@ -133,13 +177,18 @@ pub fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Outcome, BedEr
                     })?;
                     check(*variant, *workload, &sample)?;
                     match rows.iter_mut().find(|r| {
-                        r.workers == workers && r.alg == *alg && r.workload == *workload && r.variant == *variant
+                        r.workers == workers
+                            && r.alg == *alg
+                            && r.workload == *workload
+                            && r.target == *target
+                            && r.variant == *variant
                     }) {
                         Some(row) => row.samples.push(sample),
                         None => rows.push(Row {
                             workers,
                             alg: *alg,
                             workload: *workload,
+                            target: *target,
                             variant: *variant,
                             samples: vec![sample],
                         }),

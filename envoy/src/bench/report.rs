@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Sample, Variant, Workload};
+use super::{Sample, Target, Variant, Workload};
 use crate::Alg;
 
 /// Every sample of one variant under one load.
@@ -11,6 +11,7 @@ pub struct Row {
     pub workers: u32,
     pub alg: Alg,
     pub workload: Workload,
+    pub target: Target,
     pub variant: Variant,
     pub samples: Vec<Sample>,
 }
@@ -48,7 +49,13 @@ impl Row {
 
 fn find(rows: &[Row], like: &Row, variant: Variant) -> Option<Row> {
     rows.iter()
-        .find(|r| r.workers == like.workers && r.alg == like.alg && r.workload == like.workload && r.variant == variant)
+        .find(|r| {
+            r.workers == like.workers
+                && r.alg == like.alg
+                && r.workload == like.workload
+                && r.target == like.target
+                && r.variant == variant
+        })
         .cloned()
 }
 
@@ -60,18 +67,23 @@ pub fn markdown(rows: &[Row]) -> String {
     workers.dedup();
     for w in workers {
         let _ = writeln!(out, "\n### Envoy with {w} worker{}\n", if w == 1 { "" } else { "s" });
-        out.push_str("| workload | alg | variant | req/s | p50 ms | p99 ms | CPU µs/req | req/s ÷ bare | CPU ÷ bare | req/s ÷ native | CPU ÷ native |\n");
-        out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str(
+            "| workload | alg | route | variant | req/s | p50 ms | p99 ms | CPU µs/req | CPU µs over bare | req/s ÷ bare | CPU ÷ bare | req/s ÷ native | CPU ÷ native |\n",
+        );
+        out.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for row in rows.iter().filter(|r| r.workers == w) {
             let bare = find(rows, row, Variant::Bare);
             let native =
                 row.variant.native_counterpart(row.workload == Workload::Distinct).and_then(|n| find(rows, row, n));
             let ratio = |a: f64, b: Option<f64>| b.map_or("—".to_owned(), |b| format!("{:.2}", a / b));
+            let over_bare =
+                bare.as_ref().map_or("—".to_owned(), |bare| format!("{:+.1}", row.cpu_us() - bare.cpu_us()));
             let _ = writeln!(
                 out,
-                "| {} | {:?} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} |",
+                "| {} | {:?} | {} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {over_bare} | {} | {} | {} | {} |",
                 row.workload.name(),
                 row.alg,
+                row.target.name(),
                 row.variant.name(),
                 row.rps(),
                 row.p50(),
@@ -100,15 +112,16 @@ pub fn svg_chart(rows: &[Row]) -> String {
     let mut body = String::new();
     let mut last_group = None;
     for row in &rows {
-        let group = (row.workload, row.alg);
+        let group = (row.workload, row.alg, row.target);
         if last_group != Some(group) {
             y += gap;
             let _ = writeln!(
                 body,
-                r#"<text x="4" y="{:.0}" font-weight="bold">{} · {:?}</text>"#,
+                r#"<text x="4" y="{:.0}" font-weight="bold">{} · {:?} · {}</text>"#,
                 y + 10.0,
                 row.workload.name(),
-                row.alg
+                row.alg,
+                row.target.name()
             );
             y += bar + 2.0;
             last_group = Some(group);
@@ -210,8 +223,11 @@ pub fn document(
          - Machine: {cpu}, {cores} cores (shared; numbers move between runs, ratios less so).\n\
          - Envoy: {envoy}; load: {wrk}, 1 thread, {connections} connections, {seconds} s per run, \
            variants alternated round by round ({rounds} rounds), medians reported.\n\
-         - Upstream: the test bed's echo server on loopback. CPU per request is Envoy's user + system \
-           time from `/proc/<pid>/stat` over the run, divided by the requests: the steadiest figure here.\n\
+         - Routes: *direct response* (`/direct`, answered by Envoy's router with `direct_response`, so the \
+           filters' cost is not diluted by an upstream's) and *echo upstream* (`/api`, the test bed's echo \
+           server on loopback). CPU per request is Envoy's user + system time from `/proc/<pid>/stat` over \
+           the run, divided by the requests: the steadiest figure here; *CPU µs over bare* is what a \
+           variant adds to bare Envoy on the same route in the same run.\n\
          - Tokens: a fresh RSA-2048 / P-256 / Ed25519 key per run; *distinct* cycles {pool} tokens per \
            algorithm, more than either cache holds (1024), so every request is a miss; *invalid* is one \
            token with a tampered payload, refused after a signature check.\n\

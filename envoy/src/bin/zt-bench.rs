@@ -3,11 +3,11 @@
 //! zt-bench [--smoke] [--seconds N] [--rounds N] [--workers 1,2] [--algs rs256,es256,eddsa]
 //!          [--variants bare,noop,native-cached,native,zt-jwt,zt-jwt-in-module,native-rbac,zt-authz,
 //!                      native-ratelimit,zt-ratelimit]
-//!          [--workloads repeated,distinct,invalid] [--out FILE]
+//!          [--workloads repeated,distinct,invalid] [--routes direct,upstream] [--out FILE]
 
 use std::process::ExitCode;
 
-use zt_envoy_tests::bench::{self, Plan, Variant, Workload};
+use zt_envoy_tests::bench::{self, Plan, Target, Variant, Workload};
 use zt_envoy_tests::{Alg, workspace_root};
 
 fn main() -> ExitCode {
@@ -37,6 +37,10 @@ fn main() -> ExitCode {
         workloads: value("--workloads").map_or_else(
             || Workload::ALL.to_vec(),
             |v| Workload::ALL.into_iter().filter(|x| v.split(',').any(|id| id == x.id())).collect(),
+        ),
+        targets: value("--routes").map_or_else(
+            || Target::ALL.to_vec(),
+            |v| Target::ALL.into_iter().filter(|x| v.split(',').any(|id| id == x.id())).collect(),
         ),
         connections: 16,
         pool: if smoke { 1100 } else { 4000 },
