@@ -13,7 +13,7 @@ use crate::HarnessError;
 use crate::callouts::{self, RecordedCall, ScriptedCallouts, ScriptedResponse};
 use crate::grpc::{RecordedGrpcCall, ScriptedGrpc};
 use crate::modules;
-use crate::request::{LocalReply, Request, StreamData, pairs_text};
+use crate::request::{HostCall, LocalReply, Request, StreamData, pairs_text};
 use crate::services::{HarnessStore, LogCapture, LogLine, TestClock, lock};
 
 /// A filter to load: its module (file stem in the build directory) and Envoy's `config`.
@@ -91,6 +91,9 @@ pub struct Exchange {
     pub response_headers: Vec<(String, Vec<u8>)>,
     /// `verify_signature` calls made during the request.
     pub foreign_calls: usize,
+    /// Every stream call the filters made into the host, in order (request path, response
+    /// path, stream end).
+    pub host_calls: Vec<HostCall>,
 }
 
 impl Exchange {
@@ -237,6 +240,14 @@ impl Harness {
         self.store.metric(name)
     }
 
+    /// Calls into the process-wide services so far, by ABI function (shared data, queues,
+    /// metrics), and `proxy_log` as the number of lines logged.
+    pub fn service_calls(&self) -> BTreeMap<&'static str, u64> {
+        let mut calls = self.store.calls();
+        calls.insert("proxy_log", u64::try_from(self.logs().len()).unwrap_or(u64::MAX));
+        calls
+    }
+
     pub fn metric_names(&self) -> Vec<String> {
         self.store.metric_names()
     }
@@ -328,6 +339,7 @@ impl Harness {
             let Some(filter) = self.filters.get_mut(index) else { break };
             let root = filter.root;
             let guest_id = filter.guest.id();
+            data.current_filter.clone_from(&filter.name);
             let (result, back) = filter.guest.with(data, |scope| {
                 let stream = scope.on_context_create(Some(root))?;
                 scope.expect_stream_kind(stream, StreamKind::Http)?;
@@ -388,6 +400,7 @@ impl Harness {
                 .collect(),
             response_headers: pairs_text(&data.response_headers),
             foreign_calls: data.foreign_calls,
+            host_calls: data.host_calls,
         }
     }
 
@@ -398,6 +411,7 @@ impl Harness {
         for (index, stream) in streams.iter().rev() {
             let Some(filter) = self.filters.get_mut(*index) else { continue };
             let count = u32::try_from(data.response_headers_len()).unwrap_or(u32::MAX);
+            data.current_filter.clone_from(&filter.name);
             let (_, back) = filter.guest.with(data, |scope| scope.on_response_headers(*stream, count, true));
             data = back;
         }
@@ -415,6 +429,7 @@ impl Harness {
             }
             let root = filter.root;
             let created = streams.iter().find(|(i, _)| *i == index).map(|(_, stream)| *stream);
+            data.current_filter.clone_from(&filter.name);
             let (_, back) = filter.guest.with(data, |scope| match created {
                 Some(stream) => {
                     scope.on_done(stream)?;

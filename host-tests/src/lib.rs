@@ -26,7 +26,7 @@ pub use grpc::{RecordedGrpcCall, ScriptedGrpc};
 pub use harness::{Exchange, FilterSpec, Harness, Outcome};
 pub use modules::{module_path, wasm_dir};
 pub use proxy_wasm_host::abi::v0_2_1::types::LogLevel;
-pub use request::{LocalReply, Request};
+pub use request::{HostCall, HostCallKind, LocalReply, Request};
 pub use services::{LogLine, TestClock};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

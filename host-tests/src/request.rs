@@ -141,6 +141,42 @@ pub struct StreamData {
     pub(crate) continued: bool,
     pub(crate) offer_verify_signature: bool,
     pub(crate) foreign_calls: usize,
+    /// The filter the host is lending this stream to now (its configured name), for [`HostCall`].
+    pub(crate) current_filter: String,
+    /// Every stream call a filter made, in order: what a host-call diet is measured by.
+    pub(crate) host_calls: Vec<HostCall>,
+}
+
+/// One call of a filter into the host about its stream, as the harness saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCall {
+    /// The filter's configured name.
+    pub filter: String,
+    pub kind: HostCallKind,
+    /// The property path joined with `.`, or the header map's name.
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HostCallKind {
+    /// `proxy_get_property`: an attribute or filter state.
+    GetProperty,
+    /// `proxy_set_property`: filter state.
+    SetProperty,
+    /// Any header-map call: a header read, the whole map, an add, a replace, a removal.
+    HeaderMap,
+    /// `proxy_call_foreign_function`.
+    ForeignFunction,
+}
+
+impl StreamData {
+    fn record(&mut self, kind: HostCallKind, target: String) {
+        self.host_calls.push(HostCall { filter: self.current_filter.clone(), kind, target });
+    }
+}
+
+fn joined(path: &[&[u8]]) -> String {
+    path.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect::<Vec<_>>().join(".")
 }
 
 impl StreamData {
@@ -213,6 +249,7 @@ impl StreamData {
 
 impl StreamState for StreamData {
     fn header_map(&mut self, _: Invocation, _: Access, map: MapType) -> Result<&mut dyn HeaderMap, Status> {
+        self.record(HostCallKind::HeaderMap, format!("{map:?}"));
         Ok(match map {
             MapType::HttpRequestHeaders => &mut self.request_headers,
             MapType::HttpRequestTrailers => &mut self.request_trailers,
@@ -253,6 +290,7 @@ impl StreamState for StreamData {
     }
 
     fn property(&mut self, _: Invocation, path: &[&[u8]], out: &mut Vec<u8>) -> Result<(), Status> {
+        self.record(HostCallKind::GetProperty, joined(path));
         let path: Vec<Vec<u8>> = path.iter().map(|s| s.to_vec()).collect();
         let value = self
             .filter_state
@@ -273,6 +311,7 @@ impl StreamState for StreamData {
     }
 
     fn set_property(&mut self, _: Invocation, path: &[&[u8]], value: &[u8]) -> Result<(), Status> {
+        self.record(HostCallKind::SetProperty, joined(path));
         let path: Vec<Vec<u8>> = path.iter().map(|s| s.to_vec()).collect();
         // Envoy's attributes are read-only; anything else becomes filter state.
         if self.attributes.iter().any(|(p, _)| *p == path) || path.first().is_some_and(|f| f == b"request") {
@@ -288,6 +327,7 @@ impl StreamState for StreamData {
         request: ForeignCall<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), Status> {
+        self.record(HostCallKind::ForeignFunction, String::from_utf8_lossy(request.name.as_ref()).into_owned());
         if !self.offer_verify_signature || request.name.as_ref() != envoy_crypto::NAME.as_bytes() {
             return Err(Status::NotFound);
         }

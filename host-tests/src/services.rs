@@ -1,6 +1,7 @@
 //! The host services one test's filters share: a clock the test sets, captured logs, and the
 //! shared-data store with queues and metrics. Callouts are in `callouts.rs`.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -93,6 +94,9 @@ pub struct HarnessStore {
     metrics: Mutex<Vec<(String, MetricType, i64)>>,
     /// Queues that received an item since the harness last delivered `on_queue_ready`.
     pub(crate) enqueued: Arc<Mutex<Vec<QueueId>>>,
+    /// Calls into the process-wide services by ABI function: shared data goes through one
+    /// mutex for every VM in Envoy, so its calls are part of the cost census.
+    calls: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl HarnessStore {
@@ -101,7 +105,16 @@ impl HarnessStore {
         let observed = Arc::clone(&enqueued);
         let inner = InMemoryStore::new()
             .with_enqueue_observer(Arc::new(move |event: QueueEnqueued<'_>| lock(&observed).push(event.queue)));
-        Self { inner, metrics: Mutex::new(Vec::new()), enqueued }
+        Self { inner, metrics: Mutex::new(Vec::new()), enqueued, calls: Mutex::default() }
+    }
+
+    /// How many times each service function was called so far.
+    pub fn calls(&self) -> BTreeMap<&'static str, u64> {
+        lock(&self.calls).clone()
+    }
+
+    fn count(&self, function: &'static str) {
+        *lock(&self.calls).entry(function).or_default() += 1;
     }
 
     pub fn metric(&self, name: &str) -> Option<i64> {
@@ -125,6 +138,7 @@ impl HarnessStore {
 
 impl SharedServices for HarnessStore {
     fn get_shared_data(&self, call: Invocation, vm_id: &[u8], key: &[u8]) -> Result<SharedValue, Status> {
+        self.count("proxy_get_shared_data");
         self.inner.get_shared_data(call, vm_id, key)
     }
 
@@ -136,6 +150,7 @@ impl SharedServices for HarnessStore {
         value: &[u8],
         cas: Option<u32>,
     ) -> Result<(), Status> {
+        self.count("proxy_set_shared_data");
         self.inner.set_shared_data(call, vm_id, key, value, cas)
     }
 
@@ -148,6 +163,7 @@ impl SharedServices for HarnessStore {
     }
 
     fn enqueue_shared_queue(&self, call: Invocation, queue: QueueId, value: &[u8]) -> Result<(), Status> {
+        self.count("proxy_enqueue_shared_queue");
         self.inner.enqueue_shared_queue(call, queue, value)
     }
 
@@ -170,10 +186,12 @@ impl SharedServices for HarnessStore {
     }
 
     fn record_metric(&self, _: Invocation, metric: MetricId, value: u64) -> Result<(), Status> {
+        self.count("proxy_record_metric");
         self.with_metric(metric, |m| m.2 = i64::try_from(value).unwrap_or(i64::MAX))
     }
 
     fn increment_metric(&self, _: Invocation, metric: MetricId, delta: i64) -> Result<(), Status> {
+        self.count("proxy_increment_metric");
         // Envoy refuses to decrement a counter.
         self.with_metric(metric, |m| {
             if m.1 == MetricType::Counter && delta < 0 {
@@ -186,6 +204,7 @@ impl SharedServices for HarnessStore {
     }
 
     fn get_metric(&self, _: Invocation, metric: MetricId) -> Result<u64, Status> {
+        self.count("proxy_get_metric");
         self.with_metric(metric, |m| u64::try_from(m.2).unwrap_or(0))
     }
 }
