@@ -235,20 +235,21 @@ impl JwtFilterConfig {
     /// The provider a token belongs to: the one admitting its `iss`, or, for a token without
     /// `iss`, the JWT-SVID provider without an issuer whose trust domain is its `sub`'s.
     pub fn provider_for(&self, claims: &Map<String, Value>) -> Result<(ProviderId, &Provider), JwtError> {
+        let mut providers = self.providers.iter().enumerate();
         let found = match claims.get("iss") {
-            Some(Value::String(iss)) => self.providers.iter().position(|p| p.rules.issuer.admits(iss)),
-            Some(_) => return Err(JwtError::ClaimInvalid { claim: "iss" }),
+            Some(Value::String(iss)) => {
+                providers.find(|(_, p)| p.rules.issuer.admits(iss)).ok_or(JwtError::UnknownIssuer)
+            }
+            Some(_) => Err(JwtError::ClaimInvalid { claim: "iss" }),
             None => {
                 let sub = claims.get("sub").and_then(Value::as_str).and_then(|sub| SpiffeId::parse(sub).ok());
                 let domain = sub.map(|id| id.trust_domain).ok_or(JwtError::IssuerMissing)?;
-                self.providers
-                    .iter()
-                    .position(|p| p.rules.issuer == IssuerRule::Absent && p.spiffe_trust_domain() == Some(domain))
+                providers
+                    .find(|(_, p)| p.rules.issuer == IssuerRule::Absent && p.spiffe_trust_domain() == Some(domain))
+                    .ok_or(JwtError::IssuerMissing)
             }
         };
-        let id =
-            found.ok_or(if claims.contains_key("iss") { JwtError::UnknownIssuer } else { JwtError::IssuerMissing })?;
-        self.providers.get(id).map(|p| (ProviderId(id), p)).ok_or(JwtError::UnknownIssuer)
+        found.map(|(i, p)| (ProviderId(i), p))
     }
 
     /// The provider of this `name`.

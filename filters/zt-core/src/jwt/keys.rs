@@ -110,11 +110,12 @@ pub enum KeyUse {
 }
 
 impl KeyUse {
-    fn admits(self, key_use: Option<&str>) -> bool {
-        match key_use {
-            None | Some("sig") => true,
-            Some("jwt-svid") => self == KeyUse::JwtSvid,
-            Some(_) => false,
+    /// Whether a JWK whose `use` is `declared` may verify tokens (a JWK without `use` may).
+    fn admits(self, declared: &str) -> bool {
+        match declared {
+            "sig" => true,
+            "jwt-svid" => self == KeyUse::JwtSvid,
+            _ => false,
         }
     }
 }
@@ -164,7 +165,7 @@ impl KeySet {
         for (i, entry) in entries.iter().enumerate() {
             // A set copied from an issuer holds its encryption keys, a SPIFFE bundle its X.509
             // CAs: declared for another use, they are skipped, not a typo to refuse.
-            if entry.get("use").and_then(Value::as_str).is_some_and(|used| !key_use.admits(Some(used))) {
+            if entry.get("use").and_then(Value::as_str).is_some_and(|used| !key_use.admits(used)) {
                 continue;
             }
             let key_path = format!("{path}.keys[{i}]");
@@ -308,7 +309,7 @@ fn import_jwk(entry: &Value, key_use: KeyUse, path: &str) -> Result<VerifyingKey
     };
     match entry.get("use") {
         None => {}
-        Some(Value::String(used)) if key_use.admits(Some(used)) => {}
+        Some(Value::String(used)) if key_use.admits(used) => {}
         Some(Value::String(used)) => {
             return Err(ConfigError::new(format!("{path}.use"), format!("`{used}` is not a use for verifying tokens")));
         }
