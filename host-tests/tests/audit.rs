@@ -1,7 +1,8 @@
-//! The audit filter through the ABI, last in the chain after the JWT, authorization and
-//! rate-limit filters as in Envoy: one record per request from `on_log` (also for requests an
-//! earlier filter answered), the decisions from filter state, the chain, the redaction, and
-//! the collector's lifecycle driven by the test clock.
+//! The audit stage through the ABI, last after the JWT, authorization and rate-limit stages,
+//! each scenario twice: as four filters chained as in Envoy (decisions handed on through filter
+//! state) and as the one suite module (in memory). One record per request from `on_log` (also
+//! for requests an earlier stage answered), the decisions, the chain, the redaction, and the
+//! collector's lifecycle driven by the test clock.
 
 use std::sync::OnceLock;
 use std::time::Duration as StdDuration;
@@ -9,7 +10,7 @@ use std::time::Duration as StdDuration;
 use jwt_simple::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use zt_host_tests::{FilterSpec, Harness, HarnessError, Request, ScriptedResponse};
+use zt_host_tests::{FilterSpec, Harness, HarnessError, Layout, Request, ScriptedResponse};
 
 const NOW: u64 = 1_795_463_791;
 const ISS: &str = "https://issuer.test";
@@ -61,19 +62,21 @@ fn token(sub: &str, scope: &str) -> String {
     key().sign(claims).unwrap()
 }
 
-/// The full chain, in Envoy's order, with the audit filter configured by `audit`.
-fn full_chain(audit: &Value) -> Harness {
-    full_chain_with(FilterSpec::new("zt_audit", audit.to_string()))
+/// Every stage, in Envoy's order, with the audit stage configured by `audit`: as four filters or
+/// as the suite.
+fn full_chain(layout: Layout, audit: &Value) -> Harness {
+    full_chain_with(layout, audit, &[])
 }
 
-/// The same with the audit filter's spec as given (its VM environment, say).
-fn full_chain_with(audit: FilterSpec) -> Harness {
+/// The same with the VM environment `env`.
+fn full_chain_with(layout: Layout, audit: &Value, env: &[(&str, &str)]) -> Harness {
     let mut envoy = Harness::new();
     envoy.clock().set_unix_seconds(NOW);
-    envoy.load(FilterSpec::new("zt_jwt", jwt_config().to_string())).unwrap();
-    envoy.load(FilterSpec::new("zt_authz", authz_config().to_string())).unwrap();
-    envoy.load(FilterSpec::new("zt_ratelimit", ratelimit_config().to_string())).unwrap();
-    envoy.load(audit).unwrap();
+    let (jwt, authz, ratelimit) = (jwt_config(), authz_config(), ratelimit_config());
+    let sections = [("jwt", &jwt), ("authz", &authz), ("ratelimit", &ratelimit), ("audit", audit)];
+    for filter in layout.filters(&sections, env) {
+        envoy.load(filter).unwrap();
+    }
     envoy
 }
 
@@ -116,120 +119,139 @@ fn assert_chain(records: &[String]) {
 
 #[test]
 fn records_an_allowed_request_with_every_field() {
-    let mut envoy = full_chain(&json!({"headers": ["user-agent", "authorization", "cookie"]}));
-    envoy.clock().set_nanos(NOW * 1_000_000_000 + 123_000_000);
-    let exchange = envoy.send(request("alice", "orders:read").attribute("response.size", 512u64.to_le_bytes()));
-    assert!(exchange.reached_upstream());
-    let records = logged(&envoy);
-    assert_eq!(records.len(), 1, "{}", envoy.log_text());
-    let r = parse(&records[0]);
-    assert_eq!(r["v"], 1);
-    assert_eq!(r["seq"], 0);
-    assert_eq!(r["time"], "2026-11-23T19:56:31.123Z");
-    assert_eq!(r["request_id"], "req-alice");
-    assert_eq!(r["traceparent"], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
-    assert_eq!(r["source"], json!({"address": "127.0.0.1", "port": 45710}));
-    assert_eq!(r["peer"], "spiffe://cluster.local/ns/shop/sa/web");
-    assert_eq!(r["authority"], "example.com");
-    assert_eq!((r["method"].as_str(), r["path"].as_str()), (Some("GET"), Some("/orders/7")));
-    assert_eq!((r["route"].as_str(), r["cluster"].as_str()), (Some("orders"), Some("backend")));
-    assert_eq!((r["status"].as_u64(), r["details"].as_str()), (Some(200), Some("via_upstream")));
-    assert_eq!((r["bytes_in"].as_u64(), r["bytes_out"].as_u64()), (Some(0), Some(512)));
-    assert!(r["duration_ms"].is_number());
-    assert_eq!(
-        r["identity"],
-        json!({"provider": "corp", "iss": ISS, "sub": "alice", "client_id": "web", "scopes": ["orders:read"]})
-    );
-    assert_eq!(r["decisions"]["jwt"]["decision"], "allow");
-    assert_eq!(r["decisions"]["authz"]["policy"], "orders-read");
-    assert_eq!(r["decisions"]["ratelimit"]["decision"], "admitted");
-    assert_eq!(r["outcome"], "allow");
-    // The JWT filter removed the Authorization header before the request went on.
-    assert_eq!(r["headers"], json!({"user-agent": "curl/8.5", "cookie": "[redacted]"}));
-    assert_eq!(envoy.metric("zt_audit.records.allow"), Some(1));
+    for layout in Layout::ALL {
+        let mut envoy = full_chain(layout, &json!({"headers": ["user-agent", "authorization", "cookie"]}));
+        envoy.clock().set_nanos(NOW * 1_000_000_000 + 123_000_000);
+        let exchange = envoy.send(request("alice", "orders:read").attribute("response.size", 512u64.to_le_bytes()));
+        assert!(exchange.reached_upstream());
+        let records = logged(&envoy);
+        assert_eq!(records.len(), 1, "{}", envoy.log_text());
+        let r = parse(&records[0]);
+        assert_eq!(r["v"], 1);
+        assert_eq!(r["seq"], 0);
+        assert_eq!(r["time"], "2026-11-23T19:56:31.123Z");
+        assert_eq!(r["request_id"], "req-alice");
+        assert_eq!(r["traceparent"], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        assert_eq!(r["source"], json!({"address": "127.0.0.1", "port": 45710}));
+        assert_eq!(r["peer"], "spiffe://cluster.local/ns/shop/sa/web");
+        assert_eq!(r["authority"], "example.com");
+        assert_eq!((r["method"].as_str(), r["path"].as_str()), (Some("GET"), Some("/orders/7")));
+        assert_eq!((r["route"].as_str(), r["cluster"].as_str()), (Some("orders"), Some("backend")));
+        assert_eq!((r["status"].as_u64(), r["details"].as_str()), (Some(200), Some("via_upstream")));
+        assert_eq!((r["bytes_in"].as_u64(), r["bytes_out"].as_u64()), (Some(0), Some(512)));
+        assert!(r["duration_ms"].is_number());
+        assert_eq!(
+            r["identity"],
+            json!({"provider": "corp", "iss": ISS, "sub": "alice", "client_id": "web", "scopes": ["orders:read"]})
+        );
+        assert_eq!(r["decisions"]["jwt"]["decision"], "allow");
+        assert_eq!(r["decisions"]["authz"]["policy"], "orders-read");
+        assert_eq!(r["decisions"]["ratelimit"]["decision"], "admitted");
+        assert_eq!(r["outcome"], "allow");
+        // The JWT filter removed the Authorization header before the request went on.
+        assert_eq!(r["headers"], json!({"user-agent": "curl/8.5", "cookie": "[redacted]"}));
+        assert_eq!(envoy.metric("zt_audit.records.allow"), Some(1));
+    }
 }
 
 #[test]
 fn records_requests_that_earlier_filters_refused() {
-    let mut envoy = full_chain(&json!({}));
-    // No token: the JWT filter answers 401 and the later filters never see the request.
-    let unauthenticated = envoy.send(Request::get("/orders/1").header("cookie", COOKIE));
-    assert_eq!(unauthenticated.status(), Some(401));
-    // A token without the scope: 403 from the authorization filter.
-    assert_eq!(envoy.send(request("bob", "profile")).status(), Some(403));
-    // The third request of a subject with a quota of 2: 429.
-    for expected in [200, 200, 429] {
-        assert_eq!(envoy.send(request("carol", "orders:read")).status(), Some(expected));
+    for layout in Layout::ALL {
+        let mut envoy = full_chain(layout, &json!({}));
+        // No token: the JWT filter answers 401 and the later filters never see the request.
+        let unauthenticated = envoy.send(Request::get("/orders/1").header("cookie", COOKIE));
+        assert_eq!(unauthenticated.status(), Some(401));
+        // A token without the scope: 403 from the authorization filter.
+        assert_eq!(envoy.send(request("bob", "profile")).status(), Some(403));
+        // The third request of a subject with a quota of 2: 429.
+        for expected in [200, 200, 429] {
+            assert_eq!(envoy.send(request("carol", "orders:read")).status(), Some(expected));
+        }
+        let records: Vec<Value> = logged(&envoy).iter().map(|t| parse(t)).collect();
+        assert_eq!(records.len(), 5, "{}", envoy.log_text());
+        // Status, outcome and how many filters decided (the later ones never saw a refused request).
+        let summary: Vec<(u64, &str, usize)> = records
+            .iter()
+            .map(|r| {
+                (
+                    r["status"].as_u64().unwrap(),
+                    r["outcome"].as_str().unwrap(),
+                    r["decisions"].as_object().unwrap().len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [(401, "deny", 1), (403, "deny", 2), (200, "allow", 3), (200, "allow", 3), (429, "limited", 3)]
+        );
+        assert_eq!(records[0]["decisions"]["jwt"]["reason"], "missing");
+        assert!(records[0].get("identity").is_none());
+        assert_eq!(records[1]["decisions"]["authz"]["decision"], "deny");
+        assert_eq!(records[4]["decisions"]["ratelimit"]["limit"], "per-user");
+        assert_eq!(
+            (envoy.metric("zt_audit.records.deny"), envoy.metric("zt_audit.records.limited")),
+            (Some(2), Some(1))
+        );
     }
-    let records: Vec<Value> = logged(&envoy).iter().map(|t| parse(t)).collect();
-    assert_eq!(records.len(), 5, "{}", envoy.log_text());
-    // Status, outcome and how many filters decided (the later ones never saw a refused request).
-    let summary: Vec<(u64, &str, usize)> = records
-        .iter()
-        .map(|r| {
-            (r["status"].as_u64().unwrap(), r["outcome"].as_str().unwrap(), r["decisions"].as_object().unwrap().len())
-        })
-        .collect();
-    assert_eq!(
-        summary,
-        [(401, "deny", 1), (403, "deny", 2), (200, "allow", 3), (200, "allow", 3), (429, "limited", 3)]
-    );
-    assert_eq!(records[0]["decisions"]["jwt"]["reason"], "missing");
-    assert!(records[0].get("identity").is_none());
-    assert_eq!(records[1]["decisions"]["authz"]["decision"], "deny");
-    assert_eq!(records[4]["decisions"]["ratelimit"]["limit"], "per-user");
-    assert_eq!((envoy.metric("zt_audit.records.deny"), envoy.metric("zt_audit.records.limited")), (Some(2), Some(1)));
 }
 
 #[test]
 fn never_writes_a_token_or_a_cookie_anywhere() {
-    let mut envoy = full_chain(&json!({
-        "headers": ["authorization", "cookie", "user-agent"],
-        "query": "keep",
-        "identity": {"claims": ["email"], "hash": ["email"], "hash_key": "an-hmac-key-of-at-least-32-bytes!"},
-        "collector": {"cluster": "otel", "batch_records": 1}
-    }));
-    envoy.script_http("otel", ScriptedResponse::ok("{}"));
-    let tok = token("dave", "orders:read");
-    let sent = Request::get("/orders/7?access_token=QUERY-SECRET")
-        .header("authorization", format!("Bearer {tok}"))
-        .header("cookie", COOKIE);
-    assert!(envoy.send(sent).reached_upstream());
-    envoy.send(Request::get("/orders/7").header("authorization", format!("Bearer {tok}x")).header("cookie", COOKIE));
-    envoy.advance(StdDuration::from_secs(2)).unwrap();
-    let calls = envoy.http_calls();
-    assert_eq!(calls.len(), 2, "one export per record");
-    let everything = format!(
-        "{}\n{}",
-        envoy.log_text(),
-        calls.iter().map(|c| String::from_utf8_lossy(&c.body).into_owned()).collect::<Vec<_>>().join("\n")
-    );
-    let signature = tok.rsplit('.').next().unwrap();
-    for secret in [tok.as_str(), signature, "COOKIE-SECRET-4242", "QUERY-SECRET", "dave@example.com"] {
-        assert!(!everything.contains(secret), "{secret} leaked:\n{everything}");
+    for layout in Layout::ALL {
+        let mut envoy = full_chain(
+            layout,
+            &json!({
+                "headers": ["authorization", "cookie", "user-agent"],
+                "query": "keep",
+                "identity": {"claims": ["email"], "hash": ["email"], "hash_key": "an-hmac-key-of-at-least-32-bytes!"},
+                "collector": {"cluster": "otel", "batch_records": 1}
+            }),
+        );
+        envoy.script_http("otel", ScriptedResponse::ok("{}"));
+        let tok = token("dave", "orders:read");
+        let sent = Request::get("/orders/7?access_token=QUERY-SECRET")
+            .header("authorization", format!("Bearer {tok}"))
+            .header("cookie", COOKIE);
+        assert!(envoy.send(sent).reached_upstream());
+        envoy
+            .send(Request::get("/orders/7").header("authorization", format!("Bearer {tok}x")).header("cookie", COOKIE));
+        envoy.advance(StdDuration::from_secs(2)).unwrap();
+        let calls = envoy.http_calls();
+        assert_eq!(calls.len(), 2, "one export per record");
+        let everything = format!(
+            "{}\n{}",
+            envoy.log_text(),
+            calls.iter().map(|c| String::from_utf8_lossy(&c.body).into_owned()).collect::<Vec<_>>().join("\n")
+        );
+        let signature = tok.rsplit('.').next().unwrap();
+        for secret in [tok.as_str(), signature, "COOKIE-SECRET-4242", "QUERY-SECRET", "dave@example.com"] {
+            assert!(!everything.contains(secret), "{secret} leaked:\n{everything}");
+        }
+        assert!(everything.contains("access_token=[redacted]") && everything.contains("hmac-sha256:"));
     }
-    assert!(everything.contains("access_token=[redacted]") && everything.contains("hmac-sha256:"));
 }
 
 #[test]
 fn chains_records_and_samples_only_allowed_requests() {
-    let mut envoy = full_chain(&json!({"sample_allowed": 0.0}));
-    for _ in 0..3 {
-        envoy.send(request("erin", "orders:read"));
-    }
-    envoy.send(request("frank", "nothing"));
-    envoy.send(Request::get("/orders/1"));
-    let records = logged(&envoy);
-    // Two allowed (sampled out), the third limited, then a 403 and a 401: all three denials kept.
-    assert_eq!(records.len(), 3, "{}", envoy.log_text());
-    assert_chain(&records);
-    assert_eq!(envoy.metric("zt_audit.sampled_out"), Some(2));
+    for layout in Layout::ALL {
+        let mut envoy = full_chain(layout, &json!({"sample_allowed": 0.0}));
+        for _ in 0..3 {
+            envoy.send(request("erin", "orders:read"));
+        }
+        envoy.send(request("frank", "nothing"));
+        envoy.send(Request::get("/orders/1"));
+        let records = logged(&envoy);
+        // Two allowed (sampled out), the third limited, then a 403 and a 401: all three denials kept.
+        assert_eq!(records.len(), 3, "{}", envoy.log_text());
+        assert_chain(&records);
+        assert_eq!(envoy.metric("zt_audit.sampled_out"), Some(2));
 
-    let mut envoy = full_chain(&json!({}));
-    for sub in ["a", "b", "c", "d"] {
-        envoy.send(request(sub, "orders:read"));
+        let mut envoy = full_chain(layout, &json!({}));
+        for sub in ["a", "b", "c", "d"] {
+            envoy.send(request(sub, "orders:read"));
+        }
+        assert_chain(&logged(&envoy));
     }
-    assert_chain(&logged(&envoy));
 }
 
 #[test]
@@ -286,121 +308,139 @@ fn seqs(body: &[u8]) -> Vec<u64> {
 
 #[test]
 fn exports_batches_to_the_collector() {
-    let audit = json!({"collector": {"cluster": "otel", "batch_records": 3, "batch_age_ms": 1000,
-                                     "headers": {"x-api-key": "COLLECTOR-KEY"}}});
-    let mut envoy = full_chain(&audit);
-    envoy.script_http("otel", ScriptedResponse::ok("{}"));
-    for sub in ["a", "b", "c", "d"] {
-        envoy.send(request(sub, "orders:read"));
+    for layout in Layout::ALL {
+        let audit = json!({"collector": {"cluster": "otel", "batch_records": 3, "batch_age_ms": 1000,
+                                         "headers": {"x-api-key": "COLLECTOR-KEY"}}});
+        let mut envoy = full_chain(layout, &audit);
+        envoy.script_http("otel", ScriptedResponse::ok("{}"));
+        for sub in ["a", "b", "c", "d"] {
+            envoy.send(request(sub, "orders:read"));
+        }
+        assert!(envoy.http_calls().is_empty(), "nothing leaves on the request path");
+        envoy.advance(StdDuration::from_millis(300)).unwrap();
+        let calls = envoy.http_calls();
+        assert_eq!(calls.len(), 1, "a full batch leaves at the next tick");
+        let call = &calls[0];
+        assert_eq!(call.cluster, "otel");
+        assert_eq!((call.header(":method"), call.header(":path")), (Some("POST"), Some("/v1/logs")));
+        assert_eq!(
+            (call.header("content-type"), call.header("x-api-key")),
+            (Some("application/json"), Some("COLLECTOR-KEY"))
+        );
+        assert_eq!(call.timeout, StdDuration::from_millis(5000));
+        assert_eq!(seqs(&call.body), [0, 1, 2]);
+        let first = &otlp_records(&call.body)[0];
+        assert_eq!(first["traceId"], "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(first["severityText"], "INFO");
+        // The fourth record leaves when it is a batch age old.
+        envoy.advance(StdDuration::from_millis(1000)).unwrap();
+        let calls = envoy.http_calls();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(seqs(&calls[1].body), [3]);
+        assert_eq!(envoy.metric("zt_audit.collector.exported"), Some(4));
+        assert_eq!(envoy.metric("zt_audit.collector.batches"), Some(2));
+        assert!(!envoy.log_text().contains("COLLECTOR-KEY"));
     }
-    assert!(envoy.http_calls().is_empty(), "nothing leaves on the request path");
-    envoy.advance(StdDuration::from_millis(300)).unwrap();
-    let calls = envoy.http_calls();
-    assert_eq!(calls.len(), 1, "a full batch leaves at the next tick");
-    let call = &calls[0];
-    assert_eq!(call.cluster, "otel");
-    assert_eq!((call.header(":method"), call.header(":path")), (Some("POST"), Some("/v1/logs")));
-    assert_eq!(
-        (call.header("content-type"), call.header("x-api-key")),
-        (Some("application/json"), Some("COLLECTOR-KEY"))
-    );
-    assert_eq!(call.timeout, StdDuration::from_millis(5000));
-    assert_eq!(seqs(&call.body), [0, 1, 2]);
-    let first = &otlp_records(&call.body)[0];
-    assert_eq!(first["traceId"], "0af7651916cd43dd8448eb211c80319c");
-    assert_eq!(first["severityText"], "INFO");
-    // The fourth record leaves when it is a batch age old.
-    envoy.advance(StdDuration::from_millis(1000)).unwrap();
-    let calls = envoy.http_calls();
-    assert_eq!(calls.len(), 2);
-    assert_eq!(seqs(&calls[1].body), [3]);
-    assert_eq!(envoy.metric("zt_audit.collector.exported"), Some(4));
-    assert_eq!(envoy.metric("zt_audit.collector.batches"), Some(2));
-    assert!(!envoy.log_text().contains("COLLECTOR-KEY"));
 }
 
 #[test]
 fn a_failing_collector_gets_the_records_again_in_order() {
-    let mut envoy = full_chain(&json!({"collector": {"cluster": "otel", "batch_records": 2, "batch_age_ms": 400}}));
-    envoy.script_http("otel", ScriptedResponse::status(503, "busy"));
-    envoy.send(request("a", "orders:read"));
-    envoy.send(request("b", "orders:read"));
-    envoy.advance(StdDuration::from_millis(100)).unwrap();
-    assert_eq!(envoy.metric("zt_audit.collector.failures"), Some(1));
-    envoy.script_http("otel", ScriptedResponse::Fail);
-    envoy.advance(StdDuration::from_millis(500)).unwrap();
-    assert_eq!(envoy.metric("zt_audit.collector.failures"), Some(2), "retried once after the back-off");
-    envoy.script_http("otel", ScriptedResponse::ok("{}"));
-    envoy.send(request("c", "orders:read"));
-    envoy.advance(StdDuration::from_millis(500)).unwrap();
-    let calls = envoy.http_calls();
-    // The failed pair twice, then delivered; the newer record once it is a batch age old.
-    assert_eq!(calls.iter().map(|c| seqs(&c.body)).collect::<Vec<_>>(), [vec![0, 1], vec![0, 1], vec![0, 1], vec![2]]);
-    assert_eq!(envoy.metric("zt_audit.collector.exported"), Some(3));
-    assert_eq!(envoy.metric("zt_audit.collector.dropped").unwrap_or(0), 0);
-    assert!(envoy.log_text().contains("collector export failed"));
+    for layout in Layout::ALL {
+        let mut envoy =
+            full_chain(layout, &json!({"collector": {"cluster": "otel", "batch_records": 2, "batch_age_ms": 400}}));
+        envoy.script_http("otel", ScriptedResponse::status(503, "busy"));
+        envoy.send(request("a", "orders:read"));
+        envoy.send(request("b", "orders:read"));
+        envoy.advance(StdDuration::from_millis(100)).unwrap();
+        assert_eq!(envoy.metric("zt_audit.collector.failures"), Some(1));
+        envoy.script_http("otel", ScriptedResponse::Fail);
+        envoy.advance(StdDuration::from_millis(500)).unwrap();
+        assert_eq!(envoy.metric("zt_audit.collector.failures"), Some(2), "retried once after the back-off");
+        envoy.script_http("otel", ScriptedResponse::ok("{}"));
+        envoy.send(request("c", "orders:read"));
+        envoy.advance(StdDuration::from_millis(500)).unwrap();
+        let calls = envoy.http_calls();
+        // The failed pair twice, then delivered; the newer record once it is a batch age old.
+        assert_eq!(
+            calls.iter().map(|c| seqs(&c.body)).collect::<Vec<_>>(),
+            [vec![0, 1], vec![0, 1], vec![0, 1], vec![2]]
+        );
+        assert_eq!(envoy.metric("zt_audit.collector.exported"), Some(3));
+        assert_eq!(envoy.metric("zt_audit.collector.dropped").unwrap_or(0), 0);
+        assert!(envoy.log_text().contains("collector export failed"));
+    }
 }
 
 #[test]
 fn a_slow_collector_makes_records_wait_then_drop_without_blocking_requests() {
-    let audit = json!({"collector": {"cluster": "otel", "batch_records": 2, "batch_age_ms": 100, "queue_records": 4,
-                                     "drop_after_ms": 2000, "timeout_ms": 1000}});
-    let mut envoy = full_chain(&audit);
-    envoy.script_http("otel", ScriptedResponse::Hold);
-    envoy.send(request("a", "orders:read"));
-    envoy.send(request("b", "orders:read"));
-    envoy.advance(StdDuration::from_millis(50)).unwrap();
-    assert_eq!(envoy.http_calls().len(), 1, "one export in flight");
-    // Requests keep flowing while the export hangs; their records queue behind it.
-    for sub in ["c", "d", "e", "f", "g", "h"] {
-        assert!(envoy.send(request(sub, "orders:read")).reached_upstream());
+    for layout in Layout::ALL {
+        let audit = json!({"collector": {"cluster": "otel", "batch_records": 2, "batch_age_ms": 100, "queue_records": 4,
+                                         "drop_after_ms": 2000, "timeout_ms": 1000}});
+        let mut envoy = full_chain(layout, &audit);
+        envoy.script_http("otel", ScriptedResponse::Hold);
+        envoy.send(request("a", "orders:read"));
+        envoy.send(request("b", "orders:read"));
+        envoy.advance(StdDuration::from_millis(50)).unwrap();
+        assert_eq!(envoy.http_calls().len(), 1, "one export in flight");
+        // Requests keep flowing while the export hangs; their records queue behind it.
+        for sub in ["c", "d", "e", "f", "g", "h"] {
+            assert!(envoy.send(request(sub, "orders:read")).reached_upstream());
+        }
+        envoy.advance(StdDuration::from_millis(500)).unwrap();
+        assert_eq!(envoy.http_calls().len(), 1, "no second export while one is in flight");
+        // The queue holds 4: of the 6 queued, the 2 oldest went.
+        assert_eq!(envoy.metric("zt_audit.collector.dropped"), Some(2));
+        assert!(envoy.log_text().contains("dropped 1 records of chain"), "{}", envoy.log_text());
+        // Envoy's timeout fails the call; the 2 come back first, the queue is full: the oldest go.
+        envoy.script_http("otel", ScriptedResponse::Fail);
+        envoy.advance(StdDuration::from_millis(100)).unwrap();
+        assert_eq!(envoy.metric("zt_audit.collector.dropped"), Some(4));
+        envoy.script_http("otel", ScriptedResponse::ok("{}"));
+        envoy.advance(StdDuration::from_millis(400)).unwrap();
+        let delivered: Vec<u64> =
+            envoy.http_calls().iter().skip(1).filter(|c| !c.body.is_empty()).flat_map(|c| seqs(&c.body)).collect();
+        assert_eq!(delivered, [4, 5, 6, 7], "the newest survive, in order");
+        // Envoy's log still holds every record: its chain is whole.
+        let all = logged(&envoy);
+        assert_eq!(all.len(), 8);
+        assert_chain(&all);
     }
-    envoy.advance(StdDuration::from_millis(500)).unwrap();
-    assert_eq!(envoy.http_calls().len(), 1, "no second export while one is in flight");
-    // The queue holds 4: of the 6 queued, the 2 oldest went.
-    assert_eq!(envoy.metric("zt_audit.collector.dropped"), Some(2));
-    assert!(envoy.log_text().contains("dropped 1 records of chain"), "{}", envoy.log_text());
-    // Envoy's timeout fails the call; the 2 come back first, the queue is full: the oldest go.
-    envoy.script_http("otel", ScriptedResponse::Fail);
-    envoy.advance(StdDuration::from_millis(100)).unwrap();
-    assert_eq!(envoy.metric("zt_audit.collector.dropped"), Some(4));
-    envoy.script_http("otel", ScriptedResponse::ok("{}"));
-    envoy.advance(StdDuration::from_millis(400)).unwrap();
-    let delivered: Vec<u64> =
-        envoy.http_calls().iter().skip(1).filter(|c| !c.body.is_empty()).flat_map(|c| seqs(&c.body)).collect();
-    assert_eq!(delivered, [4, 5, 6, 7], "the newest survive, in order");
-    // Envoy's log still holds every record: its chain is whole.
-    let all = logged(&envoy);
-    assert_eq!(all.len(), 8);
-    assert_chain(&all);
 }
 
 #[test]
 fn old_records_are_dropped_when_the_collector_stays_down() {
-    let audit =
-        json!({"collector": {"cluster": "otel", "batch_records": 10, "batch_age_ms": 100, "drop_after_ms": 1000}});
-    let mut envoy = full_chain(&audit);
-    envoy.script_http("otel", ScriptedResponse::Fail);
-    envoy.send(request("a", "orders:read"));
-    envoy.advance(StdDuration::from_millis(1500)).unwrap();
-    assert_eq!(envoy.metric("zt_audit.collector.dropped"), Some(1));
-    assert!(envoy.metric("zt_audit.collector.failures").unwrap() >= 2);
+    for layout in Layout::ALL {
+        let audit =
+            json!({"collector": {"cluster": "otel", "batch_records": 10, "batch_age_ms": 100, "drop_after_ms": 1000}});
+        let mut envoy = full_chain(layout, &audit);
+        envoy.script_http("otel", ScriptedResponse::Fail);
+        envoy.send(request("a", "orders:read"));
+        envoy.advance(StdDuration::from_millis(1500)).unwrap();
+        assert_eq!(envoy.metric("zt_audit.collector.dropped"), Some(1));
+        assert!(envoy.metric("zt_audit.collector.failures").unwrap() >= 2);
+    }
 }
 
 #[test]
 fn ndjson_exports_one_record_per_line() {
-    let mut envoy = full_chain(
-        &json!({"log": false, "collector": {"cluster": "logs", "format": "ndjson", "path": "/ingest", "batch_records": 2}}),
-    );
-    envoy.script_http("logs", ScriptedResponse::ok(""));
-    envoy.send(request("a", "orders:read"));
-    envoy.send(request("b", "orders:read"));
-    envoy.advance(StdDuration::from_millis(300)).unwrap();
-    let call = &envoy.http_calls()[0];
-    assert_eq!((call.header(":path"), call.header("content-type")), (Some("/ingest"), Some("application/x-ndjson")));
-    let lines: Vec<String> = String::from_utf8(call.body.clone()).unwrap().lines().map(str::to_owned).collect();
-    assert_chain(&lines);
-    assert!(logged(&envoy).is_empty(), "log: false");
+    for layout in Layout::ALL {
+        let mut envoy = full_chain(
+            layout,
+            &json!({"log": false, "collector": {"cluster": "logs", "format": "ndjson", "path": "/ingest", "batch_records": 2}}),
+        );
+        envoy.script_http("logs", ScriptedResponse::ok(""));
+        envoy.send(request("a", "orders:read"));
+        envoy.send(request("b", "orders:read"));
+        envoy.advance(StdDuration::from_millis(300)).unwrap();
+        let call = &envoy.http_calls()[0];
+        assert_eq!(
+            (call.header(":path"), call.header("content-type")),
+            (Some("/ingest"), Some("application/x-ndjson"))
+        );
+        let lines: Vec<String> = String::from_utf8(call.body.clone()).unwrap().lines().map(str::to_owned).collect();
+        assert_chain(&lines);
+        assert!(logged(&envoy).is_empty(), "log: false");
+    }
 }
 
 #[test]
@@ -435,62 +475,66 @@ fn hmac_hex(text: &str) -> String {
 
 #[test]
 fn a_keyed_chain_takes_its_key_from_the_vm_environment_and_checkpoints_to_the_collector() {
-    let audit = json!({
-        "chain_key": {"env": "ZT_AUDIT_CHAIN_KEY"},
-        "collector": {"cluster": "logs", "format": "ndjson", "batch_records": 10, "checkpoint_records": 3},
-    });
-    // As a Kubernetes Secret mounted as an environment variable often is: with a newline.
-    let spec = FilterSpec::new("zt_audit", audit.to_string()).env("ZT_AUDIT_CHAIN_KEY", &format!("{CHAIN_KEY}\n"));
-    let mut envoy = full_chain_with(spec);
-    envoy.script_http("logs", ScriptedResponse::ok(""));
-    for sub in ["a", "b", "c", "d"] {
-        envoy.send(request(sub, "orders:read"));
+    for layout in Layout::ALL {
+        let audit = json!({
+            "chain_key": {"env": "ZT_AUDIT_CHAIN_KEY"},
+            "collector": {"cluster": "logs", "format": "ndjson", "batch_records": 10, "checkpoint_records": 3},
+        });
+        // As a Kubernetes Secret mounted as an environment variable often is: with a newline.
+        let key = format!("{CHAIN_KEY}\n");
+        let mut envoy = full_chain_with(layout, &audit, &[("ZT_AUDIT_CHAIN_KEY", &key)]);
+        envoy.script_http("logs", ScriptedResponse::ok(""));
+        for sub in ["a", "b", "c", "d"] {
+            envoy.send(request(sub, "orders:read"));
+        }
+        let records = logged(&envoy);
+        assert_eq!(records.len(), 4);
+        let mut prev = "0".repeat(64);
+        for (seq, text) in records.iter().enumerate() {
+            let record = parse(text);
+            assert_eq!((record["seq"].as_u64(), record["prev_alg"].as_str()), (Some(seq as u64), Some("hmac-sha256")));
+            assert_eq!(record["prev"], prev.as_str(), "{text}");
+            assert_ne!(prev, Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>());
+            prev = hmac_hex(text);
+        }
+        assert!(!envoy.log_text().contains(CHAIN_KEY), "the key is never logged");
+        assert!(envoy.log_text().contains("prev hmac-sha256"), "{}", envoy.log_text());
+        // The collector gets records 0-2, the checkpoint after record 2, then record 3.
+        envoy.advance(StdDuration::from_millis(1300)).unwrap();
+        let body = String::from_utf8(envoy.http_calls()[0].body.clone()).unwrap();
+        let lines: Vec<Value> = body.lines().map(parse).collect();
+        assert_eq!(lines.len(), 5, "{body}");
+        let checkpoint = &lines[3]["checkpoint"];
+        assert_eq!((checkpoint["seq"].as_u64(), checkpoint["prev_alg"].as_str()), (Some(2), Some("hmac-sha256")));
+        assert_eq!(checkpoint["chain"], parse(&records[0])["chain"]);
+        assert_eq!(checkpoint["head"], hmac_hex(&records[2]).as_str());
+        assert_eq!(lines[4]["seq"], 3);
+        assert_eq!(envoy.metric("zt_audit.collector.exported"), Some(4), "a checkpoint is not a record");
     }
-    let records = logged(&envoy);
-    assert_eq!(records.len(), 4);
-    let mut prev = "0".repeat(64);
-    for (seq, text) in records.iter().enumerate() {
-        let record = parse(text);
-        assert_eq!((record["seq"].as_u64(), record["prev_alg"].as_str()), (Some(seq as u64), Some("hmac-sha256")));
-        assert_eq!(record["prev"], prev.as_str(), "{text}");
-        assert_ne!(prev, Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>());
-        prev = hmac_hex(text);
-    }
-    assert!(!envoy.log_text().contains(CHAIN_KEY), "the key is never logged");
-    assert!(envoy.log_text().contains("prev hmac-sha256"), "{}", envoy.log_text());
-    // The collector gets records 0-2, the checkpoint after record 2, then record 3.
-    envoy.advance(StdDuration::from_millis(1300)).unwrap();
-    let body = String::from_utf8(envoy.http_calls()[0].body.clone()).unwrap();
-    let lines: Vec<Value> = body.lines().map(parse).collect();
-    assert_eq!(lines.len(), 5, "{body}");
-    let checkpoint = &lines[3]["checkpoint"];
-    assert_eq!((checkpoint["seq"].as_u64(), checkpoint["prev_alg"].as_str()), (Some(2), Some("hmac-sha256")));
-    assert_eq!(checkpoint["chain"], parse(&records[0])["chain"]);
-    assert_eq!(checkpoint["head"], hmac_hex(&records[2]).as_str());
-    assert_eq!(lines[4]["seq"], 3);
-    assert_eq!(envoy.metric("zt_audit.collector.exported"), Some(4), "a checkpoint is not a record");
 }
 
 #[test]
 fn a_quiet_worker_checkpoints_its_last_records_on_the_timer() {
-    let audit = json!({"collector": {"cluster": "otel", "batch_age_ms": 100, "checkpoint_interval_ms": 1000}});
-    let mut envoy = full_chain(&audit);
-    envoy.script_http("otel", ScriptedResponse::ok("{}"));
-    envoy.send(request("a", "orders:read"));
-    envoy.advance(StdDuration::from_millis(2000)).unwrap();
-    let bodies: Vec<Value> = envoy.http_calls().iter().flat_map(|call| otlp_records(&call.body)).collect();
-    assert_eq!(bodies.len(), 2, "the record, then its checkpoint: {bodies:?}");
-    let event = json!({"key": "event.name", "value": {"stringValue": "zt.audit.checkpoint"}});
-    assert!(bodies[1]["attributes"].as_array().unwrap().contains(&event));
-    let checkpoint = parse(bodies[1]["body"]["stringValue"].as_str().unwrap());
-    let record = bodies[0]["body"]["stringValue"].as_str().unwrap();
-    assert_eq!(checkpoint["checkpoint"]["prev_alg"], "sha256");
-    let digest: String = Sha256::digest(record.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(checkpoint["checkpoint"]["head"], digest.as_str());
-    // Nothing new: no further checkpoint.
-    envoy.advance(StdDuration::from_millis(3000)).unwrap();
-    let after: usize = envoy.http_calls().iter().map(|call| otlp_records(&call.body).len()).sum();
-    assert_eq!(after, 2);
+    for layout in Layout::ALL {
+        let audit = json!({"collector": {"cluster": "otel", "batch_age_ms": 100, "checkpoint_interval_ms": 1000}});
+        let mut envoy = full_chain(layout, &audit);
+        envoy.script_http("otel", ScriptedResponse::ok("{}"));
+        envoy.send(request("a", "orders:read"));
+        envoy.advance(StdDuration::from_millis(2000)).unwrap();
+        let bodies: Vec<Value> = envoy.http_calls().iter().flat_map(|call| otlp_records(&call.body)).collect();
+        assert_eq!(bodies.len(), 2, "the record, then its checkpoint: {bodies:?}");
+        let event = json!({"key": "event.name", "value": {"stringValue": "zt.audit.checkpoint"}});
+        assert!(bodies[1]["attributes"].as_array().unwrap().contains(&event));
+        let checkpoint = parse(bodies[1]["body"]["stringValue"].as_str().unwrap());
+        let record = bodies[0]["body"]["stringValue"].as_str().unwrap();
+        assert_eq!(checkpoint["checkpoint"]["prev_alg"], "sha256");
+        let digest: String = Sha256::digest(record.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(checkpoint["checkpoint"]["head"], digest.as_str());
+        // Nothing new: no further checkpoint.
+        envoy.advance(StdDuration::from_millis(3000)).unwrap();
+        let after: usize = envoy.http_calls().iter().map(|call| otlp_records(&call.body).len()).sum();
+        assert_eq!(after, 2);
+    }
 }
 
 #[test]

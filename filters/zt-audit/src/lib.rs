@@ -1,4 +1,4 @@
-//! The audit filter: a thin proxy-wasm adapter over `zt_core::audit`.
+//! The audit filter: the pipeline of `zt_proxy` with one stage over `zt_core::audit`.
 //!
 //! It never touches a request: when a stream ends (`on_log`, which Envoy calls for every
 //! stream, also those an earlier filter answered or the client abandoned) it reads what Envoy
@@ -6,19 +6,6 @@
 //! queue. The queue is drained by a timer on the root context, so the request path never waits
 //! for the collector.
 
-mod http;
-mod metrics;
-mod root;
-
-use proxy_wasm::traits::RootContext;
-use proxy_wasm::types::LogLevel;
-
-pub use root::AuditRoot;
-
-/// The name this filter logs under.
-pub(crate) const FILTER: &str = "zt-audit";
-
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(AuditRoot::default()) });
+    zt_proxy::start(zt_proxy::pipeline::root::<{ zt_proxy::pipeline::AUDIT }>);
 }}

@@ -18,6 +18,7 @@ mod routes;
 mod shared_name;
 pub mod shared_store;
 pub(crate) mod spiffe;
+pub mod suite;
 pub mod time;
 
 pub use address::{Peer, PeerSource, SourceAddresses};

@@ -4,9 +4,14 @@
 //! This is the only shared crate that names `proxy-wasm`; the policy itself lives in
 //! `zt-core` and never sees the host.
 
+mod audit;
+mod authz;
 mod host_crypto;
 pub mod http_call;
+mod jwt;
 mod metrics;
+pub mod pipeline;
+mod ratelimit;
 mod shared_data;
 
 pub use host_crypto::EnvoyHostCrypto;
@@ -16,11 +21,18 @@ pub use shared_data::EnvoySharedData;
 use std::time::UNIX_EPOCH;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::Status;
+use proxy_wasm::types::{LogLevel, Status};
 use zt_core::address::PEER_ADDRESS_FILTER_STATE;
 use zt_core::filter_state::IDENTITY;
 use zt_core::jwt::Identity;
 use zt_core::{ConfigError, LocalReply, SourceAddresses, UnixSeconds};
+
+/// A module's entry point: `root` makes its root context, the pipeline of its stages
+/// ([`pipeline::root`]).
+pub fn start(root: fn(u32) -> Box<dyn RootContext>) {
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(root);
+}
 
 // Filters read request headers with `get_http_request_headers_bytes`: the SDK's `String`
 // getters panic on a value that is not UTF-8, which would let a client kill the worker's VM.

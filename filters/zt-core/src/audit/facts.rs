@@ -1,7 +1,28 @@
 //! What the adapter reads from Envoy when a stream ends, as plain values. Text that was not
 //! UTF-8 arrives converted lossily: an audit record describes the request, it does not route it.
 
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use super::record::Outcome;
 use crate::address::SourceAddresses;
+use crate::jwt::VerifiedToken;
+
+/// What an earlier stage handed on: as another module wrote it to filter state (raw JSON,
+/// read back and checked), or as a stage of the same module decided it (typed, never parsed).
+#[derive(Debug, Clone)]
+pub enum Handed<T> {
+    FilterState(Vec<u8>),
+    Stage(T),
+}
+
+/// One stage's decision as the audit record shows it, with its outcome told by the stage.
+#[derive(Debug, Clone)]
+pub struct StageRecord {
+    pub outcome: Outcome,
+    pub record: Value,
+}
 
 /// The facts of one ended stream. Every field is optional: a request an earlier filter
 /// answered, or whose client went away, lacks some of them, and the record says what it can.
@@ -34,9 +55,9 @@ pub struct StreamFacts {
     pub bytes_out: Option<u64>,
     /// The configured request headers that were present, with their values.
     pub headers: Vec<(String, Vec<u8>)>,
-    /// Filter state as the other filters wrote it (raw JSON bytes).
-    pub identity: Option<Vec<u8>>,
-    pub jwt: Option<Vec<u8>>,
-    pub authz: Option<Vec<u8>>,
-    pub ratelimit: Option<Vec<u8>>,
+    /// The verified identity and the decisions of the JWT, authorization and rate-limit stages.
+    pub identity: Option<Handed<Rc<VerifiedToken>>>,
+    pub jwt: Option<Handed<StageRecord>>,
+    pub authz: Option<Handed<StageRecord>>,
+    pub ratelimit: Option<Handed<StageRecord>>,
 }

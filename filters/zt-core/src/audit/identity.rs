@@ -8,9 +8,8 @@ use super::chain::hex;
 use super::compile::IdentityRules;
 use crate::jwt::Identity;
 
-/// The record's `identity` object, or `None` when the filter state is not an identity.
-pub(crate) fn project_identity(raw: &[u8], rules: &IdentityRules) -> Option<Value> {
-    let identity: Identity = serde_json::from_slice(raw).ok()?;
+/// The record's `identity` object.
+pub(crate) fn project_identity(identity: &Identity, rules: &IdentityRules) -> Value {
     let mut out = Map::new();
     out.insert("provider".to_owned(), Value::String(identity.provider.clone()));
     out.insert("iss".to_owned(), Value::String(identity.iss.clone()));
@@ -40,7 +39,7 @@ pub(crate) fn project_identity(raw: &[u8], rules: &IdentityRules) -> Option<Valu
     for field in &rules.omit {
         out.remove(field);
     }
-    Some(Value::Object(out))
+    Value::Object(out)
 }
 
 /// The value itself, or `hmac-sha256:<hex>` of it when the configuration hashes this name: a

@@ -20,7 +20,7 @@ mod time;
 
 pub use chain::{Chain, ChainKey, ChainKeyError, GENESIS, Head, MIN_CHAIN_KEY, PrevAlg, Sealed, VERSION};
 pub use compile::{AuditConfig, Collector, Format};
-pub use facts::StreamFacts;
+pub use facts::{Handed, StageRecord, StreamFacts};
 pub use outbox::{Batch, Dropped, Outbox};
 pub use record::{Draft, Outcome, REDACTED};
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::compile::{AuditConfig, PPM, Recording};
-use super::facts::StreamFacts;
+use super::facts::{Handed, StreamFacts};
 use super::flags::flag_names;
 use super::identity::project_identity;
 use super::time::rfc3339_millis;
@@ -198,27 +198,43 @@ impl AuditConfig {
         let mut decisions = Map::new();
         let mut outcome = Outcome::Allow;
         let mut decided = false;
-        for (name, raw) in [("jwt", &facts.jwt), ("authz", &facts.authz), ("ratelimit", &facts.ratelimit)] {
-            let Some(raw) = raw else { continue };
-            let value = match serde_json::from_slice::<Value>(raw) {
-                Ok(value @ Value::Object(_)) => value,
-                _ => {
-                    anomaly = true;
-                    serde_json::json!({"decision": "unreadable"})
+        for (name, handed) in [("jwt", &facts.jwt), ("authz", &facts.authz), ("ratelimit", &facts.ratelimit)] {
+            let value = match handed {
+                None => continue,
+                Some(Handed::Stage(stage)) => {
+                    outcome = outcome.max(stage.outcome);
+                    decided = true;
+                    stage.record.clone()
+                }
+                Some(Handed::FilterState(raw)) => {
+                    let value = match serde_json::from_slice::<Value>(raw) {
+                        Ok(value @ Value::Object(_)) => value,
+                        _ => {
+                            anomaly = true;
+                            serde_json::json!({"decision": "unreadable"})
+                        }
+                    };
+                    if let Some(decision) = value.get("decision").and_then(Value::as_str) {
+                        outcome = outcome.max(Outcome::of_decision(decision));
+                        decided = true;
+                    }
+                    value
                 }
             };
-            if let Some(decision) = value.get("decision").and_then(Value::as_str) {
-                outcome = outcome.max(Outcome::of_decision(decision));
-                decided = true;
-            }
             decisions.insert(name.to_owned(), value);
         }
         let status = facts.status.unwrap_or(0);
         if !decided {
             outcome = Outcome::of_status(status);
         }
-        let identity = facts.identity.as_deref().map(|raw| {
-            project_identity(raw, &self.identity).unwrap_or_else(|| {
+        let identity = facts.identity.as_ref().map(|handed| {
+            let projected = match handed {
+                Handed::Stage(token) => Some(project_identity(&token.identity, &self.identity)),
+                Handed::FilterState(raw) => {
+                    serde_json::from_slice(raw).ok().map(|identity| project_identity(&identity, &self.identity))
+                }
+            };
+            projected.unwrap_or_else(|| {
                 anomaly = true;
                 serde_json::json!({"unreadable": true})
             })

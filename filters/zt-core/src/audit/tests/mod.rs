@@ -5,7 +5,7 @@ mod records;
 
 use serde_json::Value;
 
-use super::{AuditConfig, StreamFacts};
+use super::{AuditConfig, Handed, StreamFacts};
 use crate::address::SourceAddresses;
 
 pub(super) fn config(json: Value) -> AuditConfig {
@@ -38,7 +38,7 @@ pub(super) fn allowed_facts() -> StreamFacts {
             ("authorization".into(), b"Bearer SECRET-HEADER-TOKEN".to_vec()),
             ("cookie".into(), b"session=SECRET-COOKIE".to_vec()),
         ],
-        identity: Some(
+        identity: Some(Handed::FilterState(
             serde_json::json!({
                 "provider": "corp", "iss": "https://issuer.example", "sub": "alice", "aud": ["api"],
                 "scopes": ["orders:read"], "exp": 1_795_467_391u64,
@@ -47,12 +47,14 @@ pub(super) fn allowed_facts() -> StreamFacts {
             })
             .to_string()
             .into_bytes(),
-        ),
-        jwt: Some(br#"{"decision":"allow","reason":null,"requirement":"default","provider":"corp"}"#.to_vec()),
-        authz: Some(
+        )),
+        jwt: Some(Handed::FilterState(
+            br#"{"decision":"allow","reason":null,"requirement":"default","provider":"corp"}"#.to_vec(),
+        )),
+        authz: Some(Handed::FilterState(
             br#"{"decision":"allow","policy":"orders-read","reason":"policy_allowed","route":"orders","audit":[]}"#
                 .to_vec(),
-        ),
+        )),
         ratelimit: None,
     }
 }

@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use super::{allowed_facts, config};
-use crate::audit::{Chain, Outcome, REDACTED, StreamFacts};
+use crate::audit::{Chain, Handed, Outcome, REDACTED, StreamFacts};
 
 fn record(config_json: Value, facts: &StreamFacts) -> Value {
     let draft = config(config_json).draft(facts);
@@ -106,7 +106,7 @@ fn outcome_is_the_most_severe_decision() {
     ];
     for (jwt, authz, ratelimit, status, expected) in cases {
         let mut facts = allowed_facts();
-        let entry = |d: Option<&str>| d.map(|d| json!({"decision": d}).to_string().into_bytes());
+        let entry = |d: Option<&str>| d.map(|d| Handed::FilterState(json!({"decision": d}).to_string().into_bytes()));
         (facts.jwt, facts.authz, facts.ratelimit, facts.status) =
             (entry(jwt), entry(authz), entry(ratelimit), Some(status));
         let draft = config(json!({})).draft(&facts);
@@ -121,7 +121,9 @@ fn a_request_answered_early_or_abandoned_is_recorded_with_what_is_known() {
         method: Some("GET".into()),
         path: Some("/x".into()),
         flags: 0x4000,
-        jwt: Some(br#"{"decision":"deny","reason":"missing","requirement":"default","provider":null}"#.to_vec()),
+        jwt: Some(Handed::FilterState(
+            br#"{"decision":"deny","reason":"missing","requirement":"default","provider":null}"#.to_vec(),
+        )),
         ..StreamFacts::default()
     };
     let r = record(json!({}), &facts);
@@ -135,8 +137,8 @@ fn a_request_answered_early_or_abandoned_is_recorded_with_what_is_known() {
 #[wasm_bindgen_test(unsupported = test)]
 fn unreadable_filter_state_is_flagged_and_always_kept() {
     let mut facts = allowed_facts();
-    facts.authz = Some(b"not json".to_vec());
-    facts.identity = Some(b"{}".to_vec());
+    facts.authz = Some(Handed::FilterState(b"not json".to_vec()));
+    facts.identity = Some(Handed::FilterState(b"{}".to_vec()));
     let config = config(json!({"sample_allowed": 0.0}));
     let draft = config.draft(&facts);
     assert!(draft.sampled(0));
@@ -170,7 +172,7 @@ fn samples_allowed_requests_only() {
     facts.request_id = None;
     let kept = (0..4000).filter(|draw| config.draft(&facts).sampled(*draw)).count();
     assert!((850..1150).contains(&kept), "kept {kept} of 4000 at 0.25 without request ids");
-    facts.jwt = Some(br#"{"decision":"deny"}"#.to_vec());
+    facts.jwt = Some(Handed::FilterState(br#"{"decision":"deny"}"#.to_vec()));
     let none = crate::audit::tests::config(json!({"sample_allowed": 0.0}));
     assert!((0..100).all(|draw| none.draft(&facts).sampled(draw)), "denials always kept");
 }

@@ -1,7 +1,7 @@
 //! The audit filter's metrics, all in one place. Envoy shows them as `wasmcustom.zt_audit.*`.
 
+use crate::Counter;
 use zt_core::audit::Outcome;
-use zt_proxy::Counter;
 
 pub struct AuditMetrics {
     /// Records written, by outcome.

@@ -3,18 +3,21 @@
 //! `proxy_set_effective_context` to decide it once keys arrived. Every call here goes to the
 //! host for the context in effect, so the two paths are the same code.
 
+use std::rc::Rc;
+
 use proxy_wasm::traits::HttpContext;
-use proxy_wasm::types::Action;
+use zt_core::audit::{Outcome, StageRecord};
 use zt_core::filter_state::{IDENTITY, JWT_DECISION};
 use zt_core::jwt::{
     Authenticator, Decision, FetchRequest, HeaderEdit, Identity, JwtError, KeysWait, KidRefetch, ProviderId,
     Requirement, claim_headers, denial, must_strip, payload_header_value, strip_token_edits,
 };
 use zt_core::{LocalReply, UnixSeconds};
-use zt_proxy::EnvoySharedData;
 
-use crate::FILTER;
-use crate::metrics::JwtMetrics;
+use super::FILTER;
+use super::metrics::JwtMetrics;
+use crate::EnvoySharedData;
+use crate::pipeline::{Flow, Handoff, Pass};
 
 /// Where a route names its requirement: `metadata: {filter_metadata: {zt: {jwt_requirement: NAME}}}`.
 const REQUIREMENT_METADATA: [&str; 5] = ["xds", "route_metadata", "filter_metadata", "zt", "jwt_requirement"];
@@ -32,21 +35,28 @@ pub enum Attempt {
 
 /// What a decision asks for next.
 pub enum Step {
-    /// Decided: continue, or paused with the reply sent.
-    Done(Action),
+    /// Decided: continue, or stopped with the reply sent.
+    Done(Flow),
     /// Refetch the keys for an unknown `kid`, then decide again.
     Refetch(FetchRequest),
     /// Hold the request for its provider's first keys, at most until this time (ms).
     Hold { provider: ProviderId, until_ms: u64 },
 }
 
-pub fn decide(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &JwtMetrics, attempt: Attempt) -> Step {
+pub fn decide(
+    http: &dyn HttpContext,
+    authenticator: &Authenticator,
+    metrics: &JwtMetrics,
+    handoff: Handoff,
+    pass: &mut Pass,
+    attempt: Attempt,
+) -> Step {
     let requirement = match requirement(authenticator) {
         Ok(requirement) => requirement,
         Err(error) => return Step::Done(deny(http, authenticator, metrics, &error)),
     };
     let headers = http.get_http_request_headers_bytes();
-    let now = zt_proxy::now(http);
+    let now = crate::now(http);
     let result = match &requirement.all_of {
         Some(all) => authenticator.authenticate_all(all, &headers, now),
         None => authenticator.authenticate(&headers, now),
@@ -55,14 +65,16 @@ pub fn decide(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &J
         match result {
             Err(JwtError::NoMatchingKey { provider }) => {
                 match authenticator.unknown_kid(provider, &EnvoySharedData, now) {
-                    KidRefetch::Synced => return decide(http, authenticator, metrics, Attempt::AfterRefetch),
+                    KidRefetch::Synced => {
+                        return decide(http, authenticator, metrics, handoff, pass, Attempt::AfterRefetch);
+                    }
                     KidRefetch::Fetch(request) => return Step::Refetch(request),
                     KidRefetch::NotNow => {}
                 }
             }
             Err(JwtError::KeysUnavailable { provider }) => {
-                match authenticator.without_keys(provider, &EnvoySharedData, zt_proxy::now_ms(http)) {
-                    KeysWait::Synced => return decide(http, authenticator, metrics, Attempt::Woken),
+                match authenticator.without_keys(provider, &EnvoySharedData, crate::now_ms(http)) {
+                    KeysWait::Synced => return decide(http, authenticator, metrics, handoff, pass, Attempt::Woken),
                     KeysWait::Hold { until_ms } => return Step::Hold { provider, until_ms },
                     KeysWait::Refuse => {}
                 }
@@ -72,20 +84,27 @@ pub fn decide(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &J
     }
     let decision = requirement.decide(result);
     let strip = must_strip(authenticator.config.forward_token, requirement, &decision);
-    if zt_proxy::set_filter_state(JWT_DECISION, decision.record(requirement).to_string().as_bytes()).is_err() {
+    let record = StageRecord { outcome: outcome(&decision), record: decision.record(requirement) };
+    if handoff == Handoff::FilterState
+        && crate::set_filter_state(JWT_DECISION, record.record.to_string().as_bytes()).is_err()
+    {
         log::warn!("{FILTER}: cannot record the decision in filter state {JWT_DECISION}");
     }
+    pass.jwt_record = Some(record);
     Step::Done(match decision {
         Decision::Allow(authenticated) => {
             let cache = if authenticated.cache_hit { metrics.cache_hit } else { metrics.cache_miss };
             cache.increment();
-            if let Err(status) = zt_proxy::set_filter_state(IDENTITY, &authenticated.token.identity_json) {
+            if handoff == Handoff::FilterState
+                && let Err(status) = crate::set_filter_state(IDENTITY, &authenticated.token.identity_json)
+            {
                 // Later filters would see no identity: refuse rather than pass it on.
                 log::error!("{FILTER}: cannot set filter state {IDENTITY}: {status:?}");
                 let reply = LocalReply::json(500, Vec::new(), &serde_json::json!({"error": "internal"}));
-                zt_proxy::send_reply(http, &reply);
-                return Step::Done(Action::Pause);
+                crate::send_reply(http, &reply);
+                return Step::Done(Flow::Stop);
             }
+            pass.identity = Some(Rc::clone(&authenticated.token));
             for (header, value) in claim_headers(&authenticator.config.claim_headers, &authenticated.token.identity) {
                 http.set_http_request_header(&header, Some(&value));
             }
@@ -97,7 +116,7 @@ pub fn decide(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &J
             if let Some(profile) = &requirement.next_hop_token
                 && !mint_next_hop_token(http, authenticator, profile, &authenticated.token.identity, now)
             {
-                return Step::Done(Action::Pause);
+                return Step::Done(Flow::Stop);
             }
             metrics.allowed.increment();
             action
@@ -121,9 +140,8 @@ pub fn decide(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &J
 /// name only when some requirement is selected by it.
 fn requirement(authenticator: &Authenticator) -> Result<&Requirement, JwtError> {
     let requirements = &authenticator.config.requirements;
-    let choice = zt_proxy::property_string(&REQUIREMENT_METADATA);
-    let route =
-        if requirements.selects_by_route_name() { zt_proxy::property_string(&["xds", "route_name"]) } else { None };
+    let choice = crate::property_string(&REQUIREMENT_METADATA);
+    let route = if requirements.selects_by_route_name() { crate::route_name() } else { None };
     let selected = requirements.select(route.as_deref(), choice.as_deref());
     if let (Err(JwtError::UnknownRequirement), Some(choice)) = (&selected, &choice) {
         log::error!(
@@ -141,16 +159,16 @@ fn continue_upstream(
     authenticator: &Authenticator,
     strip: bool,
     headers: &[(String, Vec<u8>)],
-) -> Action {
+) -> Flow {
     if strip {
         for edit in strip_token_edits(&authenticator.config.token_sources, headers) {
             match edit {
-                HeaderEdit::Remove(name) => zt_proxy::remove_request_header(http, &name),
+                HeaderEdit::Remove(name) => crate::remove_request_header(http, &name),
                 HeaderEdit::Set(name, value) => http.set_http_request_header_bytes(&name, Some(&value)),
             }
         }
     }
-    Action::Continue
+    Flow::Continue
 }
 
 /// Sets `authorization` to a token minted for the route's profile. A failure answers 500:
@@ -175,7 +193,7 @@ fn mint_next_hop_token(
         Err(why) => {
             log::error!("{FILTER}: cannot mint the next-hop token ({profile}): {why}");
             let reply = LocalReply::json(500, Vec::new(), &serde_json::json!({"error": "internal"}));
-            zt_proxy::send_reply(http, &reply);
+            crate::send_reply(http, &reply);
             false
         }
     }
@@ -188,7 +206,7 @@ pub fn is_jwks_request(http: &dyn HttpContext, jwks_path: &str) -> bool {
     method.as_deref() == Some(b"GET".as_slice()) && path == Some(jwks_path.as_bytes())
 }
 
-fn deny(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &JwtMetrics, error: &JwtError) -> Action {
+fn deny(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &JwtMetrics, error: &JwtError) -> Flow {
     metrics.denied(error);
     if let JwtError::KeysUnavailable { provider } = error {
         log::warn!(
@@ -198,6 +216,15 @@ fn deny(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &JwtMetr
     } else {
         log::debug!("{FILTER}: denied: {error}");
     }
-    zt_proxy::send_reply(http, &denial(error, &authenticator.config.realm));
-    Action::Pause
+    crate::send_reply(http, &denial(error, &authenticator.config.realm));
+    Flow::Stop
+}
+
+/// The decision's weight in the audit record's outcome.
+fn outcome(decision: &Decision) -> Outcome {
+    match decision {
+        Decision::Allow(_) | Decision::AllowAnonymous { .. } => Outcome::Allow,
+        Decision::AdvisoryDeny(_) => Outcome::Advisory,
+        Decision::Deny(_) => Outcome::Deny,
+    }
 }

@@ -1,8 +1,8 @@
 //! The JWT filter's metrics, all in one place. Envoy shows Wasm-defined stats under the
 //! `wasmcustom.` prefix, e.g. `wasmcustom.zt_jwt.denied.expired`.
 
+use crate::Counter;
 use zt_core::jwt::JwtError;
-use zt_proxy::Counter;
 
 pub struct JwtMetrics {
     pub allowed: Counter,

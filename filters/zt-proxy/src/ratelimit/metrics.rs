@@ -1,8 +1,8 @@
 //! The rate-limit filter's metrics, all in one place. Envoy shows Wasm-defined stats under the
 //! `wasmcustom.` prefix, e.g. `wasmcustom.zt_ratelimit.limited.over_limit`.
 
+use crate::Counter;
 use zt_core::ratelimit::{Decision, RateLimitConfig, Reason, Verdict};
-use zt_proxy::Counter;
 
 pub struct RateLimitMetrics {
     admitted: Counter,

@@ -2,12 +2,11 @@
 //! back, and reporting what came of them in logs and metrics. Shared by the root context
 //! (start-up and timer) and the HTTP context (refetch for an unknown `kid`).
 
+use super::FILTER;
+use super::metrics::JwtMetrics;
+use crate::{EnvoySharedData, http_call};
 use proxy_wasm::traits::Context;
 use zt_core::jwt::{Authenticator, FetchOutcome, FetchRequest, MAX_DOCUMENT_BYTES};
-use zt_proxy::{EnvoySharedData, http_call};
-
-use crate::FILTER;
-use crate::metrics::JwtMetrics;
 
 /// Sends the fetch; the token names it in `on_http_call_response`. A fetch that cannot be sent
 /// counts as failed (and is retried by the schedule).
@@ -22,7 +21,7 @@ pub fn send(
         Ok(token) => Some(token),
         Err(status) => {
             log::warn!("{FILTER}: cannot send the key fetch to cluster {}: {status:?}", target.cluster);
-            let outcome = authenticator.remote_keys_response(request, None, &EnvoySharedData, zt_proxy::now(context));
+            let outcome = authenticator.remote_keys_response(request, None, &EnvoySharedData, crate::now(context));
             report(authenticator, metrics, request, &outcome);
             None
         }
@@ -39,7 +38,7 @@ pub fn answer(
 ) -> FetchOutcome {
     let response = http_call::response(context, body_size, MAX_DOCUMENT_BYTES);
     let response = response.as_ref().map(|(status, body)| (*status, body.as_slice()));
-    let outcome = authenticator.remote_keys_response(request, response, &EnvoySharedData, zt_proxy::now(context));
+    let outcome = authenticator.remote_keys_response(request, response, &EnvoySharedData, crate::now(context));
     report(authenticator, metrics, request, &outcome);
     outcome
 }

@@ -1,8 +1,8 @@
 //! The authorization filter's metrics, all in one place. Envoy shows Wasm-defined stats under
 //! the `wasmcustom.` prefix, e.g. `wasmcustom.zt_authz.denied.scope_missing`.
 
+use crate::Counter;
 use zt_core::authz::{AuthzReason, Decision, Verdict};
-use zt_proxy::Counter;
 
 pub struct AuthzMetrics {
     allowed: Counter,

@@ -7,30 +7,38 @@ use std::cell::RefCell;
 
 use zt_core::jwt::ProviderId;
 
+use crate::pipeline::SharedPass;
+
 /// More held requests than this in one worker are refused at once rather than queued: a start
 /// under heavy load must not grow memory without bound.
 pub const MAX_HELD: usize = 10_000;
 
-#[derive(Debug, Clone, Copy)]
-struct Held {
+/// A held request: its context and its way through the stages, to go on with once woken.
+struct Held<P> {
     context_id: u32,
+    pass: P,
     provider: ProviderId,
     until_ms: u64,
 }
 
-#[derive(Default)]
-pub struct Waiting {
-    held: RefCell<Vec<Held>>,
+pub struct Waiting<P = SharedPass> {
+    held: RefCell<Vec<Held<P>>>,
 }
 
-impl Waiting {
-    /// Holds a request; `false` when the list is full (the caller refuses the request).
-    pub fn hold(&self, context_id: u32, provider: ProviderId, until_ms: u64) -> bool {
+impl<P> Default for Waiting<P> {
+    fn default() -> Self {
+        Self { held: RefCell::new(Vec::new()) }
+    }
+}
+
+impl<P> Waiting<P> {
+    /// Holds a request; `false` when the list is full (the caller decides the request now).
+    pub fn hold(&self, context_id: u32, pass: P, provider: ProviderId, until_ms: u64) -> bool {
         let mut held = self.held.borrow_mut();
         if held.len() >= MAX_HELD {
             return false;
         }
-        held.push(Held { context_id, provider, until_ms });
+        held.push(Held { context_id, pass, provider, until_ms });
         true
     }
 
@@ -45,16 +53,11 @@ impl Waiting {
 
     /// Takes the requests to decide now: those whose provider is `settled` (keys arrived, or
     /// the fetch failed), and those whose wait is over.
-    pub fn take_due(&self, now_ms: u64, settled: impl Fn(ProviderId) -> bool) -> Vec<u32> {
-        let mut due = Vec::new();
-        self.held.borrow_mut().retain(|h| {
-            let wake = settled(h.provider) || now_ms >= h.until_ms;
-            if wake {
-                due.push(h.context_id);
-            }
-            !wake
-        });
-        due
+    pub fn take_due(&self, now_ms: u64, settled: impl Fn(ProviderId) -> bool) -> Vec<P> {
+        let (due, kept) =
+            self.held.take().into_iter().partition::<Vec<_>, _>(|h| settled(h.provider) || now_ms >= h.until_ms);
+        *self.held.borrow_mut() = kept;
+        due.into_iter().map(|h| h.pass).collect()
     }
 }
 
@@ -64,10 +67,10 @@ mod tests {
 
     #[test]
     fn wakes_on_keys_or_deadline_and_forgets_ended_streams() {
-        let waiting = Waiting::default();
-        assert!(waiting.hold(1, ProviderId(0), 1_000));
-        assert!(waiting.hold(2, ProviderId(1), 5_000));
-        assert!(waiting.hold(3, ProviderId(1), 9_000));
+        let waiting = Waiting::<u32>::default();
+        assert!(waiting.hold(1, 1, ProviderId(0), 1_000));
+        assert!(waiting.hold(2, 2, ProviderId(1), 5_000));
+        assert!(waiting.hold(3, 3, ProviderId(1), 9_000));
         waiting.forget(3);
         assert_eq!(waiting.take_due(500, |_| false), Vec::<u32>::new());
         assert_eq!(waiting.take_due(1_000, |_| false), vec![1]);
@@ -77,10 +80,11 @@ mod tests {
 
     #[test]
     fn the_list_is_bounded() {
-        let waiting = Waiting::default();
+        let waiting = Waiting::<u32>::default();
         for id in 0..MAX_HELD {
-            assert!(waiting.hold(u32::try_from(id).unwrap(), ProviderId(0), 1));
+            let id = u32::try_from(id).unwrap();
+            assert!(waiting.hold(id, id, ProviderId(0), 1));
         }
-        assert!(!waiting.hold(u32::MAX, ProviderId(0), 1));
+        assert!(!waiting.hold(u32::MAX, u32::MAX, ProviderId(0), 1));
     }
 }

@@ -1,0 +1,166 @@
+//! The audit stage. It does nothing while the request runs; when the stream ends (`on_log`,
+//! which Envoy calls for every stream, also those an earlier filter answered or the client
+//! abandoned), it reads what Envoy knows, takes the other stages' decisions (from this module's
+//! own stages, else from filter state), and the core builds, samples and chains the record. It
+//! goes to Envoy's log and to the collector's queue, which the per-VM service drains on the
+//! root's timer ([`AuditService`]), so the request path never waits for the collector.
+
+mod metrics;
+mod service;
+
+use std::cell::RefCell;
+
+use proxy_wasm::traits::HttpContext;
+use zt_core::audit::{AuditConfig, Chain, Dropped, Handed, LOG_MARKER, Outbox, StageRecord, StreamFacts};
+use zt_core::filter_state::{AUTHZ_DECISION, IDENTITY, JWT_DECISION, RATELIMIT_DECISION};
+
+pub use service::AuditService;
+
+use crate::pipeline::{Pass, Stages};
+use crate::{property, property_string, property_u64};
+use metrics::AuditMetrics;
+
+/// The name this stage logs under.
+const FILTER: &str = "zt-audit";
+
+/// The key of `filter_metadata.zt` by which a route names its audit rule.
+const ROUTE_METADATA_KEY: &str = "audit_route";
+
+/// What one worker VM's streams share: its chain and its queue. Envoy runs a worker's
+/// callbacks one at a time, so the `RefCell` is never contended.
+struct Worker {
+    chain: Chain,
+    outbox: Option<Outbox>,
+    /// A per-worker sequence for sampling requests that carry no request id.
+    draws: u64,
+}
+
+pub struct AuditStage {
+    config: AuditConfig,
+    metrics: AuditMetrics,
+    worker: RefCell<Worker>,
+}
+
+impl AuditStage {
+    /// Starts the VM's chain; `None` (logged) when it cannot.
+    pub fn new(config: AuditConfig) -> Option<Self> {
+        let mut random = [0u8; 16];
+        // Without randomness two workers' chains could share an id: refuse rather than mix them.
+        if let Err(error) = getrandom::fill(&mut random) {
+            log::error!("{FILTER}: no random source for the chain id: {error}");
+            return None;
+        }
+        // The chain key comes from the VM's environment (WASI `environ_get`), which Envoy fills
+        // from `vm_config.environment_variables` and Istio from `vmConfig.env`: the key stays
+        // out of the plugin configuration, which the admin interface shows.
+        let chain = match config.chain(random, |name| std::env::var_os(name).map(|v| v.into_encoded_bytes())) {
+            Ok(chain) => chain,
+            Err(error) => {
+                log::error!("{FILTER}: invalid configuration: {error}");
+                return None;
+            }
+        };
+        let outbox = config.collector().map(Outbox::new);
+        log::info!(
+            "{FILTER}: configured (chain {}, prev {}, log {}, collector {})",
+            chain.id(),
+            chain.alg().as_str(),
+            config.log(),
+            config.collector().map_or("none", |c| c.cluster.as_str())
+        );
+        let worker = RefCell::new(Worker { chain, outbox, draws: 0 });
+        Some(Self { config, metrics: AuditMetrics::define(), worker })
+    }
+
+    /// The stream ended: one record.
+    pub fn on_log<const M: u8>(&self, http: &dyn HttpContext, stages: &Stages<M>, pass: &Pass) {
+        let facts = self.facts(http, stages, pass);
+        let draft = self.config.draft(&facts);
+        let mut worker = self.worker.borrow_mut();
+        worker.draws = worker.draws.wrapping_add(1);
+        if !draft.sampled(worker.draws) {
+            self.metrics.sampled_out();
+            return;
+        }
+        let sealed = worker.chain.seal(&draft);
+        self.metrics.recorded(draft.outcome());
+        if draft.anomaly() {
+            self.metrics.anomaly();
+        }
+        if let Some(rule) = draft.unknown_route_rule() {
+            log::warn!(
+                "{FILTER}: route metadata filter_metadata.zt.{ROUTE_METADATA_KEY} names rule {rule:?}, which the \
+                 configuration does not define: recorded with the defaults"
+            );
+        }
+        if self.config.log() {
+            log::info!("{LOG_MARKER}{}", sealed.text);
+        }
+        let worker = &mut *worker;
+        if let Some(outbox) = worker.outbox.as_mut() {
+            let dropped = outbox.push(&sealed, &draft, &worker.chain, facts.now_ns);
+            report_drops(&self.metrics, worker.chain.id(), dropped);
+        }
+    }
+
+    fn facts<const M: u8>(&self, http: &dyn HttpContext, stages: &Stages<M>, pass: &Pass) -> StreamFacts {
+        let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+        let header = |name: &str| http.get_http_request_header_bytes(name).map(text);
+        let headers = self
+            .config
+            .headers()
+            .iter()
+            .filter_map(|name| http.get_http_request_header_bytes(name).map(|value| (name.clone(), value)))
+            .collect();
+        // A stage of this module hands its result in memory; without that stage, an earlier
+        // filter's is read from filter state.
+        let identity = match stages.jwt() {
+            Some(_) => pass.identity.clone().map(Handed::Stage),
+            None => property(&[IDENTITY]).map(Handed::FilterState),
+        };
+        let handed = |present: bool, record: Option<&StageRecord>, key: &str| match present {
+            true => record.cloned().map(Handed::Stage),
+            false => property(&[key]).map(Handed::FilterState),
+        };
+        StreamFacts {
+            start_ns: property_u64(&["request", "time"]),
+            now_ns: crate::now_ns(http),
+            request_id: property(&["request", "id"]).map(text),
+            traceparent: header("traceparent"),
+            source: crate::source_addresses(),
+            peer_uri_san: property(&["connection", "uri_san_peer_certificate"]).map(text),
+            authority: property(&["request", "host"]).map(text),
+            method: property(&["request", "method"]).map(text),
+            path: property(&["request", "path"]).map(text),
+            route_name: crate::route_name(),
+            // Always: a route naming an undefined rule is an anomaly, rules or none.
+            route_choice: crate::route_rule_choice(ROUTE_METADATA_KEY),
+            cluster: property_string(&["xds", "cluster_name"]),
+            status: property_u64(&["response", "code"]),
+            flags: property_u64(&["response", "flags"]).unwrap_or(0),
+            details: property_string(&["response", "code_details"]),
+            duration_ns: property_u64(&["request", "duration"]),
+            bytes_in: property_u64(&["request", "size"]),
+            bytes_out: property_u64(&["response", "size"]),
+            headers,
+            identity,
+            jwt: handed(stages.jwt().is_some(), pass.jwt_record.as_ref(), JWT_DECISION),
+            authz: handed(stages.authz().is_some(), pass.authz_record.as_ref(), AUTHZ_DECISION),
+            ratelimit: handed(stages.ratelimit().is_some(), pass.ratelimit_record.as_ref(), RATELIMIT_DECISION),
+        }
+    }
+}
+
+/// Every record given up on is counted and logged with the part of the chain it was, so that
+/// the gap a verifier finds in the collector's copy is explained (Envoy's log keeps them all).
+fn report_drops(metrics: &AuditMetrics, chain: &str, dropped: Option<Dropped>) {
+    if let Some(d) = dropped {
+        metrics.dropped(d.count);
+        log::warn!(
+            "{FILTER}: dropped {} records of chain {chain} for the collector (seq {}-{}): it was slow or down",
+            d.count,
+            d.first_seq,
+            d.last_seq
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! The orchestration, written once: the stages a module runs, in order, in one HTTP context.
+//! Each single filter is this pipeline with one stage; the suite is all four. A stage reads the
+//! request facts it needs, decides with the core, and continues, answers locally, or waits for
+//! a callout or for keys; the pipeline resumes it where it waited.
+//!
+//! How stages hand on identity and decisions ([`Handoff`]): inside one module, in memory, typed;
+//! between single modules, through Envoy filter state (which clients cannot set).
+
+mod http;
+mod root;
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use proxy_wasm::traits::HttpContext;
+use proxy_wasm::types::Action;
+use zt_core::ConfigError;
+use zt_core::audit::{AuditConfig, StageRecord};
+use zt_core::authz::AuthzConfig;
+use zt_core::filter_state::IDENTITY;
+use zt_core::jwt::{Identity, JwtFilterConfig, VerifiedToken};
+use zt_core::ratelimit::RateLimitConfig;
+use zt_core::suite::SuiteConfig;
+
+pub use root::PipelineRoot;
+
+use crate::audit::AuditStage;
+use crate::authz::AuthzStage;
+use crate::jwt::{Attempt, JwtRequest, JwtStage};
+use crate::ratelimit::{RateLimitRequest, RateLimitStage};
+
+/// The stages a module is built with, as bits: the module's const parameter `M`. A stage
+/// whose bit is clear is compiled out of the module (its code is unreachable), so a single
+/// filter carries its own stage only.
+pub const JWT: u8 = 1;
+pub const AUTHZ: u8 = 2;
+pub const RATELIMIT: u8 = 4;
+pub const AUDIT: u8 = 8;
+pub const SUITE: u8 = JWT | AUTHZ | RATELIMIT | AUDIT;
+
+/// The root context of the module built with stages `M`, for [`crate::start`].
+pub fn root<const M: u8>(context_id: u32) -> Box<dyn proxy_wasm::traits::RootContext> {
+    Box::new(PipelineRoot::<M>::new(context_id))
+}
+
+/// Which module this is: its configuration's shape, its name in logs, and how its stages hand
+/// results on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Module {
+    Jwt,
+    Authz,
+    RateLimit,
+    Audit,
+    Suite,
+}
+
+impl Module {
+    /// The module built with stages `m`: one stage, or all of them.
+    pub const fn of(m: u8) -> Module {
+        match m {
+            JWT => Module::Jwt,
+            AUTHZ => Module::Authz,
+            RATELIMIT => Module::RateLimit,
+            AUDIT => Module::Audit,
+            _ => Module::Suite,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Module::Jwt => "zt-jwt",
+            Module::Authz => "zt-authz",
+            Module::RateLimit => "zt-ratelimit",
+            Module::Audit => "zt-audit",
+            Module::Suite => "zt-suite",
+        }
+    }
+
+    fn handoff(self) -> Handoff {
+        match self {
+            Module::Suite => Handoff::InMemory,
+            _ => Handoff::FilterState,
+        }
+    }
+}
+
+/// The module's configuration: a single filter's is that filter's schema, the suite's has a
+/// section per stage. Branches on the constant `M`, so only the module's own parsers are linked.
+fn parse<const M: u8>(bytes: &[u8]) -> Result<SuiteConfig, ConfigError> {
+    let none = SuiteConfig { jwt: None, authz: None, ratelimit: None, audit: None };
+    Ok(match M {
+        JWT => SuiteConfig { jwt: Some(JwtFilterConfig::from_json(bytes)?), ..none },
+        AUTHZ => SuiteConfig { authz: Some(AuthzConfig::from_json(bytes)?), ..none },
+        RATELIMIT => SuiteConfig { ratelimit: Some(RateLimitConfig::from_json(bytes)?), ..none },
+        AUDIT => SuiteConfig { audit: Some(AuditConfig::from_json(bytes)?), ..none },
+        _ => SuiteConfig::from_json(bytes)?,
+    })
+}
+
+/// How identity and decisions travel between stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handoff {
+    /// Single modules: each stage writes its results to filter state for the next filter, and a
+    /// stage reads what an earlier filter wrote there.
+    FilterState,
+    /// The suite: results stay in the request's [`Pass`]; nothing is written or read back.
+    InMemory,
+}
+
+/// One VM's stages, configured once. A stage is reached through its accessor, which answers
+/// `None` for a stage the module is built without: constant in `M`, so its code drops out.
+pub struct Stages<const M: u8> {
+    pub handoff: Handoff,
+    jwt: Option<JwtStage>,
+    authz: Option<AuthzStage>,
+    ratelimit: Option<RateLimitStage>,
+    audit: Option<AuditStage>,
+}
+
+impl<const M: u8> Stages<M> {
+    pub fn jwt(&self) -> Option<&JwtStage> {
+        if M & JWT == 0 { None } else { self.jwt.as_ref() }
+    }
+
+    pub fn authz(&self) -> Option<&AuthzStage> {
+        if M & AUTHZ == 0 { None } else { self.authz.as_ref() }
+    }
+
+    pub fn ratelimit(&self) -> Option<&RateLimitStage> {
+        if M & RATELIMIT == 0 { None } else { self.ratelimit.as_ref() }
+    }
+
+    pub fn audit(&self) -> Option<&AuditStage> {
+        if M & AUDIT == 0 { None } else { self.audit.as_ref() }
+    }
+}
+
+/// The stage a request runs next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Jwt(Attempt),
+    Authz,
+    RateLimit,
+    /// Every stage let the request through.
+    Upstream,
+}
+
+/// What a stage did with the request.
+pub enum Flow {
+    /// On to the next stage.
+    Continue,
+    /// Answered locally (the reply is sent), or paused for a callout or keys: the request waits.
+    Stop,
+}
+
+/// One request's way through the stages: where it is, what each stage asked to remember, and
+/// what the stages decided, for the later ones and for the audit record.
+pub struct Pass {
+    pub context_id: u32,
+    pub next: Next,
+    pub jwt: JwtRequest,
+    pub ratelimit: RateLimitRequest,
+    /// The identity the JWT stage of this module verified.
+    pub identity: Option<Rc<VerifiedToken>>,
+    pub jwt_record: Option<StageRecord>,
+    pub authz_record: Option<StageRecord>,
+    pub ratelimit_record: Option<StageRecord>,
+}
+
+pub type SharedPass = Rc<RefCell<Pass>>;
+
+/// The verified identity, for a stage that reads it: the one this module's JWT stage verified,
+/// in memory, or else the one an earlier JWT filter left in filter state. `Err` says why filter
+/// state holds something that is not an identity: a broken chain, which the caller refuses.
+pub fn identity<'p, const M: u8>(stages: &Stages<M>, pass: &'p Pass) -> Result<Option<Cow<'p, Identity>>, String> {
+    if stages.jwt().is_some() {
+        return Ok(pass.identity.as_ref().map(|token| Cow::Borrowed(&token.identity)));
+    }
+    let identity = crate::verified_identity().map_err(|why| format!("filter state {IDENTITY}: {why}"))?;
+    Ok(identity.map(Cow::Owned))
+}
+
+impl Pass {
+    fn new(context_id: u32) -> Self {
+        Self {
+            context_id,
+            next: Next::Jwt(Attempt::First),
+            jwt: JwtRequest::default(),
+            ratelimit: RateLimitRequest::default(),
+            identity: None,
+            jwt_record: None,
+            authz_record: None,
+            ratelimit_record: None,
+        }
+    }
+}
+
+/// Runs the request's remaining stages from `pass.next`, in the HTTP context in effect (the
+/// request's own, or the root's after it switched to a held request). `Continue` lets the
+/// request go upstream; `Pause` means a stage answered it or it waits.
+pub fn run<const M: u8>(http: &dyn HttpContext, stages: &Stages<M>, shared: &SharedPass) -> Action {
+    loop {
+        let next = shared.borrow().next;
+        let (flow, after) = match next {
+            Next::Jwt(attempt) => match stages.jwt() {
+                Some(stage) => (stage.on_request(http, stages.handoff, shared, attempt), Next::Authz),
+                None => (Flow::Continue, Next::Authz),
+            },
+            Next::Authz => match stages.authz() {
+                Some(stage) => (stage.on_request(http, stages, &mut shared.borrow_mut()), Next::RateLimit),
+                None => (Flow::Continue, Next::RateLimit),
+            },
+            Next::RateLimit => match stages.ratelimit() {
+                Some(stage) => (stage.on_request(http, stages, &mut shared.borrow_mut()), Next::Upstream),
+                None => (Flow::Continue, Next::Upstream),
+            },
+            Next::Upstream => return Action::Continue,
+        };
+        match flow {
+            Flow::Continue => shared.borrow_mut().next = after,
+            Flow::Stop => return Action::Pause,
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The suite module through the ABI: one filter whose configuration has a section per stage.
+//! What differs from the chain of single filters: errors name the section; identity and
+//! decisions stay in memory (nothing in filter state, fewer host calls); and a stage that waits
+//! for a callout (a key refetch, the rate-limit service) lets the later stages run when it
+//! answers. The scenarios shared with the chain run in `audit.rs` against both layouts.
+
+use std::sync::OnceLock;
+use std::time::Duration as StdDuration;
+
+use jwt_simple::prelude::*;
+use serde_json::{Value, json};
+use zt_core::ratelimit::rls;
+use zt_host_tests::{
+    Exchange, FilterSpec, Harness, HarnessError, HostCallKind, Layout, Request, ScriptedGrpc, ScriptedResponse,
+};
+
+const NOW: u64 = 1_795_463_791;
+const ISS: &str = "https://issuer.test";
+const MARKER: &str = "zt.audit.v1 ";
+
+fn key(kid: &str) -> &'static ES256KeyPair {
+    static KEYS: OnceLock<[ES256KeyPair; 2]> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| ["a", "b"].map(|kid| ES256KeyPair::generate().with_key_id(kid)));
+    keys.iter().find(|k| k.key_id().as_deref() == Some(kid)).unwrap()
+}
+
+fn jwk(kid: &str) -> Value {
+    serde_json::from_str(&key(kid).public_key().to_jwk()).unwrap()
+}
+
+fn token(kid: &str, sub: &str, scope: &str) -> String {
+    let mut claims = Claims::with_custom_claims(json!({"scope": scope}), Duration::from_secs(3600))
+        .with_issuer(ISS)
+        .with_audience("api")
+        .with_subject(sub);
+    claims.issued_at = Some(UnixTimeStamp::from_secs(NOW));
+    claims.invalid_before = None;
+    claims.expires_at = Some(UnixTimeStamp::from_secs(NOW + 3600));
+    key(kid).sign(claims).unwrap()
+}
+
+fn jwt(jwks: Value) -> Value {
+    json!({"realm": "api", "providers": [{"name": "corp", "issuer": ISS, "audiences": ["api"], "jwks": jwks}]})
+}
+
+fn authz() -> Value {
+    json!({
+        "policies": {"orders-read": {"action": "ALLOW", "rules": [{"when": [{"scopes": {"all_of": ["orders:read"]}}]}]}},
+        "defaults": {"policies": ["orders-read"]},
+    })
+}
+
+fn local_limit() -> Value {
+    json!({
+        "limits": {"per-user": {"quota": 1, "window_seconds": 60, "key": [{"claim": "sub"}]}},
+        "defaults": {"limits": ["per-user"]},
+        "max_keys": 64,
+    })
+}
+
+fn suite(sections: &[(&str, &Value)]) -> Harness {
+    let mut envoy = Harness::new();
+    envoy.clock().set_unix_seconds(NOW);
+    for filter in Layout::Suite.filters(sections, &[]) {
+        envoy.load(filter).unwrap();
+    }
+    envoy
+}
+
+fn bearer(token: &str) -> Request {
+    Request::get("/orders/7").header("authorization", format!("Bearer {token}"))
+}
+
+fn records(envoy: &Harness) -> Vec<Value> {
+    let logs = envoy.logs();
+    let texts = logs.iter().filter_map(|l| l.message.find(MARKER).map(|i| &l.message[i + MARKER.len()..]));
+    texts.map(|text| serde_json::from_str(text).unwrap()).collect()
+}
+
+fn decisions(exchange: &Exchange, envoy: &Harness) -> Value {
+    assert!(exchange.filter_state_text("zt.authz.decision").is_none(), "the suite writes no filter state");
+    records(envoy).last().expect("a record")["decisions"].clone()
+}
+
+#[test]
+fn a_configuration_error_names_the_section_and_the_path_inside_it() {
+    let cases = [
+        (json!({"authz": {"policies": {"admin": {"action": "MAYBE"}}}}), "authz.policies"),
+        (json!({"jwt": {"providers": []}}), "jwt"),
+        (json!({"ratelimit": {"limits": {"x": {"quota": 0, "window_seconds": 1}}}}), "ratelimit.limits"),
+        (json!({"audit": {"collector": {"cluster": "otel", "batch_records": 0}}}), "audit.collector.batch_records"),
+        (json!({"jwt_authn": {}}), "jwt_authn: unknown section"),
+        (json!({}), "(root): no section"),
+    ];
+    for (config, named) in cases {
+        let mut envoy = Harness::new();
+        let refused = envoy.load(FilterSpec::new("zt_suite", config.to_string()));
+        assert!(matches!(refused, Err(HarnessError::ConfigureRefused { .. })), "{config}: {refused:?}");
+        assert!(
+            envoy.log_text().contains(&format!("zt-suite: invalid configuration: {named}")),
+            "{}",
+            envoy.log_text()
+        );
+    }
+}
+
+#[test]
+fn a_missing_section_is_that_stage_off() {
+    // Authorization alone reads no identity of its own: an open policy lets anyone through.
+    let open = json!({"policies": {"open": {"action": "ALLOW", "rules": [{}]}}, "defaults": {"policies": ["open"]}});
+    let mut envoy = suite(&[("authz", &open)]);
+    assert!(envoy.send(Request::get("/x")).reached_upstream());
+    assert!(envoy.metric("zt_jwt.allowed").is_none(), "no JWT stage, no JWT metrics");
+    assert_eq!(envoy.metric("zt_authz.allowed"), Some(1));
+}
+
+#[test]
+fn identity_and_decisions_stay_in_memory_with_fewer_host_calls() {
+    let (jwt, authz, limit, audit) = (jwt(json!({"inline": {"keys": [jwk("a")]}})), authz(), local_limit(), json!({}));
+    let sections = [("jwt", &jwt), ("authz", &authz), ("ratelimit", &limit), ("audit", &audit)];
+    let mut calls = Vec::new();
+    for layout in Layout::ALL {
+        let mut envoy = Harness::new();
+        envoy.clock().set_unix_seconds(NOW);
+        for filter in layout.filters(&sections, &[]) {
+            envoy.load(filter).unwrap();
+        }
+        let exchange = envoy.send(bearer(&token("a", "alice", "orders:read")));
+        assert!(exchange.reached_upstream(), "{layout:?}: {}", envoy.log_text());
+        let record = &records(&envoy)[0];
+        assert_eq!(record["identity"]["sub"], "alice", "{layout:?}");
+        assert_eq!(record["decisions"]["authz"]["policy"], "orders-read", "{layout:?}");
+        assert_eq!(record["decisions"]["ratelimit"]["decision"], "admitted", "{layout:?}");
+        let state = |kind: HostCallKind| exchange.host_calls.iter().filter(|c| c.kind == kind).count();
+        if layout == Layout::Suite {
+            assert_eq!(state(HostCallKind::SetProperty), 0, "nothing written to filter state");
+            assert!(exchange.filter_state_text("zt.identity").is_none());
+        }
+        calls.push((layout, exchange.host_calls.len()));
+    }
+    let [(_, chain), (_, suite)] = calls[..] else { unreachable!() };
+    println!("host calls per request: chain {chain}, suite {suite}");
+    assert!(suite < chain, "suite {suite} host calls, chain {chain}");
+}
+
+#[test]
+fn after_a_key_refetch_the_later_stages_decide_the_request() {
+    let remote = json!({"remote": {"cluster": "idp", "uri": "https://idp.test/jwks", "cache_duration_seconds": 600,
+                                   "unknown_kid_refetch_interval_seconds": 1}});
+    let (jwt, authz, limit, audit) = (jwt(remote), authz(), local_limit(), json!({}));
+    let mut envoy = Harness::new();
+    envoy.clock().set_unix_seconds(NOW);
+    envoy.script_http("idp", ScriptedResponse::ok(json!({"keys": [jwk("a")]}).to_string()));
+    let sections = [("jwt", &jwt), ("authz", &authz), ("ratelimit", &limit), ("audit", &audit)];
+    envoy.load(Layout::Suite.filters(&sections, &[]).remove(0)).unwrap();
+    envoy.advance(StdDuration::from_millis(200)).unwrap();
+    envoy.clock().set_unix_seconds(NOW + 2);
+    // Key "b" is published after start: the request waits for the refetch, then authorization
+    // refuses it for its scope, which it could only do after the JWT stage let it on.
+    envoy.script_http("idp", ScriptedResponse::ok(json!({"keys": [jwk("a"), jwk("b")]}).to_string()));
+    let refused = envoy.send(bearer(&token("b", "bob", "profile")));
+    assert_eq!(refused.status(), Some(403), "{}", envoy.log_text());
+    assert_eq!(envoy.http_calls().len(), 2, "start-up fetch and the request's refetch");
+    let after = decisions(&refused, &envoy);
+    assert_eq!((after["jwt"]["decision"].as_str(), after["authz"]["decision"].as_str()), (Some("allow"), Some("deny")));
+    // And one that passes authorization goes through the rate limit too.
+    let admitted = envoy.send(bearer(&token("b", "carol", "orders:read")));
+    assert!(admitted.reached_upstream(), "{}", envoy.log_text());
+    assert_eq!(decisions(&admitted, &envoy)["ratelimit"]["decision"], "admitted");
+}
+
+fn rls_answer(code: rls::Code) -> ScriptedGrpc {
+    let status = rls::DescriptorStatus {
+        code: code as i32,
+        current_limit: None,
+        limit_remaining: 0,
+        duration_until_reset: None,
+    };
+    ScriptedGrpc::reply(rls::encode(&rls::RateLimitResponse { overall_code: code as i32, statuses: vec![status] }))
+}
+
+#[test]
+fn the_rate_limit_services_answer_resumes_or_refuses_and_is_audited() {
+    let global = json!({
+        "limits": {"partner": {"key": [{"claim": "sub"}], "mode": "global"}},
+        "defaults": {"limits": ["partner"]},
+        "global": {"cluster": "ratelimit", "domain": "zt", "timeout_ms": 250, "on_error": "deny"},
+    });
+    let (jwt, authz, audit) = (jwt(json!({"inline": {"keys": [jwk("a")]}})), authz(), json!({}));
+    let mut envoy = suite(&[("jwt", &jwt), ("authz", &authz), ("ratelimit", &global), ("audit", &audit)]);
+    envoy.script_grpc_sequence("ratelimit", vec![rls_answer(rls::Code::Ok), rls_answer(rls::Code::OverLimit)]);
+    let admitted = envoy.send(bearer(&token("a", "dave", "orders:read")));
+    assert!(admitted.reached_upstream(), "{}", envoy.log_text());
+    let limited = envoy.send(bearer(&token("a", "dave", "orders:read")));
+    assert_eq!(limited.status(), Some(429));
+    let outcomes: Vec<Value> = records(&envoy).iter().map(|r| r["outcome"].clone()).collect();
+    assert_eq!(outcomes, [json!("allow"), json!("limited")]);
+    assert_eq!(envoy.grpc_calls().len(), 2);
+}
