@@ -1,4 +1,5 @@
-//! What `configs/zero-trust.yaml`, the four filters together, needs besides keys and
+//! What `configs/zero-trust.yaml` (the four filters together) and
+//! `configs/zero-trust-suite.yaml` (the same as one suite filter) need besides keys and
 //! certificates: the rate-limit and audit plugin configurations and rendering with the
 //! collector's port. The JWT and authorization policies are in `zero_trust`; the rate limits are
 //! per verified subject, with the public route limited per network; the audit filter records
@@ -52,9 +53,30 @@ pub fn unlimited_ratelimit_plugin_config() -> String {
     .to_string()
 }
 
-/// `zero-trust.yaml` with the given plugin configurations, Envoy's certificates in `cert_dir`
-/// and the collector on `collector_port`.
+/// How the shipped configuration deploys the stages: `zero-trust.yaml`, four filters, or
+/// `zero-trust-suite.yaml`, the one suite filter with the same configurations as its sections.
+/// Tests loop over [`Layout::ALL`], so each scenario runs against both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Chain,
+    Suite,
+}
+
+impl Layout {
+    pub const ALL: [Layout; 2] = [Layout::Chain, Layout::Suite];
+
+    pub fn template(self) -> &'static str {
+        match self {
+            Layout::Chain => "zero-trust.yaml",
+            Layout::Suite => "zero-trust-suite.yaml",
+        }
+    }
+}
+
+/// The shipped configuration of `layout` with the given plugin configurations, Envoy's
+/// certificates in `cert_dir` and the collector on `collector_port`.
 pub fn render_full_chain(
+    layout: Layout,
     ports: Ports,
     collector_port: u16,
     cert_dir: &Path,
@@ -62,12 +84,22 @@ pub fn render_full_chain(
     ratelimit_config: &str,
     audit_config: &str,
 ) -> Result<String, BedError> {
+    let jwt_config = chain_jwt_plugin_config(jwks);
+    let authz_config = authz_plugin_config();
+    let section = |text: &str| serde_json::from_str::<Value>(text).map_err(|e| BedError::Template(e.to_string()));
+    let suite = json!({
+        "jwt": section(&jwt_config)?,
+        "authz": section(&authz_config)?,
+        "ratelimit": section(ratelimit_config)?,
+        "audit": section(audit_config)?,
+    });
     let extra = [
-        ("AUTHZ_CONFIG", yaml_string(&authz_plugin_config())),
+        ("AUTHZ_CONFIG", yaml_string(&authz_config)),
         ("CERT_DIR", cert_dir.to_string_lossy().into_owned()),
         ("RATELIMIT_CONFIG", yaml_string(ratelimit_config)),
         ("AUDIT_CONFIG", yaml_string(audit_config)),
+        ("SUITE_CONFIG", yaml_string(&suite.to_string())),
         ("COLLECTOR_PORT", collector_port.to_string()),
     ];
-    render_with(&template("zero-trust.yaml")?, ports, &wasm_dir(), &chain_jwt_plugin_config(jwks), &extra)
+    render_with(&template(layout.template())?, ports, &wasm_dir(), &jwt_config, &extra)
 }

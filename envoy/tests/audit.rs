@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use zt_envoy_tests::collector::Collector;
-use zt_envoy_tests::full_chain::{audit_plugin_config, render_full_chain};
+use zt_envoy_tests::full_chain::{Layout, audit_plugin_config, render_full_chain};
 use zt_envoy_tests::otlp::decode_with_official_proto;
 use zt_envoy_tests::zero_trust::Certs;
 use zt_envoy_tests::{Alg, EchoUpstream, Envoy, KeySet, Ports, Started, get, workspace_root};
@@ -137,116 +137,119 @@ fn expected(id: usize, status: u16) -> (&'static str, u16) {
 
 #[test]
 fn every_request_gets_one_record_in_intact_chains_in_the_log_and_at_the_collector() {
-    let keys = KeySet::generate().unwrap();
-    let echo = EchoUpstream::start().unwrap();
-    let collector = Collector::start().unwrap();
-    let audit = audit_config(json!({"cluster": "otel", "batch_records": 10, "batch_age_ms": 200}));
-    let ports = Ports { upstream: echo.port(), ..Ports::default() };
-    let certs = Certs::generate(&[]).unwrap();
-    let config =
-        render_full_chain(ports, collector.port(), certs.dir(), &keys.jwks(), &ratelimit_config(), &audit).unwrap();
-    let envoy = start(&config, 2);
+    for layout in Layout::ALL {
+        let keys = KeySet::generate().unwrap();
+        let echo = EchoUpstream::start().unwrap();
+        let collector = Collector::start().unwrap();
+        let audit = audit_config(json!({"cluster": "otel", "batch_records": 10, "batch_age_ms": 200}));
+        let ports = Ports { upstream: echo.port(), ..Ports::default() };
+        let certs = Certs::generate(&[]).unwrap();
+        let config =
+            render_full_chain(layout, ports, collector.port(), certs.dir(), &keys.jwks(), &ratelimit_config(), &audit)
+                .unwrap();
+        let envoy = start(&config, 2);
 
-    let sent = mixed_workload(envoy.port(), &keys, REQUESTS);
-    assert_eq!(sent.len(), REQUESTS);
-    let hot_admitted = sent.iter().filter(|s| s.id % 4 == 3 && s.status == 200).count();
-    assert_eq!(hot_admitted, HOT_QUOTA, "{}", envoy.log());
-    for s in &sent {
-        assert_eq!(s.status, expected(s.id, s.status).1, "request {}\n{}", s.id, envoy.log());
-    }
-
-    // Envoy's log: exactly one record per request, matching it.
-    let deadline = Instant::now() + TIMEOUT;
-    while logged(&envoy.log()).len() < REQUESTS && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let log = envoy.log();
-    let records = logged(&log);
-    assert_eq!(records.len(), REQUESTS, "{log}");
-    let mut by_id: BTreeMap<usize, Value> = BTreeMap::new();
-    for text in &records {
-        let r: Value = serde_json::from_str(text).unwrap();
-        let id: usize = r["headers"]["x-test-id"].as_str().unwrap().parse().unwrap();
-        assert!(by_id.insert(id, r).is_none(), "two records for request {id}");
-    }
-    for s in &sent {
-        let r = &by_id[&s.id];
-        let (outcome, status) = expected(s.id, s.status);
-        assert_eq!((r["outcome"].as_str(), r["status"].as_u64()), (Some(outcome), Some(u64::from(status))), "{r}");
-        assert_eq!((r["method"].as_str(), r["route"].as_str()), (Some("GET"), Some("orders")), "{r}");
-        assert_eq!(r["path"], format!("/orders/{}", s.id), "query dropped");
-        assert!(r["request_id"].is_string() && r["time"].is_string() && r["duration_ms"].is_number(), "{r}");
-        assert_eq!(r["source"]["address"], "127.0.0.1");
-        assert_eq!(r["headers"]["cookie"], "[redacted]");
-        if status == 200 {
-            assert_eq!(r["cluster"], "upstream");
-            assert_eq!(r["identity"]["sub"], zt_envoy_tests::SUBJECT);
-            assert_eq!(r["decisions"]["ratelimit"]["decision"], "admitted");
+        let sent = mixed_workload(envoy.port(), &keys, REQUESTS);
+        assert_eq!(sent.len(), REQUESTS);
+        let hot_admitted = sent.iter().filter(|s| s.id % 4 == 3 && s.status == 200).count();
+        assert_eq!(hot_admitted, HOT_QUOTA, "{}", envoy.log());
+        for s in &sent {
+            assert_eq!(s.status, expected(s.id, s.status).1, "request {}\n{}", s.id, envoy.log());
         }
-        match status {
-            // A token is optional for the JWT filter; the orders policy needs an identity.
-            401 => {
-                assert_eq!(r["decisions"]["jwt"]["decision"], "anonymous", "{r}");
-                assert_eq!(r["decisions"]["authz"]["reason"], "identity_missing", "{r}");
+
+        // Envoy's log: exactly one record per request, matching it.
+        let deadline = Instant::now() + TIMEOUT;
+        while logged(&envoy.log()).len() < REQUESTS && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = envoy.log();
+        let records = logged(&log);
+        assert_eq!(records.len(), REQUESTS, "{log}");
+        let mut by_id: BTreeMap<usize, Value> = BTreeMap::new();
+        for text in &records {
+            let r: Value = serde_json::from_str(text).unwrap();
+            let id: usize = r["headers"]["x-test-id"].as_str().unwrap().parse().unwrap();
+            assert!(by_id.insert(id, r).is_none(), "two records for request {id}");
+        }
+        for s in &sent {
+            let r = &by_id[&s.id];
+            let (outcome, status) = expected(s.id, s.status);
+            assert_eq!((r["outcome"].as_str(), r["status"].as_u64()), (Some(outcome), Some(u64::from(status))), "{r}");
+            assert_eq!((r["method"].as_str(), r["route"].as_str()), (Some("GET"), Some("orders")), "{r}");
+            assert_eq!(r["path"], format!("/orders/{}", s.id), "query dropped");
+            assert!(r["request_id"].is_string() && r["time"].is_string() && r["duration_ms"].is_number(), "{r}");
+            assert_eq!(r["source"]["address"], "127.0.0.1");
+            assert_eq!(r["headers"]["cookie"], "[redacted]");
+            if status == 200 {
+                assert_eq!(r["cluster"], "upstream");
+                assert_eq!(r["identity"]["sub"], zt_envoy_tests::SUBJECT);
+                assert_eq!(r["decisions"]["ratelimit"]["decision"], "admitted");
             }
-            403 => assert_eq!(r["decisions"]["authz"]["decision"], "deny", "{r}"),
-            429 => assert_eq!(r["decisions"]["ratelimit"]["limit"], "per-client", "{r}"),
-            _ => {}
+            match status {
+                // A token is optional for the JWT filter; the orders policy needs an identity.
+                401 => {
+                    assert_eq!(r["decisions"]["jwt"]["decision"], "anonymous", "{r}");
+                    assert_eq!(r["decisions"]["authz"]["reason"], "identity_missing", "{r}");
+                }
+                403 => assert_eq!(r["decisions"]["authz"]["decision"], "deny", "{r}"),
+                429 => assert_eq!(r["decisions"]["ratelimit"]["limit"], "per-client", "{r}"),
+                _ => {}
+            }
         }
-    }
-    let chains = assert_chains(&records);
-    assert!(!chains.is_empty() && chains.values().sum::<u64>() == REQUESTS as u64, "{chains:?}");
-    for secret in ["COOKIE-SECRET-77", "QUERY-SECRET", keys.valid(Alg::Es256).unwrap().split('.').nth(1).unwrap()] {
-        assert!(!log.contains(secret), "{secret} in Envoy's log");
-    }
+        let chains = assert_chains(&records);
+        assert!(!chains.is_empty() && chains.values().sum::<u64>() == REQUESTS as u64, "{chains:?}");
+        for secret in ["COOKIE-SECRET-77", "QUERY-SECRET", keys.valid(Alg::Es256).unwrap().split('.').nth(1).unwrap()] {
+            assert!(!log.contains(secret), "{secret} in Envoy's log");
+        }
 
-    // The collector: the same records, parsed with the official OTLP protobuf definitions.
-    assert!(
-        collector.wait_for(
-            |r| r.iter().map(|r| r.body_text().matches("\"logRecords\"").count()).sum::<usize>() > 0
-                && decode_count(r) >= REQUESTS,
-            TIMEOUT
-        ),
-        "collector got {} records\n{}",
-        decode_count(&collector.requests()),
-        envoy.log()
-    );
-    let received = collector.requests();
-    assert!(received.iter().all(|r| r.path == "/v1/logs" && r.header("content-type") == Some("application/json")));
-    let bodies: Vec<Vec<u8>> = received.iter().map(|r| r.body.clone()).collect();
-    let decoded = decode_with_official_proto(&bodies).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(decoded.len(), REQUESTS);
-    let mut exported: Vec<String> = decoded.iter().map(|d| d.body_str().unwrap().to_owned()).collect();
-    let mut in_log = records.clone();
-    exported.sort();
-    in_log.sort();
-    assert_eq!(exported, in_log, "the collector got exactly the logged records");
-    for d in &decoded {
-        assert_eq!(d.resource.get("service.name"), Some(&json!("zt-audit")));
-        assert_eq!(d.scope.name, "zt-audit");
-        assert!(d.time_unix_nano > 1_700_000_000_000_000_000 && d.observed_time_unix_nano >= d.time_unix_nano);
-        assert!(d.attribute("zt.audit.chain").is_some() && d.attribute("zt.audit.seq").is_some());
-    }
-    assert_eq!(envoy.stat("wasmcustom.zt_audit.collector.exported"), Some(REQUESTS as u64));
+        // The collector: the same records, parsed with the official OTLP protobuf definitions.
+        assert!(
+            collector.wait_for(
+                |r| r.iter().map(|r| r.body_text().matches("\"logRecords\"").count()).sum::<usize>() > 0
+                    && decode_count(r) >= REQUESTS,
+                TIMEOUT
+            ),
+            "collector got {} records\n{}",
+            decode_count(&collector.requests()),
+            envoy.log()
+        );
+        let received = collector.requests();
+        assert!(received.iter().all(|r| r.path == "/v1/logs" && r.header("content-type") == Some("application/json")));
+        let bodies: Vec<Vec<u8>> = received.iter().map(|r| r.body.clone()).collect();
+        let decoded = decode_with_official_proto(&bodies).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(decoded.len(), REQUESTS);
+        let mut exported: Vec<String> = decoded.iter().map(|d| d.body_str().unwrap().to_owned()).collect();
+        let mut in_log = records.clone();
+        exported.sort();
+        in_log.sort();
+        assert_eq!(exported, in_log, "the collector got exactly the logged records");
+        for d in &decoded {
+            assert_eq!(d.resource.get("service.name"), Some(&json!("zt-audit")));
+            assert_eq!(d.scope.name, "zt-audit");
+            assert!(d.time_unix_nano > 1_700_000_000_000_000_000 && d.observed_time_unix_nano >= d.time_unix_nano);
+            assert!(d.attribute("zt.audit.chain").is_some() && d.attribute("zt.audit.seq").is_some());
+        }
+        assert_eq!(envoy.stat("wasmcustom.zt_audit.collector.exported"), Some(REQUESTS as u64));
 
-    // The operator's tool agrees on the log, and finds an edit.
-    let dir = std::env::temp_dir().join(format!("zt-audit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("envoy.log");
-    std::fs::write(&file, &log).unwrap();
-    let (intact, report) = ztctl_verify(&file);
-    assert!(intact, "{report}");
-    let edited = log.replacen("\"status\":403", "\"status\":200", 1);
-    std::fs::write(&file, edited).unwrap();
-    let (intact, report) = ztctl_verify(&file);
-    assert!(!intact && report.contains("broken"), "{report}");
-    std::fs::remove_dir_all(&dir).unwrap();
-    let p50 = median(sent.iter().map(|s| s.millis).collect());
-    eprintln!(
-        "{REQUESTS} requests, {} chains {chains:?}, {} export requests, p50 {p50} ms",
-        chains.len(),
-        received.len()
-    );
+        // The operator's tool agrees on the log, and finds an edit.
+        let dir = std::env::temp_dir().join(format!("zt-audit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("envoy.log");
+        std::fs::write(&file, &log).unwrap();
+        let (intact, report) = ztctl_verify(&file);
+        assert!(intact, "{report}");
+        let edited = log.replacen("\"status\":403", "\"status\":200", 1);
+        std::fs::write(&file, edited).unwrap();
+        let (intact, report) = ztctl_verify(&file);
+        assert!(!intact && report.contains("broken"), "{report}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        let p50 = median(sent.iter().map(|s| s.millis).collect());
+        eprintln!(
+            "{REQUESTS} requests, {} chains {chains:?}, {} export requests, p50 {p50} ms",
+            chains.len(),
+            received.len()
+        );
+    }
 }
 
 fn decode_count(received: &[zt_envoy_tests::collector::Received]) -> usize {
@@ -264,40 +267,44 @@ fn median(mut values: Vec<u128>) -> u128 {
 
 #[test]
 fn with_the_collector_down_records_are_dropped_and_counted_and_requests_do_not_wait() {
-    let keys = KeySet::generate().unwrap();
-    let echo = EchoUpstream::start().unwrap();
-    let collector = Collector::start().unwrap();
-    let collector_port = collector.port();
-    collector.stop();
-    let audit = audit_config(json!({"cluster": "otel", "batch_records": 5, "batch_age_ms": 100, "queue_records": 10,
-                                    "drop_after_ms": 500, "timeout_ms": 1000}));
-    let ports = Ports { upstream: echo.port(), ..Ports::default() };
-    let certs = Certs::generate(&[]).unwrap();
-    let config =
-        render_full_chain(ports, collector_port, certs.dir(), &keys.jwks(), &ratelimit_config(), &audit).unwrap();
-    let envoy = start(&config, 2);
-    let sent = mixed_workload(envoy.port(), &keys, REQUESTS);
-    let slowest = sent.iter().map(|s| s.millis).max().unwrap();
-    // Give the timers time to try, fail, back off and give up on every record.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while envoy.stat("wasmcustom.zt_audit.collector.dropped").unwrap_or(0) < REQUESTS as u64
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
+    for layout in Layout::ALL {
+        let keys = KeySet::generate().unwrap();
+        let echo = EchoUpstream::start().unwrap();
+        let collector = Collector::start().unwrap();
+        let collector_port = collector.port();
+        collector.stop();
+        let audit =
+            audit_config(json!({"cluster": "otel", "batch_records": 5, "batch_age_ms": 100, "queue_records": 10,
+                                        "drop_after_ms": 500, "timeout_ms": 1000}));
+        let ports = Ports { upstream: echo.port(), ..Ports::default() };
+        let certs = Certs::generate(&[]).unwrap();
+        let config =
+            render_full_chain(layout, ports, collector_port, certs.dir(), &keys.jwks(), &ratelimit_config(), &audit)
+                .unwrap();
+        let envoy = start(&config, 2);
+        let sent = mixed_workload(envoy.port(), &keys, REQUESTS);
+        let slowest = sent.iter().map(|s| s.millis).max().unwrap();
+        // Give the timers time to try, fail, back off and give up on every record.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while envoy.stat("wasmcustom.zt_audit.collector.dropped").unwrap_or(0) < REQUESTS as u64
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let dropped = envoy.stat("wasmcustom.zt_audit.collector.dropped").unwrap_or(0);
+        let failures = envoy.stat("wasmcustom.zt_audit.collector.failures").unwrap_or(0);
+        let log = envoy.log();
+        assert_eq!(dropped, REQUESTS as u64, "every record was given up on for the collector\n{log}");
+        assert!(failures >= 2, "{failures}");
+        assert!(log.contains("records of chain") && log.contains("it was slow or down"), "{log}");
+        // Envoy's log still has them all, chained.
+        let records = logged(&log);
+        assert_eq!(records.len(), REQUESTS);
+        assert_chains(&records);
+        // The request path never waited for the collector: no request took as long as one export
+        // timeout (1 s); the typical one took milliseconds.
+        let p50 = median(sent.iter().map(|s| s.millis).collect());
+        assert!(slowest < 1000, "slowest request {slowest} ms");
+        eprintln!("collector down: {dropped} dropped, {failures} failed exports, p50 {p50} ms, slowest {slowest} ms");
     }
-    let dropped = envoy.stat("wasmcustom.zt_audit.collector.dropped").unwrap_or(0);
-    let failures = envoy.stat("wasmcustom.zt_audit.collector.failures").unwrap_or(0);
-    let log = envoy.log();
-    assert_eq!(dropped, REQUESTS as u64, "every record was given up on for the collector\n{log}");
-    assert!(failures >= 2, "{failures}");
-    assert!(log.contains("records of chain") && log.contains("it was slow or down"), "{log}");
-    // Envoy's log still has them all, chained.
-    let records = logged(&log);
-    assert_eq!(records.len(), REQUESTS);
-    assert_chains(&records);
-    // The request path never waited for the collector: no request took as long as one export
-    // timeout (1 s); the typical one took milliseconds.
-    let p50 = median(sent.iter().map(|s| s.millis).collect());
-    assert!(slowest < 1000, "slowest request {slowest} ms");
-    eprintln!("collector down: {dropped} dropped, {failures} failed exports, p50 {p50} ms, slowest {slowest} ms");
 }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use zt_envoy_tests::full_chain::{audit_plugin_config, render_full_chain, unlimited_ratelimit_plugin_config};
+use zt_envoy_tests::full_chain::{Layout, audit_plugin_config, render_full_chain, unlimited_ratelimit_plugin_config};
 use zt_envoy_tests::zero_trust::{BILLING_SPIFFE_ID, Certs, SHOP_SPIFFE_ID, mtls_get};
 use zt_envoy_tests::{Alg, EchoUpstream, Envoy, KeySet, Ports, get};
 
@@ -26,12 +26,13 @@ struct Bed {
     certs: Certs,
 }
 
-fn bed() -> Bed {
+fn bed(layout: Layout) -> Bed {
     let certs = Certs::generate(&[BILLING_SPIFFE_ID, SHOP_SPIFFE_ID]).unwrap_or_else(|e| panic!("{e}"));
     let echo = EchoUpstream::start().unwrap();
     let ports = Ports { upstream: echo.port(), ..Ports::default() };
     // No limits here: these tests send many requests from one address to probe the policy.
     let config = render_full_chain(
+        layout,
         ports,
         1,
         certs.dir(),
@@ -54,88 +55,100 @@ fn policy_of(body: &str) -> Value {
 
 #[test]
 fn the_workload_identity_decides_the_admin_route() {
-    let bed = bed();
-    let port = bed.envoy.port();
-    let billing = mtls_get(&bed.certs, BILLING, port, "/admin/users", &[]).unwrap();
-    assert_eq!(billing.status, 200, "{billing:?}\n{}", bed.envoy.log());
-    let shop = mtls_get(&bed.certs, SHOP, port, "/admin/users", &[]).unwrap();
-    assert_eq!(shop.status, 403, "{shop:?}");
-    assert_eq!(policy_of(&shop.body), "default-deny");
-    let plaintext = get(port, "/admin/users", &[], TIMEOUT).unwrap();
-    assert_eq!(plaintext.status, 403, "no client certificate, no workload identity: {plaintext:?}");
-    // A client that presents no certificate is refused by TLS itself on this side.
-    assert!(mtls_get(&bed.certs, None, port, "/admin/users", &[]).is_err());
-    assert_eq!(bed.echo.count("/admin/users"), 1, "only the billing workload's request went upstream");
-    // zt-audit, last in the chain, recorded both workloads by their verified SPIFFE IDs.
-    let log = bed.envoy.log();
-    for (peer, outcome) in [(BILLING_SPIFFE_ID, "allow"), (SHOP_SPIFFE_ID, "deny")] {
-        let record = log.lines().find(|l| l.contains("zt.audit.v1 ") && l.contains(&format!("\"peer\":\"{peer}\"")));
-        assert!(record.is_some_and(|r| r.contains(&format!("\"outcome\":\"{outcome}\""))), "{peer}: {log}");
+    for layout in Layout::ALL {
+        let bed = bed(layout);
+        let port = bed.envoy.port();
+        let billing = mtls_get(&bed.certs, BILLING, port, "/admin/users", &[]).unwrap();
+        assert_eq!(billing.status, 200, "{billing:?}\n{}", bed.envoy.log());
+        let shop = mtls_get(&bed.certs, SHOP, port, "/admin/users", &[]).unwrap();
+        assert_eq!(shop.status, 403, "{shop:?}");
+        assert_eq!(policy_of(&shop.body), "default-deny");
+        let plaintext = get(port, "/admin/users", &[], TIMEOUT).unwrap();
+        assert_eq!(plaintext.status, 403, "no client certificate, no workload identity: {plaintext:?}");
+        // A client that presents no certificate is refused by TLS itself on this side.
+        assert!(mtls_get(&bed.certs, None, port, "/admin/users", &[]).is_err());
+        assert_eq!(bed.echo.count("/admin/users"), 1, "only the billing workload's request went upstream");
+        // zt-audit, last in the chain, recorded both workloads by their verified SPIFFE IDs.
+        let log = bed.envoy.log();
+        for (peer, outcome) in [(BILLING_SPIFFE_ID, "allow"), (SHOP_SPIFFE_ID, "deny")] {
+            let record =
+                log.lines().find(|l| l.contains("zt.audit.v1 ") && l.contains(&format!("\"peer\":\"{peer}\"")));
+            assert!(record.is_some_and(|r| r.contains(&format!("\"outcome\":\"{outcome}\""))), "{peer}: {log}");
+        }
     }
 }
 
 #[test]
 fn spellings_of_the_admin_path_cannot_reach_it_unprotected() {
-    let bed = bed();
-    let port = bed.envoy.port();
-    for path in ["/admin", "//admin", "/./admin", "/%61dmin", "/Admin", "/ADMIN/x", "/public/../admin", "/admin%2Fx"] {
-        // The shop workload has a valid certificate but no business here.
-        let shop = mtls_get(&bed.certs, SHOP, port, path, &[]).unwrap();
-        let plain = get(port, path, &[], TIMEOUT).unwrap();
-        for answer in [&shop, &plain] {
-            // 403 from the policy, or Envoy's redirect to the unescaped path (decided again there).
-            assert!(matches!(answer.status, 403 | 307), "{path}: {answer:?}");
+    for layout in Layout::ALL {
+        let bed = bed(layout);
+        let port = bed.envoy.port();
+        for path in
+            ["/admin", "//admin", "/./admin", "/%61dmin", "/Admin", "/ADMIN/x", "/public/../admin", "/admin%2Fx"]
+        {
+            // The shop workload has a valid certificate but no business here.
+            let shop = mtls_get(&bed.certs, SHOP, port, path, &[]).unwrap();
+            let plain = get(port, path, &[], TIMEOUT).unwrap();
+            for answer in [&shop, &plain] {
+                // 403 from the policy, or Envoy's redirect to the unescaped path (decided again there).
+                assert!(matches!(answer.status, 403 | 307), "{path}: {answer:?}");
+            }
+            let billing = mtls_get(&bed.certs, BILLING, port, path, &[]).unwrap();
+            assert!(matches!(billing.status, 200 | 307), "{path}: the billing workload is admitted: {billing:?}");
         }
-        let billing = mtls_get(&bed.certs, BILLING, port, path, &[]).unwrap();
-        assert!(matches!(billing.status, 200 | 307), "{path}: the billing workload is admitted: {billing:?}");
+        let upstream_paths: Vec<String> = bed.echo.requests().into_iter().map(|r| r.path).collect();
+        assert!(
+            upstream_paths.iter().all(|p| p.eq_ignore_ascii_case("/admin") || p.eq_ignore_ascii_case("/admin/x")),
+            "only normalised admin paths, from the billing workload: {upstream_paths:?}"
+        );
     }
-    let upstream_paths: Vec<String> = bed.echo.requests().into_iter().map(|r| r.path).collect();
-    assert!(
-        upstream_paths.iter().all(|p| p.eq_ignore_ascii_case("/admin") || p.eq_ignore_ascii_case("/admin/x")),
-        "only normalised admin paths, from the billing workload: {upstream_paths:?}"
-    );
 }
 
 #[test]
 fn scopes_from_the_verified_token_decide_the_orders_route() {
-    let bed = bed();
-    let port = bed.envoy.port();
-    let bearer = |token: &str| format!("Bearer {token}");
-    let allowed =
-        get(port, "/orders/1", &[("authorization", &bearer(&token("orders:read", "production")))], TIMEOUT).unwrap();
-    assert_eq!(allowed.status, 200, "{allowed:?}\n{}", bed.envoy.log());
+    for layout in Layout::ALL {
+        let bed = bed(layout);
+        let port = bed.envoy.port();
+        let bearer = |token: &str| format!("Bearer {token}");
+        let allowed =
+            get(port, "/orders/1", &[("authorization", &bearer(&token("orders:read", "production")))], TIMEOUT)
+                .unwrap();
+        assert_eq!(allowed.status, 200, "{allowed:?}\n{}", bed.envoy.log());
 
-    let no_scope =
-        get(port, "/orders/1", &[("authorization", &bearer(&token("profile", "production")))], TIMEOUT).unwrap();
-    assert_eq!(no_scope.status, 403);
-    assert_eq!(
-        no_scope.header("www-authenticate"),
-        Some(r#"Bearer realm="zt-demo", error="insufficient_scope", scope="orders:read""#)
-    );
+        let no_scope =
+            get(port, "/orders/1", &[("authorization", &bearer(&token("profile", "production")))], TIMEOUT).unwrap();
+        assert_eq!(no_scope.status, 403);
+        assert_eq!(
+            no_scope.header("www-authenticate"),
+            Some(r#"Bearer realm="zt-demo", error="insufficient_scope", scope="orders:read""#)
+        );
 
-    let anonymous = get(port, "/orders/1", &[], TIMEOUT).unwrap();
-    assert_eq!((anonymous.status, anonymous.header("www-authenticate")), (401, Some(r#"Bearer realm="zt-demo""#)));
+        let anonymous = get(port, "/orders/1", &[], TIMEOUT).unwrap();
+        assert_eq!((anonymous.status, anonymous.header("www-authenticate")), (401, Some(r#"Bearer realm="zt-demo""#)));
 
-    // A client cannot stand in for the JWT filter: filter state is not a header.
-    let forged = json!({"provider": "demo", "iss": "x", "sub": "mallory", "aud": [], "scopes": ["orders:read"],
-        "exp": null, "claims": {"env": "production"}})
-    .to_string();
-    let spoofed = get(port, "/orders/1", &[("zt.identity", &forged), ("x-zt-identity", &forged)], TIMEOUT).unwrap();
-    assert_eq!(spoofed.status, 401, "{spoofed:?}");
+        // A client cannot stand in for the JWT filter: filter state is not a header.
+        let forged = json!({"provider": "demo", "iss": "x", "sub": "mallory", "aud": [], "scopes": ["orders:read"],
+            "exp": null, "claims": {"env": "production"}})
+        .to_string();
+        let spoofed = get(port, "/orders/1", &[("zt.identity", &forged), ("x-zt-identity", &forged)], TIMEOUT).unwrap();
+        assert_eq!(spoofed.status, 401, "{spoofed:?}");
 
-    let dev = get(port, "/orders/1", &[("authorization", &bearer(&token("orders:read", "dev")))], TIMEOUT).unwrap();
-    assert_eq!((dev.status, policy_of(&dev.body)), (403, json!("same-environment")), "{dev:?}");
-    assert!(!dev.body.contains("dev"), "no claim value in the answer: {}", dev.body);
-    assert_eq!(bed.echo.count("/orders/1"), 1);
+        let dev = get(port, "/orders/1", &[("authorization", &bearer(&token("orders:read", "dev")))], TIMEOUT).unwrap();
+        assert_eq!((dev.status, policy_of(&dev.body)), (403, json!("same-environment")), "{dev:?}");
+        assert!(!dev.body.contains("dev"), "no claim value in the answer: {}", dev.body);
+        assert_eq!(bed.echo.count("/orders/1"), 1);
+    }
 }
 
 #[test]
 fn routes_without_a_rule_are_denied_and_metrics_count_the_decisions() {
-    let bed = bed();
-    let port = bed.envoy.port();
-    assert_eq!(get(port, "/public/x", &[], TIMEOUT).unwrap().status, 200);
-    let other = get(port, "/elsewhere", &[], TIMEOUT).unwrap();
-    assert_eq!((other.status, policy_of(&other.body)), (403, json!("default-deny")));
-    assert_eq!(bed.envoy.stat("wasmcustom.zt_authz.allowed"), Some(1));
-    assert_eq!(bed.envoy.stat("wasmcustom.zt_authz.denied.no_policy_matched"), Some(1));
+    for layout in Layout::ALL {
+        let bed = bed(layout);
+        let port = bed.envoy.port();
+        assert_eq!(get(port, "/public/x", &[], TIMEOUT).unwrap().status, 200);
+        let other = get(port, "/elsewhere", &[], TIMEOUT).unwrap();
+        assert_eq!((other.status, policy_of(&other.body)), (403, json!("default-deny")));
+        assert_eq!(bed.envoy.stat("wasmcustom.zt_authz.allowed"), Some(1));
+        assert_eq!(bed.envoy.stat("wasmcustom.zt_authz.denied.no_policy_matched"), Some(1));
+    }
 }

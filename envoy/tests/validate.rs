@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use serde_json::json;
-use zt_envoy_tests::full_chain::{audit_plugin_config, chain_ratelimit_plugin_config, render_full_chain};
+use zt_envoy_tests::full_chain::{Layout, audit_plugin_config, chain_ratelimit_plugin_config, render_full_chain};
 use zt_envoy_tests::ratelimit::{ratelimit_plugin_config, render_ratelimit};
 use zt_envoy_tests::zero_trust::Certs;
 use zt_envoy_tests::{
@@ -31,9 +31,9 @@ fn every_shipped_config_passes_envoy_validate() {
         };
         let config = if name == "ratelimit.yaml" {
             render_ratelimit(PORTS, 10082, &jwks, &ratelimit_plugin_config()).unwrap_or_else(|e| panic!("{name}: {e}"))
-        } else if name == "zero-trust.yaml" {
+        } else if let Some(layout) = Layout::ALL.into_iter().find(|layout| layout.template() == name) {
             let audit = audit_plugin_config(Some(json!({"cluster": "otel"})));
-            render_full_chain(PORTS, 4318, certs.dir(), &jwks, &chain_ratelimit_plugin_config(), &audit)
+            render_full_chain(layout, PORTS, 4318, certs.dir(), &jwks, &chain_ratelimit_plugin_config(), &audit)
                 .unwrap_or_else(|e| panic!("{name}: {e}"))
         } else {
             rendered(&name, &plugin_config)

@@ -39,10 +39,12 @@ pub enum Variant {
     NativeChain,
     /// `zt-jwt` + `zt-authz` + `zt-ratelimit` + `zt-audit`, the same rules.
     ZtChain,
+    /// `zt-suite`: the same four stages and rules in one filter.
+    ZtSuite,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 14] = [
+    pub const ALL: [Variant; 15] = [
         Variant::Bare,
         Variant::WasmNoop,
         Variant::NativeJwtCached,
@@ -57,6 +59,7 @@ impl Variant {
         Variant::ZtAudit,
         Variant::NativeChain,
         Variant::ZtChain,
+        Variant::ZtSuite,
     ];
 
     /// The short name `--variants` takes.
@@ -76,6 +79,7 @@ impl Variant {
             Variant::ZtAudit => "zt-audit",
             Variant::NativeChain => "native-chain",
             Variant::ZtChain => "zt-chain",
+            Variant::ZtSuite => "zt-suite",
         }
     }
 
@@ -95,6 +99,7 @@ impl Variant {
             Variant::ZtAudit => "zt-audit",
             Variant::NativeChain => "native chain (jwt_authn+cache, rbac, local_ratelimit, access log)",
             Variant::ZtChain => "zt chain (jwt, authz, ratelimit, audit)",
+            Variant::ZtSuite => "zt-suite (the same four stages, one filter)",
         }
     }
 
@@ -121,7 +126,7 @@ impl Variant {
             Variant::ZtJwtAuthz => Some(Variant::NativeJwtRbac),
             Variant::ZtRateLimit => Some(Variant::NativeRateLimit),
             Variant::ZtAudit => Some(Variant::NativeAccessLog),
-            Variant::ZtChain => Some(Variant::NativeChain),
+            Variant::ZtChain | Variant::ZtSuite => Some(Variant::NativeChain),
             _ => None,
         }
     }
@@ -144,6 +149,7 @@ impl Variant {
             Variant::ZtAudit => zt_audit(),
             Variant::NativeChain => native_jwt_rbac(jwks) + NATIVE_LOCAL_RATELIMIT,
             Variant::ZtChain => zt_jwt() + &zt_authz() + &zt_ratelimit() + &zt_audit(),
+            Variant::ZtSuite => wasm_filter("zt-suite", "zt_suite.wasm", "{{PLUGIN_CONFIG}}"),
         };
         let access_log = match self {
             Variant::NativeAccessLog | Variant::NativeChain => native_access_log(),
@@ -156,6 +162,9 @@ impl Variant {
         {
             object.insert("signature_verifier".into(), "in_module".into());
             object.insert("cache_entries".into(), 0.into());
+        }
+        if self == Variant::ZtSuite {
+            plugin = suite_config(plugin)?;
         }
         let ports = Ports { upstream, ..Ports::default() };
         render(
@@ -208,8 +217,10 @@ fn zt_ratelimit() -> String {
 }
 
 /// Records to Envoy's log (its default sink), the user agent copied as the access log does.
+const AUDIT_CONFIG: &str = r#"{"headers": ["user-agent"]}"#;
+
 fn zt_audit() -> String {
-    wasm_filter("zt-audit", "zt_audit.wasm", &yaml_string(r#"{"headers": ["user-agent"]}"#))
+    wasm_filter("zt-audit", "zt_audit.wasm", &yaml_string(AUDIT_CONFIG))
 }
 
 fn native_jwt_rbac(jwks: &serde_json::Value) -> String {
@@ -252,6 +263,19 @@ fn native_access_log() -> String {
                   sub: "%DYNAMIC_METADATA(envoy.filters.http.jwt_authn:jwt_payload:sub)%""#,
         path.display()
     )
+}
+
+/// The suite's configuration: the JWT filter's as its `jwt` section, and the same sections the
+/// single filters of the chain get.
+fn suite_config(jwt: serde_json::Value) -> Result<serde_json::Value, BedError> {
+    let section =
+        |text: String| serde_json::from_str::<serde_json::Value>(&text).map_err(|e| BedError::Token(e.to_string()));
+    Ok(serde_json::json!({
+        "jwt": jwt,
+        "authz": section(authz_config())?,
+        "ratelimit": section(ratelimit_config())?,
+        "audit": section(AUDIT_CONFIG.to_owned())?,
+    }))
 }
 
 /// The rule both authorization variants enforce: the caller is the demo subject of the demo

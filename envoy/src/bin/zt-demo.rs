@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::json;
-use zt_envoy_tests::full_chain::{audit_plugin_config, chain_ratelimit_plugin_config, render_full_chain};
+use zt_envoy_tests::full_chain::{Layout, audit_plugin_config, chain_ratelimit_plugin_config, render_full_chain};
 use zt_envoy_tests::zero_trust::{BILLING_SPIFFE_ID, Certs, SHOP_SPIFFE_ID};
 use zt_envoy_tests::{Alg, BedError, KeySet, Ports, tamper};
 
@@ -45,7 +45,9 @@ fn prepare(out: &std::path::Path) -> Result<(), BedError> {
     // Absolute, so that the printed curl lines work from any directory.
     let out = &std::fs::canonicalize(out).map_err(BedError::io(format!("resolve {}", out.display())))?;
     let certs = Certs::generate_in(out.join("certs"), false, &[BILLING_SPIFFE_ID, SHOP_SPIFFE_ID])?;
+    // The suite, one filter: the shipped default (zero-trust.yaml is the four-filter chain).
     let config = render_full_chain(
+        Layout::Suite,
         PORTS,
         PORTS.idp,
         certs.dir(),
