@@ -16,6 +16,7 @@ pub mod envoy_crypto;
 mod grpc;
 mod harness;
 mod layout;
+mod metadata;
 mod modules;
 mod request;
 mod services;

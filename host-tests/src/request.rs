@@ -9,6 +9,7 @@ use proxy_wasm_host::{Buffer, HeaderMap, HeaderMapExt, VecHeaderMap};
 
 use crate::envoy_crypto;
 use crate::harness::Outcome;
+use crate::metadata;
 
 /// A request a test sends through the chain, built like a scenario.
 #[derive(Debug, Clone)]
@@ -87,10 +88,21 @@ impl Request {
     }
 
     /// A string leaf of the route's metadata, `filter_metadata.<namespace>.<key>`, as Envoy
-    /// answers `xds.route_metadata.filter_metadata.<namespace>.<key>`.
+    /// answers `xds.route_metadata.filter_metadata.<namespace>.<key>` (the text), and within
+    /// the whole namespace, which Envoy answers in proxy-wasm's map encoding.
     pub fn route_metadata(mut self, namespace: &str, key: &str, value: &str) -> Self {
-        let path = ["xds", "route_metadata", "filter_metadata", namespace, key].map(|s| s.as_bytes().to_vec()).to_vec();
+        let namespace_path =
+            ["xds", "route_metadata", "filter_metadata", namespace].map(|s| s.as_bytes().to_vec()).to_vec();
+        let mut path = namespace_path.clone();
+        path.push(key.as_bytes().to_vec());
+        self.attributes.retain(|(p, _)| *p != path && *p != namespace_path);
         self.attributes.push((path, value.as_bytes().to_vec()));
+        let leaves = self.attributes.iter().filter_map(|(p, v)| match p.split_last() {
+            Some((key, parent)) if parent == namespace_path.as_slice() => Some((key.as_slice(), v.as_slice())),
+            _ => None,
+        });
+        let encoded = metadata::map_encoding(leaves);
+        self.attributes.push((namespace_path, encoded));
         self
     }
 

@@ -12,6 +12,7 @@ mod jwt;
 mod metrics;
 pub mod pipeline;
 mod ratelimit;
+mod route_metadata;
 mod shared_data;
 
 pub use host_crypto::EnvoyHostCrypto;
@@ -83,12 +84,6 @@ pub fn source_addresses() -> SourceAddresses {
 /// Envoy's name of the route the request matched (`xds.route_name`).
 pub fn route_name() -> Option<String> {
     property_string(&["xds", "route_name"])
-}
-
-/// The route rule a route names for one filter, in its metadata:
-/// `metadata: {filter_metadata: {zt: {<key>: NAME}}}` (`authz_route`, `ratelimit_route`).
-pub fn route_rule_choice(key: &str) -> Option<String> {
-    property_string(&["xds", "route_metadata", "filter_metadata", "zt", key])
 }
 
 /// Sets an Envoy filter-state entry that later filters of the same request read with

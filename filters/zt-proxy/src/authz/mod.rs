@@ -58,22 +58,22 @@ impl AuthzStage {
         } else {
             None
         };
-        let route_name = if inputs.route_name { crate::route_name() } else { None };
+        let route_name = if inputs.route_name { pass.facts.route_name() } else { None };
         // Always: a route naming a rule this configuration lacks is refused, rules or none.
-        let route_choice = crate::route_rule_choice(ROUTE_METADATA_KEY);
+        let route_choice = pass.facts.route_rule(ROUTE_METADATA_KEY);
         let addresses =
-            if inputs.source || inputs.remote { crate::source_addresses() } else { SourceAddresses::default() };
-        let peer = if inputs.peer { crate::property_string(&["connection", "uri_san_peer_certificate"]) } else { None };
+            if inputs.source || inputs.remote { pass.facts.addresses() } else { SourceAddresses::default() };
+        let peer = if inputs.peer { pass.facts.peer_uri_san() } else { None };
         let facts = RequestFacts {
-            route_name: route_name.as_deref(),
-            route_choice: route_choice.as_deref(),
+            route_name,
+            route_choice,
             authority: authority.as_deref(),
             method: &method,
             path: &path,
             headers: &headers,
             source: addresses.peer_ip(),
             remote: addresses.remote,
-            peer_uri_san: peer.as_deref(),
+            peer_uri_san: peer,
             identity: identity.as_deref(),
             now: crate::now(http),
         };
@@ -82,7 +82,7 @@ impl AuthzStage {
             log::error!(
                 "{FILTER}: route metadata filter_metadata.zt.{ROUTE_METADATA_KEY} names rule {:?}, which the \
                  configuration does not define: refused with 500",
-                route_choice.as_deref().unwrap_or_default()
+                route_choice.unwrap_or_default()
             );
         }
         self.record(stages, pass, &decision);

@@ -17,10 +17,10 @@ use zt_core::{LocalReply, UnixSeconds};
 use super::FILTER;
 use super::metrics::JwtMetrics;
 use crate::EnvoySharedData;
-use crate::pipeline::{Flow, Handoff, Pass};
+use crate::pipeline::{Facts, Flow, Handoff, Pass};
 
-/// Where a route names its requirement: `metadata: {filter_metadata: {zt: {jwt_requirement: NAME}}}`.
-const REQUIREMENT_METADATA: [&str; 5] = ["xds", "route_metadata", "filter_metadata", "zt", "jwt_requirement"];
+/// The key of `filter_metadata.zt` by which a route names its requirement.
+const REQUIREMENT_METADATA_KEY: &str = "jwt_requirement";
 
 /// How far a request's decision has come, which says what it may still wait for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub fn decide(
     pass: &mut Pass,
     attempt: Attempt,
 ) -> Step {
-    let requirement = match requirement(authenticator) {
+    let requirement = match requirement(authenticator, &pass.facts) {
         Ok(requirement) => requirement,
         Err(error) => return Step::Done(deny(http, authenticator, metrics, &error)),
     };
@@ -138,11 +138,11 @@ pub fn decide(
 /// The route's requirement. Route metadata is read always, so that a route naming a
 /// requirement this configuration lacks is refused (500) also when it defines none; the route
 /// name only when some requirement is selected by it.
-fn requirement(authenticator: &Authenticator) -> Result<&Requirement, JwtError> {
+fn requirement<'a>(authenticator: &'a Authenticator, facts: &Facts) -> Result<&'a Requirement, JwtError> {
     let requirements = &authenticator.config.requirements;
-    let choice = crate::property_string(&REQUIREMENT_METADATA);
-    let route = if requirements.selects_by_route_name() { crate::route_name() } else { None };
-    let selected = requirements.select(route.as_deref(), choice.as_deref());
+    let choice = facts.route_rule(REQUIREMENT_METADATA_KEY);
+    let route = if requirements.selects_by_route_name() { facts.route_name() } else { None };
+    let selected = requirements.select(route, choice);
     if let (Err(JwtError::UnknownRequirement), Some(choice)) = (&selected, &choice) {
         log::error!(
             "{FILTER}: route metadata filter_metadata.zt.jwt_requirement names requirement {choice:?}, which the \

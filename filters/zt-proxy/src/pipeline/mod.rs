@@ -6,6 +6,7 @@
 //! How stages hand on identity and decisions ([`Handoff`]): inside one module, in memory, typed;
 //! between single modules, through Envoy filter state (which clients cannot set).
 
+mod facts;
 mod http;
 mod root;
 
@@ -23,6 +24,7 @@ use zt_core::jwt::{Identity, JwtFilterConfig, VerifiedToken};
 use zt_core::ratelimit::RateLimitConfig;
 use zt_core::suite::SuiteConfig;
 
+pub use facts::Facts;
 pub use root::PipelineRoot;
 
 use crate::audit::AuditStage;
@@ -159,6 +161,8 @@ pub enum Flow {
 pub struct Pass {
     pub context_id: u32,
     pub next: Next,
+    /// What the stages read from Envoy, each fact once.
+    pub facts: Facts,
     pub jwt: JwtRequest,
     pub ratelimit: RateLimitRequest,
     /// The identity the JWT stage of this module verified.
@@ -186,6 +190,7 @@ impl Pass {
         Self {
             context_id,
             next: Next::Jwt(Attempt::First),
+            facts: Facts::default(),
             jwt: JwtRequest::default(),
             ratelimit: RateLimitRequest::default(),
             identity: None,

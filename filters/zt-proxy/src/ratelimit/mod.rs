@@ -120,11 +120,11 @@ impl RateLimitStage {
         } else {
             None
         };
-        let route_name = if inputs.route_name { crate::route_name() } else { None };
+        let route_name = if inputs.route_name { pass.facts.route_name() } else { None };
         // Always: a route naming a rule this configuration lacks is refused, rules or none.
-        let route_choice = crate::route_rule_choice(ROUTE_METADATA_KEY);
+        let route_choice = pass.facts.route_rule(ROUTE_METADATA_KEY);
         let addresses =
-            if inputs.source || inputs.remote { crate::source_addresses() } else { SourceAddresses::default() };
+            if inputs.source || inputs.remote { pass.facts.addresses() } else { SourceAddresses::default() };
         if inputs.source && addresses.peer.is_none() {
             // The key falls back as `unkeyed` says; the forged address never keys a bucket.
             self.metrics.peer_address_unknown();
@@ -134,8 +134,8 @@ impl RateLimitStage {
             );
         }
         let facts = RequestFacts {
-            route_name: route_name.as_deref(),
-            route_choice: route_choice.as_deref(),
+            route_name,
+            route_choice,
             authority: authority.as_deref(),
             method: &method,
             path: &path,
@@ -151,7 +151,7 @@ impl RateLimitStage {
                     log::error!(
                         "{FILTER}: route metadata filter_metadata.zt.{ROUTE_METADATA_KEY} names rule {:?}, which the \
                          configuration does not define: refused with 500",
-                        route_choice.as_deref().unwrap_or_default()
+                        route_choice.unwrap_or_default()
                     );
                 }
                 self.conclude(http, stages, pass, &decision)
