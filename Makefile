@@ -251,7 +251,7 @@ test-envoy: build build-fixtures envoy redis-server otel-proto
 	$(call header,layer 4: real Envoy $$($(ENVOY) --version | grep -o '1\.[0-9]*\.[0-9]*' | head -1))
 	cargo test $(CARGO_FLAGS) -p zt-envoy-tests
 
-## demo: Envoy with zt-jwt in front of an echo upstream on 127.0.0.1, with curl lines to paste
+## demo: Envoy with zt-suite (JWT, authorization, rate limit, audit) in front of an echo upstream on 127.0.0.1, with curl lines to paste
 demo: build envoy
 	$(call header,demo: building the demo tools)
 	cargo build $(CARGO_FLAGS) -p zt-envoy-tests --bins

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `demo.sh start|stop`, run by `make demo` / `make demo-stop`: the echo upstream and Envoy with
-# zt-jwt and zt-authz in front of it, in the background on 127.0.0.1, with pid files and logs in build/demo/.
+# zt-suite (JWT, authorization, rate limit, audit in one filter) in front of it, in the background on 127.0.0.1, with pid files and logs in build/demo/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,7 +62,7 @@ start() {
     waited=$((waited + 1))
   done
 
-  echo "Envoy (zt-jwt, zt-authz, zt-ratelimit, zt-audit; plaintext and mTLS) on 127.0.0.1:$LISTENER_PORT, admin 127.0.0.1:$ADMIN_PORT, echo upstream 127.0.0.1:$UPSTREAM_PORT"
+  echo "Envoy (zt-suite: JWT, authorization, rate limit, audit; plaintext and mTLS) on 127.0.0.1:$LISTENER_PORT, admin 127.0.0.1:$ADMIN_PORT, echo upstream 127.0.0.1:$UPSTREAM_PORT"
   echo "logs and pid files in $OUT/; stop with: make demo-stop"
   echo "audit records (one per request) in $OUT/envoy.log: cargo run -q -p ztctl -- verify|inventory $OUT/envoy.log"
   echo

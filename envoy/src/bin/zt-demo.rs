@@ -1,7 +1,7 @@
 //! `zt-demo OUT_DIR`: prepares `make demo`. It generates a key set and certificates (a CA,
 //! Envoy's server certificate, client certificates for two workloads with SPIFFE URI SANs, in
-//! `OUT_DIR/certs`), renders `envoy/configs/zero-trust.yaml` (zt-jwt, zt-authz, zt-ratelimit,
-//! zt-audit; records to Envoy's log) with the demo's
+//! `OUT_DIR/certs`), renders `envoy/configs/zero-trust-suite.yaml` (zt-suite: the JWT,
+//! authorization, rate-limit and audit stages; records to Envoy's log) with the demo's
 //! fixed ports into `OUT_DIR/envoy.yaml`, the ports into `OUT_DIR/ports.env`, and writes
 //! `OUT_DIR/curl.txt`: `curl` lines that show each decision. The private signing keys live only
 //! in this process; the tokens only in that file (under `build/`, which git ignores) and on the
