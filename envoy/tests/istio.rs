@@ -89,7 +89,7 @@ fn every_manifest_matches_the_field_list_of_its_kind() {
     let wasm = schema("wasmplugin.schema.json");
     let peer = schema("peerauthentication.schema.json");
     let mut checked = 0;
-    for file in ["wasmplugins.yaml", "peer-authentication.yaml"] {
+    for file in ["wasmplugins.yaml", "wasmplugin-suite.yaml", "peer-authentication.yaml"] {
         for document in documents(file) {
             let schema = match document["kind"].as_str() {
                 Some("WasmPlugin") => &wasm,
@@ -101,7 +101,24 @@ fn every_manifest_matches_the_field_list_of_its_kind() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 5);
+    assert_eq!(checked, 6);
+}
+
+#[test]
+fn the_suites_plugin_config_is_the_four_plugins_configs_as_sections_and_its_parser_accepts_it() {
+    let suite = documents("wasmplugin-suite.yaml").remove(0);
+    let config = &suite["spec"]["pluginConfig"];
+    for plugin in documents("wasmplugins.yaml") {
+        let name = plugin["metadata"]["name"].as_str().unwrap();
+        let section = name.trim_start_matches("zt-");
+        assert_eq!(config[section], plugin["spec"]["pluginConfig"], "section {section} is not {name}'s configuration");
+    }
+    let parsed = zt_core::suite::SuiteConfig::from_json(config.to_string().as_bytes());
+    assert!(parsed.is_ok(), "{:?}", parsed.err());
+    assert_eq!(
+        (suite["spec"]["phase"].as_str(), suite["spec"]["failStrategy"].as_str()),
+        (Some("AUTHN"), Some("FAIL_CLOSE"))
+    );
 }
 
 #[test]

@@ -21,13 +21,13 @@ subcommands:
   inventory  print who called what (caller, route, method, count, outcomes) from the same inputs;
              warns on stderr when the chains are broken, but does not require them intact.
   package    build each filter module found in --wasm-dir (zt_jwt.wasm, zt_authz.wasm,
-             zt_ratelimit.wasm, zt_audit.wasm) into two OCI image layouts, OUT/<filter>-compat
+             zt_ratelimit.wasm, zt_audit.wasm, zt_suite.wasm) into two OCI image layouts, OUT/<filter>-compat
              and OUT/<filter>-oci (Istio WasmPlugin and solo-io Wasm image spec), tagged V, and
              print their digests. The same modules give the same bytes (SOURCE_DATE_EPOCH, when
              set, is the images' creation time; else 1970-01-01T00:00:00Z).
   check      check plugin configurations (the JSON of Envoy's `config.configuration`, or of a
              WasmPlugin's `pluginConfig`) offline with the filter's own parser: FILTER is jwt,
-             authz, ratelimit or audit. Prints the field and the reason of each error, as the
+             authz, ratelimit, audit or suite (a section per filter). Prints the field and the reason of each error, as the
              filter would log it before Envoy refuses to start it.
 
 options:
@@ -205,7 +205,7 @@ fn parse_check(args: impl Iterator<Item = String>) -> Result<Command, CliError> 
     }
     let mut args = args.into_iter();
     let filter =
-        args.next().ok_or_else(|| usage("`check` needs a FILTER (jwt, authz, ratelimit, audit) and FILE..."))?;
+        args.next().ok_or_else(|| usage("`check` needs a FILTER (jwt, authz, ratelimit, audit, suite) and FILE..."))?;
     let files: Vec<String> = args.collect();
     if files.is_empty() {
         return Err(usage("`check` needs at least one FILE (use `-` for standard input)"));

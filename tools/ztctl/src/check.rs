@@ -7,6 +7,7 @@ use zt_core::audit::AuditConfig;
 use zt_core::authz::AuthzConfig;
 use zt_core::jwt::JwtFilterConfig;
 use zt_core::ratelimit::RateLimitConfig;
+use zt_core::suite::SuiteConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Filter {
@@ -14,6 +15,8 @@ pub enum Filter {
     Authz,
     RateLimit,
     Audit,
+    /// `zt-suite`: a section per filter, each checked by that filter's parser.
+    Suite,
 }
 
 impl Filter {
@@ -24,6 +27,7 @@ impl Filter {
             "authz" => Some(Filter::Authz),
             "ratelimit" => Some(Filter::RateLimit),
             "audit" => Some(Filter::Audit),
+            "suite" => Some(Filter::Suite),
             _ => None,
         }
     }
@@ -34,6 +38,7 @@ impl Filter {
             Filter::Authz => "zt-authz",
             Filter::RateLimit => "zt-ratelimit",
             Filter::Audit => "zt-audit",
+            Filter::Suite => "zt-suite",
         }
     }
 
@@ -44,6 +49,7 @@ impl Filter {
             Filter::Authz => AuthzConfig::from_json(configuration).map(drop),
             Filter::RateLimit => RateLimitConfig::from_json(configuration).map(drop),
             Filter::Audit => AuditConfig::from_json(configuration).map(drop),
+            Filter::Suite => SuiteConfig::from_json(configuration).map(drop),
         }
     }
 }
@@ -63,5 +69,8 @@ mod tests {
         assert!(error.to_string().contains("missing field `defaults`"), "{error}");
         assert!(Filter::Authz.check(br#"{"policies": {}, "defaultz": {}}"#).is_err());
         assert!(Filter::Jwt.check(b"{}").is_err(), "a JWT filter needs providers");
+        assert_eq!(Filter::parse("zt-suite"), Some(Filter::Suite));
+        let error = Filter::Suite.check(br#"{"audit": {"collector": {"cluster": "otel", "batch_records": 0}}}"#);
+        assert_eq!(error.unwrap_err().path, "audit.collector.batch_records");
     }
 }

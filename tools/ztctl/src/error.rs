@@ -47,7 +47,7 @@ impl fmt::Display for CliError {
             }
             Self::NoModules { dir } => write!(
                 f,
-                "no filter module (zt_jwt.wasm, zt_authz.wasm, zt_ratelimit.wasm, zt_audit.wasm) in {dir}; run `make build` first"
+                "no filter module (zt_jwt.wasm, zt_authz.wasm, zt_ratelimit.wasm, zt_audit.wasm, zt_suite.wasm) in {dir}; run `make build` first"
             ),
             Self::ImageInvalid(message) => write!(f, "cannot build the image: {message}"),
         }

@@ -18,11 +18,12 @@ use common::{Run, scratch};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-const FILTERS: [(&str, &str); 4] = [
+const FILTERS: [(&str, &str); 5] = [
     ("zt-jwt", "zt_jwt.wasm"),
     ("zt-authz", "zt_authz.wasm"),
     ("zt-ratelimit", "zt_ratelimit.wasm"),
     ("zt-audit", "zt_audit.wasm"),
+    ("zt-suite", "zt_suite.wasm"),
 ];
 const VERSION: &str = "1.2.3";
 
@@ -41,7 +42,7 @@ fn fake_module(seed: u32, size: usize) -> Vec<u8> {
     module
 }
 
-/// Writes the four fake modules into `dir`; returns them by filter name.
+/// Writes the five fake modules into `dir`; returns them by filter name.
 fn fake_wasm_dir(dir: &Path) -> BTreeMap<&'static str, Vec<u8>> {
     std::fs::create_dir_all(dir).unwrap();
     FILTERS
@@ -232,8 +233,8 @@ fn both_variants_of_every_module_follow_the_specs() {
     let out = dir.join("out");
     let run = package_ok(&dir.join("wasm"), &out, None);
     let table = printed(&run.stdout);
-    assert_eq!(table.len(), 8, "{}", run.stdout);
-    assert!(run.stderr.contains("wrote 8 image layout(s)"), "{}", run.stderr);
+    assert_eq!(table.len(), 10, "{}", run.stdout);
+    assert!(run.stderr.contains("wrote 10 image layout(s)"), "{}", run.stderr);
     for (name, module) in &modules {
         let compat = Layout::read(&out.join(format!("{name}-compat")), VERSION);
         assert_compat(&compat, module, "1970-01-01T00:00:00Z");
@@ -297,7 +298,7 @@ fn the_version_flag_sets_the_tag_and_a_partial_build_packages_what_is_there() {
     let run = package(&wasm, &dir.join("out"), &["--version=2.0.0-rc.1"], None);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("zt_audit.wasm not found: no image for zt-audit"), "{}", run.stderr);
-    assert_eq!(printed(&run.stdout).len(), 4);
+    assert_eq!(printed(&run.stdout).len(), 3 * 2, "zt-jwt, zt-authz and zt-suite, both variants");
     assert_oci(&Layout::read(&dir.join("out/zt-authz-oci"), "2.0.0-rc.1"), "zt-authz", &modules["zt-authz"]);
     assert!(!dir.join("out/zt-audit-compat").exists());
 

@@ -27,12 +27,14 @@ use crate::error::CliError;
 use archive::{canonical_json, digest_of, gzip, plugin_tar, sha256_hex};
 
 /// The shipped filters: image name, the module `make build` leaves in `target/wasm`, and the root
-/// id the shipped Envoy configurations give it (`envoy/configs/zero-trust.yaml`).
-pub const FILTERS: [Filter; 4] = [
+/// id the shipped Envoy configurations give it (`envoy/configs/zero-trust.yaml`,
+/// `envoy/configs/zero-trust-suite.yaml`).
+pub const FILTERS: [Filter; 5] = [
     Filter { name: "zt-jwt", file: "zt_jwt.wasm" },
     Filter { name: "zt-authz", file: "zt_authz.wasm" },
     Filter { name: "zt-ratelimit", file: "zt_ratelimit.wasm" },
     Filter { name: "zt-audit", file: "zt_audit.wasm" },
+    Filter { name: "zt-suite", file: "zt_suite.wasm" },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
