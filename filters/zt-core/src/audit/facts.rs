@@ -3,11 +3,12 @@
 
 use std::rc::Rc;
 
-use serde_json::Value;
+use serde::Serialize;
 
 use super::record::Outcome;
 use crate::address::SourceAddresses;
 use crate::jwt::VerifiedToken;
+use crate::{authz, jwt, ratelimit};
 
 /// What an earlier stage handed on: as another module wrote it to filter state (raw JSON,
 /// read back and checked), or as a stage of the same module decided it (typed, never parsed).
@@ -17,11 +18,36 @@ pub enum Handed<T> {
     Stage(T),
 }
 
-/// One stage's decision as the audit record shows it, with its outcome told by the stage.
-#[derive(Debug, Clone)]
-pub struct StageRecord {
-    pub outcome: Outcome,
-    pub record: Value,
+/// One stage's decision record, as the stage made it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum StageRecord {
+    Jwt(jwt::DecisionRecord),
+    Authz(authz::DecisionRecord),
+    RateLimit(ratelimit::DecisionRecord),
+}
+
+impl StageRecord {
+    /// What the decision weighs in the request's outcome.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            StageRecord::Jwt(record) => match record.decision {
+                jwt::Verdict::Allow | jwt::Verdict::Anonymous => Outcome::Allow,
+                jwt::Verdict::AdvisoryDeny => Outcome::Advisory,
+                jwt::Verdict::Deny => Outcome::Deny,
+            },
+            StageRecord::Authz(record) => match record.decision {
+                authz::Verdict::Allow => Outcome::Allow,
+                authz::Verdict::AdvisoryDeny => Outcome::Advisory,
+                authz::Verdict::Deny => Outcome::Deny,
+            },
+            StageRecord::RateLimit(record) => match record.decision {
+                ratelimit::Verdict::Admitted => Outcome::Allow,
+                ratelimit::Verdict::AdvisoryLimited => Outcome::Advisory,
+                ratelimit::Verdict::Limited => Outcome::Limited,
+            },
+        }
+    }
 }
 
 /// The facts of one ended stream. Every field is optional: a request an earlier filter

@@ -202,9 +202,10 @@ impl AuditConfig {
             let value = match handed {
                 None => continue,
                 Some(Handed::Stage(stage)) => {
-                    outcome = outcome.max(stage.outcome);
+                    outcome = outcome.max(stage.outcome());
                     decided = true;
-                    stage.record.clone()
+                    // Plain names and numbers: serialising them cannot fail.
+                    serde_json::to_value(stage).unwrap_or(Value::Null)
                 }
                 Some(Handed::FilterState(raw)) => {
                     let value = match serde_json::from_slice::<Value>(raw) {

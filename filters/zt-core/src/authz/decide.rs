@@ -23,7 +23,7 @@
 //! identity, when such a policy would match were its scope conditions met → `scope_missing`
 //! with those scopes (403 `insufficient_scope`).
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::compile::{AuthzConfig, Policy};
 use super::condition::{Request, Scopes};
@@ -32,7 +32,8 @@ use super::{DEFAULT_DENY, RequestFacts};
 use crate::routes::Selected;
 
 /// Whether the request passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Allow,
     Deny,
@@ -121,16 +122,35 @@ impl Decision {
         self.verdict != Verdict::Deny
     }
 
-    /// The record handed to later filters through filter state
-    /// ([`crate::filter_state::AUTHZ_DECISION`]): ids and reasons only, never a claim value.
-    pub fn record(&self) -> serde_json::Value {
-        json!({
-            "decision": self.verdict.as_str(),
-            "policy": self.policy,
-            "reason": self.reason.as_str(),
-            "route": self.route,
-            "audit": self.audit,
-        })
+    /// The record handed on to the audit stage (through filter state between single filters,
+    /// [`crate::filter_state::AUTHZ_DECISION`]): ids and reasons only, never a claim value.
+    pub fn record(&self) -> DecisionRecord {
+        DecisionRecord {
+            decision: self.verdict,
+            policy: Some(self.policy.clone()),
+            reason: self.reason.as_str(),
+            route: self.route.clone(),
+            audit: self.audit.clone(),
+        }
+    }
+}
+
+/// [`Decision::record`]: `{"decision", "policy", "reason", "route", "audit"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionRecord {
+    pub decision: Verdict,
+    /// `None` when the request could not be evaluated (its facts were unreadable).
+    pub policy: Option<String>,
+    /// [`AuthzReason::as_str`], or why the request could not be evaluated.
+    pub reason: &'static str,
+    pub route: Option<String>,
+    pub audit: Vec<String>,
+}
+
+impl DecisionRecord {
+    /// A request refused before any policy was evaluated, for the reason `code`.
+    pub fn unevaluated(code: &'static str) -> Self {
+        Self { decision: Verdict::Deny, policy: None, reason: code, route: None, audit: Vec::new() }
     }
 }
 

@@ -21,7 +21,7 @@ mod time_window;
 use std::net::IpAddr;
 
 pub use compile::AuthzConfig;
-pub use decide::{AuthzReason, Decision, Verdict};
+pub use decide::{AuthzReason, Decision, DecisionRecord, Verdict};
 pub use response::denial;
 
 use crate::jwt::Identity;

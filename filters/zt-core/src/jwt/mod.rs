@@ -45,7 +45,9 @@ pub use remote::{
     FetchFailure, FetchOutcome, FetchPolicy, FetchRequest, FetchStage, FetchTarget, KeysWait, KidRefetch,
     MAX_DOCUMENT_BYTES, OidcDiscoveryJson, ProviderId, RemoteJwksJson, RemoteKeys, RemoteSource,
 };
-pub use requirement::{Decision, Requirement, RequirementJson, Requirements, RequirementsJson};
+pub use requirement::{
+    Decision, DecisionRecord, Requirement, RequirementJson, Requirements, RequirementsJson, Verdict,
+};
 pub use response::denial;
 pub use signature::{InModuleVerifier, SignatureVerifier};
 pub use sources::TokenSource;

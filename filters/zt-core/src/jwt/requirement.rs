@@ -7,8 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::authenticate::Authenticated;
 use super::error::JwtError;
@@ -106,16 +105,39 @@ impl Requirement {
 }
 
 impl Decision {
-    /// The record handed to later filters (the audit filter) through filter state.
-    pub fn record(&self, requirement: &Requirement) -> serde_json::Value {
+    /// The record handed on to the audit stage (through filter state between single filters,
+    /// [`crate::filter_state::JWT_DECISION`]).
+    pub fn record(&self, requirement: &Requirement) -> DecisionRecord {
         let (decision, reason, provider) = match self {
-            Decision::Allow(a) => ("allow", None, Some(a.token.identity.provider.as_str())),
-            Decision::AllowAnonymous { failure } => ("anonymous", failure.as_ref().map(JwtError::reason), None),
-            Decision::AdvisoryDeny(e) => ("advisory_deny", Some(e.reason()), None),
-            Decision::Deny(e) => ("deny", Some(e.reason()), None),
+            Decision::Allow(a) => (Verdict::Allow, None, Some(a.token.identity.provider.clone())),
+            Decision::AllowAnonymous { failure } => (Verdict::Anonymous, failure.as_ref().map(JwtError::reason), None),
+            Decision::AdvisoryDeny(e) => (Verdict::AdvisoryDeny, Some(e.reason()), None),
+            Decision::Deny(e) => (Verdict::Deny, Some(e.reason()), None),
         };
-        json!({"decision": decision, "reason": reason, "requirement": requirement.name, "provider": provider})
+        DecisionRecord { decision, reason, requirement: requirement.name.clone(), provider }
     }
+}
+
+/// What the JWT stage decided, in its record's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Allow,
+    /// Let through without an identity, as the requirement allows.
+    Anonymous,
+    AdvisoryDeny,
+    Deny,
+}
+
+/// [`Decision::record`]: `{"decision", "reason", "requirement", "provider"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionRecord {
+    pub decision: Verdict,
+    /// [`JwtError::reason`] of a refused or anonymous request's token.
+    pub reason: Option<&'static str>,
+    pub requirement: String,
+    /// The verifying provider's name, when allowed.
+    pub provider: Option<String>,
 }
 
 /// The validated requirements and how routes select them.
@@ -342,7 +364,7 @@ mod tests {
         let r = requirements(serde_json::json!({})).unwrap();
         let record = Decision::Deny(JwtError::Expired { exp: 5, now: UnixSeconds(9) }).record(&r.default);
         assert_eq!(
-            record,
+            serde_json::to_value(record).unwrap(),
             serde_json::json!({"decision": "deny", "reason": "expired", "requirement": "default", "provider": null})
         );
     }

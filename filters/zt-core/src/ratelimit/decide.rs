@@ -11,7 +11,7 @@
 //!   failed or late answer refuses or admits per `global.on_error`;
 //! - route metadata naming an undefined route rule refuses (`unknown_route_rule`).
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::bucket::Take;
 use super::compile::{Limit, RateLimitConfig};
@@ -22,7 +22,8 @@ use super::table::{Effort, KeyId, TableError};
 use super::{RequestFacts, rls::Code};
 use crate::routes::{RouteRequest, Selected};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Admitted,
     Limited,
@@ -104,18 +105,36 @@ pub struct Decision {
     pub effort: Effort,
 }
 
+/// [`Decision::record`]: `{"decision", "reason", "limit", "remaining", "route"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionRecord {
+    pub decision: Verdict,
+    /// [`Reason::as_str`], or why the request could not be evaluated.
+    pub reason: &'static str,
+    pub limit: Option<String>,
+    /// Tokens left of the deciding limit, or of the tightest enforced one.
+    pub remaining: Option<u64>,
+    pub route: Option<String>,
+}
+
+impl DecisionRecord {
+    /// A request refused before any limit was applied, for the reason `code`.
+    pub fn unevaluated(code: &'static str) -> Self {
+        Self { decision: Verdict::Limited, reason: code, limit: None, remaining: None, route: None }
+    }
+}
+
 impl Decision {
     /// The record handed to the audit filter ([`crate::filter_state::RATELIMIT_DECISION`]):
     /// names and numbers, never a key's value.
-    pub fn record(&self) -> serde_json::Value {
-        let remaining = self.deciding_status().map(|s| s.remaining);
-        json!({
-            "decision": self.verdict.as_str(),
-            "reason": self.reason.as_str(),
-            "limit": self.limit,
-            "remaining": remaining,
-            "route": self.route,
-        })
+    pub fn record(&self) -> DecisionRecord {
+        DecisionRecord {
+            decision: self.verdict,
+            reason: self.reason.as_str(),
+            limit: self.limit.clone(),
+            remaining: self.deciding_status().map(|s| s.remaining),
+            route: self.route.clone(),
+        }
     }
 
     /// The deciding limit's status, or else the enforced limit with the fewest left.

@@ -25,7 +25,7 @@ pub mod rls;
 pub mod table;
 
 pub use compile::{Global, RateLimitConfig};
-pub use decide::{Decision, GlobalAnswer, LimitStatus, Pending, Reason, Step, Verdict};
+pub use decide::{Decision, DecisionRecord, GlobalAnswer, LimitStatus, Pending, Reason, Step, Verdict};
 pub use response::{admitted_headers, refusal};
 
 /// What the adapter read of a request. Facts the configuration does not read

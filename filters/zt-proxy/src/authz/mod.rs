@@ -5,8 +5,8 @@ mod metrics;
 
 use proxy_wasm::traits::HttpContext;
 use zt_core::address::PEER_ADDRESS_FILTER_STATE;
-use zt_core::audit::{Outcome, StageRecord};
-use zt_core::authz::{AuthzConfig, AuthzReason, Decision, RequestFacts, Verdict, denial};
+use zt_core::audit::StageRecord;
+use zt_core::authz::{AuthzConfig, AuthzReason, Decision, DecisionRecord, RequestFacts, Verdict, denial};
 use zt_core::filter_state::AUTHZ_DECISION;
 use zt_core::{LocalReply, SourceAddresses};
 
@@ -112,12 +112,7 @@ impl AuthzStage {
 
     fn record<const M: u8>(&self, stages: &Stages<M>, pass: &mut Pass, decision: &Decision) {
         self.metrics.record(decision);
-        let outcome = match decision.verdict {
-            Verdict::Allow => Outcome::Allow,
-            Verdict::AdvisoryDeny => Outcome::Advisory,
-            Verdict::Deny => Outcome::Deny,
-        };
-        hand_on(stages, pass, StageRecord { outcome, record: decision.record() });
+        hand_on(stages, pass, decision.record());
     }
 
     /// Denies a request whose facts cannot be read; the log says why, the client gets a code.
@@ -127,23 +122,20 @@ impl AuthzStage {
         stages: &Stages<M>,
         pass: &mut Pass,
         status: u16,
-        code: &str,
+        code: &'static str,
         why: &str,
     ) -> Flow {
         log::warn!("{FILTER}: denied, request not evaluated: {why}");
         self.metrics.unreadable();
-        let record =
-            serde_json::json!({"decision": "deny", "policy": null, "reason": code, "route": null, "audit": []});
-        hand_on(stages, pass, StageRecord { outcome: Outcome::Deny, record });
+        hand_on(stages, pass, DecisionRecord::unevaluated(code));
         crate::send_reply(http, &LocalReply::json(status, Vec::new(), &serde_json::json!({"error": code})));
         Flow::Stop
     }
 }
 
-fn hand_on<const M: u8>(stages: &Stages<M>, pass: &mut Pass, record: StageRecord) {
-    if stages.handoff == Handoff::FilterState
-        && crate::set_filter_state(AUTHZ_DECISION, record.record.to_string().as_bytes()).is_err()
-    {
+fn hand_on<const M: u8>(stages: &Stages<M>, pass: &mut Pass, record: DecisionRecord) {
+    let record = StageRecord::Authz(record);
+    if stages.handoff == Handoff::FilterState && !crate::hand_on(AUTHZ_DECISION, &record) {
         log::warn!("{FILTER}: cannot record the decision in filter state {AUTHZ_DECISION}");
     }
     pass.authz_record = Some(record);

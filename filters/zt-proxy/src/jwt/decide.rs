@@ -6,7 +6,7 @@
 use std::rc::Rc;
 
 use proxy_wasm::traits::HttpContext;
-use zt_core::audit::{Outcome, StageRecord};
+use zt_core::audit::StageRecord;
 use zt_core::filter_state::{IDENTITY, JWT_DECISION};
 use zt_core::jwt::{
     Authenticator, Decision, FetchRequest, HeaderEdit, Identity, JwtError, KeysWait, KidRefetch, ProviderId,
@@ -84,10 +84,8 @@ pub fn decide(
     }
     let decision = requirement.decide(result);
     let strip = must_strip(authenticator.config.forward_token, requirement, &decision);
-    let record = StageRecord { outcome: outcome(&decision), record: decision.record(requirement) };
-    if handoff == Handoff::FilterState
-        && crate::set_filter_state(JWT_DECISION, record.record.to_string().as_bytes()).is_err()
-    {
+    let record = StageRecord::Jwt(decision.record(requirement));
+    if handoff == Handoff::FilterState && !crate::hand_on(JWT_DECISION, &record) {
         log::warn!("{FILTER}: cannot record the decision in filter state {JWT_DECISION}");
     }
     pass.jwt_record = Some(record);
@@ -218,13 +216,4 @@ fn deny(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &JwtMetr
     }
     crate::send_reply(http, &denial(error, &authenticator.config.realm));
     Flow::Stop
-}
-
-/// The decision's weight in the audit record's outcome.
-fn outcome(decision: &Decision) -> Outcome {
-    match decision {
-        Decision::Allow(_) | Decision::AllowAnonymous { .. } => Outcome::Allow,
-        Decision::AdvisoryDeny(_) => Outcome::Advisory,
-        Decision::Deny(_) => Outcome::Deny,
-    }
 }

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use proxy_wasm::traits::HttpContext;
 use zt_core::address::PEER_ADDRESS_FILTER_STATE;
-use zt_core::audit::{Outcome, StageRecord};
+use zt_core::audit::StageRecord;
 use zt_core::filter_state::RATELIMIT_DECISION;
 use zt_core::ratelimit::rls::{self, METHOD, SERVICE};
 use zt_core::ratelimit::{
-    Decision, GlobalAnswer, Pending, RateLimitConfig, Reason, RequestFacts, Step, Verdict, admitted_headers, refusal,
+    Decision, DecisionRecord, GlobalAnswer, Pending, RateLimitConfig, Reason, RequestFacts, Step, Verdict,
+    admitted_headers, refusal,
 };
 use zt_core::{LocalReply, SourceAddresses};
 
@@ -210,12 +211,7 @@ impl RateLimitStage {
         decision: &Decision,
     ) -> Flow {
         self.metrics.record(decision);
-        let outcome = match decision.verdict {
-            Verdict::Admitted => Outcome::Allow,
-            Verdict::AdvisoryLimited => Outcome::Advisory,
-            Verdict::Limited => Outcome::Limited,
-        };
-        hand_on(stages, pass, StageRecord { outcome, record: decision.record() });
+        hand_on(stages, pass, decision.record());
         let x_ratelimit = self.config.x_ratelimit();
         if let Some(reply) = refusal(decision, x_ratelimit) {
             log::debug!("{FILTER}: limited ({:?}, {})", decision.limit, decision.reason.as_str());
@@ -238,23 +234,20 @@ impl RateLimitStage {
         stages: &Stages<M>,
         pass: &mut Pass,
         status: u16,
-        code: &str,
+        code: &'static str,
         why: &str,
     ) -> Flow {
         log::warn!("{FILTER}: refused, request not evaluated: {why}");
         self.metrics.unreadable();
-        let record =
-            serde_json::json!({"decision": "limited", "reason": code, "limit": null, "remaining": null, "route": null});
-        hand_on(stages, pass, StageRecord { outcome: Outcome::Limited, record });
+        hand_on(stages, pass, DecisionRecord::unevaluated(code));
         crate::send_reply(http, &LocalReply::json(status, Vec::new(), &serde_json::json!({"error": code})));
         Flow::Stop
     }
 }
 
-fn hand_on<const M: u8>(stages: &Stages<M>, pass: &mut Pass, record: StageRecord) {
-    if stages.handoff == Handoff::FilterState
-        && crate::set_filter_state(RATELIMIT_DECISION, record.record.to_string().as_bytes()).is_err()
-    {
+fn hand_on<const M: u8>(stages: &Stages<M>, pass: &mut Pass, record: DecisionRecord) {
+    let record = StageRecord::RateLimit(record);
+    if stages.handoff == Handoff::FilterState && !crate::hand_on(RATELIMIT_DECISION, &record) {
         log::warn!("{FILTER}: cannot record the decision in filter state {RATELIMIT_DECISION}");
     }
     pass.ratelimit_record = Some(record);
