@@ -19,8 +19,8 @@ WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrappin
 # The shipped filter modules, and the test-only ones (crate names). The JWT module carries the
 # in-module crypto and is built for speed (profile `release`); the others for size
 # (`release-small`, see Cargo.toml).
-SPEED_MODULES := zt-jwt zt-suite
-SIZE_MODULES := zt-authz zt-ratelimit zt-audit
+SPEED_MODULES := zt-jwt
+SIZE_MODULES := zt-authz zt-ratelimit zt-audit zt-suite
 MODULES := $(SPEED_MODULES) $(SIZE_MODULES)
 FIXTURES := fixture-trap fixture-abi-probe fixture-noop
 

@@ -109,6 +109,14 @@ impl Envoy {
         self.child.id()
     }
 
+    /// The process's resident memory now (`VmRSS` of `/proc/<pid>/status`), in MiB.
+    pub fn rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let kib: f64 =
+            status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().strip_suffix("kB")?.trim().parse().ok()?;
+        Some(kib / 1024.0)
+    }
+
     pub fn admin_port(&self) -> u16 {
         self.admin_port
     }

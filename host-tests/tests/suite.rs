@@ -197,3 +197,37 @@ fn the_rate_limit_services_answer_resumes_or_refuses_and_is_audited() {
     assert_eq!(outcomes, [json!("allow"), json!("limited")]);
     assert_eq!(envoy.grpc_calls().len(), 2);
 }
+
+#[test]
+fn every_stages_service_keeps_its_own_schedule_on_the_one_timer() {
+    // Remote keys (first fetch within 100 ms, then every 8 s: 4/5 of the cache duration), audit export (every 25 ms
+    // tick, a batch when 2 records wait or 100 ms pass), bucket sweeps (every 30 s by default).
+    let remote = json!({"remote": {"cluster": "idp", "uri": "https://idp.test/jwks", "cache_duration_seconds": 10}});
+    let (jwt, authz, audit) =
+        (jwt(remote), authz(), json!({"collector": {"cluster": "otel", "batch_records": 2, "batch_age_ms": 100}}));
+    let mut envoy = Harness::new();
+    envoy.clock().set_unix_seconds(NOW);
+    envoy.script_http("idp", ScriptedResponse::ok(json!({"keys": [jwk("a")]}).to_string()));
+    envoy.script_http("otel", ScriptedResponse::ok("{}"));
+    let limit = local_limit();
+    let sections = [("jwt", &jwt), ("authz", &authz), ("ratelimit", &limit), ("audit", &audit)];
+    envoy.load(Layout::Suite.filters(&sections, &[]).remove(0)).unwrap();
+    let calls_to = |envoy: &Harness, cluster: &str| envoy.http_calls().iter().filter(|c| c.cluster == cluster).count();
+    envoy.advance(StdDuration::from_millis(150)).unwrap();
+    assert_eq!(calls_to(&envoy, "idp"), 1, "the first keys within 100 ms");
+    for sub in ["a", "b", "c"] {
+        assert!(envoy.send(bearer(&token("a", sub, "orders:read"))).reached_upstream(), "{}", envoy.log_text());
+    }
+    envoy.advance(StdDuration::from_millis(50)).unwrap();
+    assert_eq!(calls_to(&envoy, "otel"), 1, "a full batch leaves at the next audit tick");
+    envoy.advance(StdDuration::from_millis(150)).unwrap();
+    assert_eq!(calls_to(&envoy, "otel"), 2, "the third record when it is a batch age old");
+    assert_eq!(envoy.metric("zt_audit.collector.exported"), Some(3));
+    envoy.advance(StdDuration::from_secs(10)).unwrap();
+    assert_eq!(calls_to(&envoy, "idp"), 2, "one refresh after 8 s, not one per tick");
+    // A minute and a sweep later, the three buckets are full again and freed.
+    envoy.advance(StdDuration::from_secs(65)).unwrap();
+    assert_eq!(envoy.metric("zt_ratelimit.evicted"), Some(3), "{}", envoy.log_text());
+    // Fetched at 0.1 s, then 8.1 s, 16.1 s, ... 72.1 s: ten in 75 s.
+    assert_eq!(calls_to(&envoy, "idp"), 10, "a refresh every 8 s");
+}

@@ -107,12 +107,14 @@ pub struct Outcome {
 
 /// `server.initialization_time_ms` as the Envoy of one variant reported it: configuration
 /// loading up to the listeners being ready, which for a Wasm filter includes compiling the
-/// module and starting its VMs (`on_vm_start`, `on_configure`).
+/// module and starting its VMs (`on_vm_start`, `on_configure`); and its resident memory after
+/// its loads.
 #[derive(Clone, Copy, Debug)]
 pub struct Startup {
     pub workers: u32,
     pub variant: Variant,
     pub milliseconds: f64,
+    pub rss_mib: Option<f64>,
 }
 
 /// Runs the plan; every sample is checked (a variant that let an invalid token through or
@@ -198,7 +200,7 @@ pub fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Outcome, BedEr
         }
         for (variant, envoy) in &envoys {
             if let Some(milliseconds) = envoy.initialization_ms(Duration::from_secs(6)) {
-                startups.push(Startup { workers, variant: *variant, milliseconds });
+                startups.push(Startup { workers, variant: *variant, milliseconds, rss_mib: envoy.rss_mib() });
             }
         }
     }

@@ -160,17 +160,22 @@ pub fn startup_table(startups: &[super::Startup]) -> String {
         "\n## Start-up as Envoy reports it\n\n\
          `server.initialization_time_ms` (start to listeners ready; for a Wasm filter this includes \
          compiling the module and running `on_vm_start` and `on_configure` on the main thread and \
-         each worker), one start per variant and worker count.\n\n\
-         | workers | variant | ms | over bare |\n|---|---|---:|---:|\n",
+         each worker), one start per variant and worker count; Envoy's resident memory (`VmRSS`) \
+         after that variant's loads.\n\n\
+         | workers | variant | ms | over bare | RSS MiB | over bare |\n|---|---|---:|---:|---:|---:|\n",
     );
     for startup in startups {
-        let bare = startups
-            .iter()
-            .find(|s| s.workers == startup.workers && s.variant == Variant::Bare)
-            .map_or(String::from("–"), |bare| format!("{:+.1}", startup.milliseconds - bare.milliseconds));
+        let bare = startups.iter().find(|s| s.workers == startup.workers && s.variant == Variant::Bare);
+        let ms_over =
+            bare.map_or(String::from("–"), |bare| format!("{:+.1}", startup.milliseconds - bare.milliseconds));
+        let rss = startup.rss_mib.map_or(String::from("–"), |rss| format!("{rss:.1}"));
+        let rss_over = match (startup.rss_mib, bare.and_then(|bare| bare.rss_mib)) {
+            (Some(rss), Some(bare)) => format!("{:+.1}", rss - bare),
+            _ => String::from("–"),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} | {bare} |",
+            "| {} | {} | {:.1} | {ms_over} | {rss} | {rss_over} |",
             startup.workers,
             startup.variant.name(),
             startup.milliseconds
