@@ -125,13 +125,15 @@ impl AuditStage {
         StreamFacts {
             start_ns: property_u64(&["request", "time"]),
             now_ns: crate::now_ns(http),
-            request_id: property(&["request", "id"]).map(text),
+            // Envoy's `request.id`, `request.host`, `request.method` and `request.path` are these
+            // request headers; a header read skips the attribute layer's wrapper.
+            request_id: header("x-request-id"),
             traceparent: header("traceparent"),
             source: pass.facts.addresses(),
             peer_uri_san: pass.facts.peer_uri_san().map(str::to_owned),
-            authority: property(&["request", "host"]).map(text),
-            method: property(&["request", "method"]).map(text),
-            path: property(&["request", "path"]).map(text),
+            authority: header(":authority"),
+            method: header(":method"),
+            path: header(":path"),
             route_name: pass.facts.route_name().map(str::to_owned),
             // Always: a route naming an undefined rule is an anomaly, rules or none.
             route_choice: pass.facts.route_rule(ROUTE_METADATA_KEY).map(str::to_owned),
