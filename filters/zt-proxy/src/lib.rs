@@ -93,12 +93,6 @@ pub fn set_filter_state(name: &str, value: &[u8]) -> Result<(), Status> {
     proxy_wasm::hostcalls::set_property(vec![name], Some(value))
 }
 
-/// Writes a stage's decision record to filter state for the next filter; `false` when the host
-/// refused it.
-pub fn hand_on(name: &str, record: &zt_core::audit::StageRecord) -> bool {
-    serde_json::to_vec(record).is_ok_and(|bytes| set_filter_state(name, &bytes).is_ok())
-}
-
 /// Reads a property (an Envoy attribute such as `["xds", "route_name"]`, or a filter-state
 /// entry) as bytes; `None` when absent or unreadable.
 pub fn property(path: &[&str]) -> Option<Vec<u8>> {

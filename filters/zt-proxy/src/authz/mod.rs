@@ -7,10 +7,9 @@ use proxy_wasm::traits::HttpContext;
 use zt_core::address::PEER_ADDRESS_FILTER_STATE;
 use zt_core::audit::StageRecord;
 use zt_core::authz::{AuthzConfig, AuthzReason, Decision, DecisionRecord, RequestFacts, Verdict, denial};
-use zt_core::filter_state::AUTHZ_DECISION;
 use zt_core::{LocalReply, SourceAddresses};
 
-use crate::pipeline::{self, Flow, Handoff, Pass, Stages};
+use crate::pipeline::{self, Flow, Pass, Stages};
 use metrics::AuthzMetrics;
 
 /// The name this stage logs under.
@@ -112,7 +111,7 @@ impl AuthzStage {
 
     fn record<const M: u8>(&self, stages: &Stages<M>, pass: &mut Pass, decision: &Decision) {
         self.metrics.record(decision);
-        hand_on(stages, pass, decision.record());
+        pass.hand_on(stages.handoff, StageRecord::Authz(decision.record()));
     }
 
     /// Denies a request whose facts cannot be read; the log says why, the client gets a code.
@@ -127,18 +126,10 @@ impl AuthzStage {
     ) -> Flow {
         log::warn!("{FILTER}: denied, request not evaluated: {why}");
         self.metrics.unreadable();
-        hand_on(stages, pass, DecisionRecord::unevaluated(code));
+        pass.hand_on(stages.handoff, StageRecord::Authz(DecisionRecord::unevaluated(code)));
         crate::send_reply(http, &LocalReply::json(status, Vec::new(), &serde_json::json!({"error": code})));
         Flow::Stop
     }
-}
-
-fn hand_on<const M: u8>(stages: &Stages<M>, pass: &mut Pass, record: DecisionRecord) {
-    let record = StageRecord::Authz(record);
-    if stages.handoff == Handoff::FilterState && !crate::hand_on(AUTHZ_DECISION, &record) {
-        log::warn!("{FILTER}: cannot record the decision in filter state {AUTHZ_DECISION}");
-    }
-    pass.authz_record = Some(record);
 }
 
 fn text(bytes: Option<Vec<u8>>) -> Option<String> {

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use proxy_wasm::traits::HttpContext;
 use zt_core::audit::StageRecord;
-use zt_core::filter_state::{IDENTITY, JWT_DECISION};
+use zt_core::filter_state::IDENTITY;
 use zt_core::jwt::{
     Authenticator, Decision, FetchRequest, HeaderEdit, Identity, JwtError, KeysWait, KidRefetch, ProviderId,
     Requirement, claim_headers, denial, must_strip, payload_header_value, strip_token_edits,
@@ -84,11 +84,7 @@ pub fn decide(
     }
     let decision = requirement.decide(result);
     let strip = must_strip(authenticator.config.forward_token, requirement, &decision);
-    let record = StageRecord::Jwt(decision.record(requirement));
-    if handoff == Handoff::FilterState && !crate::hand_on(JWT_DECISION, &record) {
-        log::warn!("{FILTER}: cannot record the decision in filter state {JWT_DECISION}");
-    }
-    pass.jwt_record = Some(record);
+    pass.hand_on(handoff, StageRecord::Jwt(decision.record(requirement)));
     Step::Done(match decision {
         Decision::Allow(authenticated) => {
             let cache = if authenticated.cache_hit { metrics.cache_hit } else { metrics.cache_miss };

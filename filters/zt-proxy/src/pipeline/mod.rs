@@ -19,7 +19,7 @@ use proxy_wasm::types::Action;
 use zt_core::ConfigError;
 use zt_core::audit::{AuditConfig, StageRecord};
 use zt_core::authz::AuthzConfig;
-use zt_core::filter_state::IDENTITY;
+use zt_core::filter_state::{AUTHZ_DECISION, IDENTITY, JWT_DECISION, RATELIMIT_DECISION};
 use zt_core::jwt::{Identity, JwtFilterConfig, VerifiedToken};
 use zt_core::ratelimit::RateLimitConfig;
 use zt_core::suite::SuiteConfig;
@@ -186,6 +186,22 @@ pub fn identity<'p, const M: u8>(stages: &Stages<M>, pass: &'p Pass) -> Result<O
 }
 
 impl Pass {
+    /// Keeps a stage's decision record for the later stages of this module (the audit stage)
+    /// and, between single filters, writes it to the stage's filter-state entry for the next.
+    pub fn hand_on(&mut self, handoff: Handoff, record: StageRecord) {
+        let (slot, entry, stage) = match &record {
+            StageRecord::Jwt(_) => (&mut self.jwt_record, JWT_DECISION, "zt-jwt"),
+            StageRecord::Authz(_) => (&mut self.authz_record, AUTHZ_DECISION, "zt-authz"),
+            StageRecord::RateLimit(_) => (&mut self.ratelimit_record, RATELIMIT_DECISION, "zt-ratelimit"),
+        };
+        if handoff == Handoff::FilterState
+            && !serde_json::to_vec(&record).is_ok_and(|bytes| crate::set_filter_state(entry, &bytes).is_ok())
+        {
+            log::warn!("{stage}: cannot record the decision in filter state {entry}");
+        }
+        *slot = Some(record);
+    }
+
     fn new(context_id: u32) -> Self {
         Self {
             context_id,

@@ -11,7 +11,6 @@ use std::time::Duration;
 use proxy_wasm::traits::HttpContext;
 use zt_core::address::PEER_ADDRESS_FILTER_STATE;
 use zt_core::audit::StageRecord;
-use zt_core::filter_state::RATELIMIT_DECISION;
 use zt_core::ratelimit::rls::{self, METHOD, SERVICE};
 use zt_core::ratelimit::{
     Decision, DecisionRecord, GlobalAnswer, Pending, RateLimitConfig, Reason, RequestFacts, Step, Verdict,
@@ -22,7 +21,7 @@ use zt_core::{LocalReply, SourceAddresses};
 pub use service::RateLimitService;
 
 use crate::EnvoySharedData;
-use crate::pipeline::{self, Flow, Handoff, Pass, Stages};
+use crate::pipeline::{self, Flow, Pass, Stages};
 use metrics::RateLimitMetrics;
 
 /// The name this stage logs under.
@@ -211,7 +210,7 @@ impl RateLimitStage {
         decision: &Decision,
     ) -> Flow {
         self.metrics.record(decision);
-        hand_on(stages, pass, decision.record());
+        pass.hand_on(stages.handoff, StageRecord::RateLimit(decision.record()));
         let x_ratelimit = self.config.x_ratelimit();
         if let Some(reply) = refusal(decision, x_ratelimit) {
             log::debug!("{FILTER}: limited ({:?}, {})", decision.limit, decision.reason.as_str());
@@ -239,16 +238,8 @@ impl RateLimitStage {
     ) -> Flow {
         log::warn!("{FILTER}: refused, request not evaluated: {why}");
         self.metrics.unreadable();
-        hand_on(stages, pass, DecisionRecord::unevaluated(code));
+        pass.hand_on(stages.handoff, StageRecord::RateLimit(DecisionRecord::unevaluated(code)));
         crate::send_reply(http, &LocalReply::json(status, Vec::new(), &serde_json::json!({"error": code})));
         Flow::Stop
     }
-}
-
-fn hand_on<const M: u8>(stages: &Stages<M>, pass: &mut Pass, record: DecisionRecord) {
-    let record = StageRecord::RateLimit(record);
-    if stages.handoff == Handoff::FilterState && !crate::hand_on(RATELIMIT_DECISION, &record) {
-        log::warn!("{FILTER}: cannot record the decision in filter state {RATELIMIT_DECISION}");
-    }
-    pass.ratelimit_record = Some(record);
 }
