@@ -4,10 +4,10 @@
 mod metrics;
 
 use proxy_wasm::traits::HttpContext;
+use zt_core::SourceAddresses;
 use zt_core::address::PEER_ADDRESS_FILTER_STATE;
 use zt_core::audit::StageRecord;
 use zt_core::authz::{AuthzConfig, AuthzReason, Decision, DecisionRecord, RequestFacts, Verdict, denial};
-use zt_core::{LocalReply, SourceAddresses};
 
 use crate::pipeline::{self, Flow, Pass, Stages};
 use metrics::AuthzMetrics;
@@ -126,9 +126,8 @@ impl AuthzStage {
     ) -> Flow {
         log::warn!("{FILTER}: denied, request not evaluated: {why}");
         self.metrics.unreadable();
-        pass.hand_on(stages.handoff, StageRecord::Authz(DecisionRecord::unevaluated(code)));
-        crate::send_reply(http, &LocalReply::json(status, Vec::new(), &serde_json::json!({"error": code})));
-        Flow::Stop
+        let record = StageRecord::Authz(DecisionRecord::unevaluated(code));
+        pass.refuse_unevaluated(http, stages.handoff, record, status, code)
     }
 }
 

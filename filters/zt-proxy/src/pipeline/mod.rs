@@ -16,13 +16,13 @@ use std::rc::Rc;
 
 use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
-use zt_core::ConfigError;
 use zt_core::audit::{AuditConfig, StageRecord};
 use zt_core::authz::AuthzConfig;
 use zt_core::filter_state::{AUTHZ_DECISION, IDENTITY, JWT_DECISION, RATELIMIT_DECISION};
 use zt_core::jwt::{Identity, JwtFilterConfig, VerifiedToken};
 use zt_core::ratelimit::RateLimitConfig;
 use zt_core::suite::SuiteConfig;
+use zt_core::{ConfigError, LocalReply};
 
 pub use facts::Facts;
 pub use root::PipelineRoot;
@@ -200,6 +200,21 @@ impl Pass {
             log::warn!("{stage}: cannot record the decision in filter state {entry}");
         }
         *slot = Some(record);
+    }
+
+    /// Answers a request a stage could not evaluate (its method, path or identity unreadable):
+    /// the stage's record of it is handed on, the client gets `status` and `{"error": code}`.
+    pub fn refuse_unevaluated(
+        &mut self,
+        http: &dyn HttpContext,
+        handoff: Handoff,
+        record: StageRecord,
+        status: u16,
+        code: &str,
+    ) -> Flow {
+        self.hand_on(handoff, record);
+        crate::send_reply(http, &LocalReply::json(status, Vec::new(), &serde_json::json!({"error": code})));
+        Flow::Stop
     }
 
     fn new(context_id: u32) -> Self {

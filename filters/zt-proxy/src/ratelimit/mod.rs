@@ -9,6 +9,7 @@ mod service;
 use std::time::Duration;
 
 use proxy_wasm::traits::HttpContext;
+use zt_core::SourceAddresses;
 use zt_core::address::PEER_ADDRESS_FILTER_STATE;
 use zt_core::audit::StageRecord;
 use zt_core::ratelimit::rls::{self, METHOD, SERVICE};
@@ -16,7 +17,6 @@ use zt_core::ratelimit::{
     Decision, DecisionRecord, GlobalAnswer, Pending, RateLimitConfig, Reason, RequestFacts, Step, Verdict,
     admitted_headers, refusal,
 };
-use zt_core::{LocalReply, SourceAddresses};
 
 pub use service::RateLimitService;
 
@@ -238,8 +238,7 @@ impl RateLimitStage {
     ) -> Flow {
         log::warn!("{FILTER}: refused, request not evaluated: {why}");
         self.metrics.unreadable();
-        pass.hand_on(stages.handoff, StageRecord::RateLimit(DecisionRecord::unevaluated(code)));
-        crate::send_reply(http, &LocalReply::json(status, Vec::new(), &serde_json::json!({"error": code})));
-        Flow::Stop
+        let record = StageRecord::RateLimit(DecisionRecord::unevaluated(code));
+        pass.refuse_unevaluated(http, stages.handoff, record, status, code)
     }
 }
