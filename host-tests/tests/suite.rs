@@ -144,6 +144,38 @@ fn identity_and_decisions_stay_in_memory_with_fewer_host_calls() {
 }
 
 #[test]
+fn later_stages_see_the_request_headers_as_the_jwt_stage_left_them() {
+    // The suite reads the request headers once; the JWT stage's edits must reach what the later
+    // stages read, as they reach a later filter of the chain: the verified `x-user` replaces the
+    // forged one for authorization and audit, and the token is gone (`forward_token` false).
+    let mut jwt = jwt(json!({"inline": {"keys": [jwk("a")]}}));
+    jwt["claim_headers"] = json!([{"claim": "sub", "header": "x-user"}]);
+    let authz = json!({
+        "policies": {"alice-only": {"action": "ALLOW", "rules": [{"when": [
+            {"header": {"name": "x-user", "exact": "alice"}},
+            {"header": {"name": "authorization", "present": false}},
+        ]}]}},
+        "defaults": {"policies": ["alice-only"]},
+    });
+    let audit = json!({"headers": ["x-user"]});
+    let sections = [("jwt", &jwt), ("authz", &authz), ("audit", &audit)];
+    for layout in Layout::ALL {
+        let mut envoy = Harness::new();
+        envoy.clock().set_unix_seconds(NOW);
+        for filter in layout.filters(&sections, &[]) {
+            envoy.load(filter).unwrap();
+        }
+        let forged = bearer(&token("a", "alice", "orders:read")).header("x-user", "mallory");
+        let exchange = envoy.send(forged);
+        assert!(exchange.reached_upstream(), "{layout:?}: {}", envoy.log_text());
+        assert_eq!(exchange.upstream_header("x-user").as_deref(), Some("alice"), "{layout:?}");
+        assert_eq!(records(&envoy)[0]["headers"]["x-user"], "alice", "{layout:?}");
+        let refused = envoy.send(bearer(&token("a", "bob", "orders:read")).header("x-user", "alice"));
+        assert_eq!(refused.status(), Some(403), "{layout:?}: bob's own x-user is replaced by his sub");
+    }
+}
+
+#[test]
 fn after_a_key_refetch_the_later_stages_decide_the_request() {
     let remote = json!({"remote": {"cluster": "idp", "uri": "https://idp.test/jwks", "cache_duration_seconds": 600,
                                    "unknown_kid_refetch_interval_seconds": 1}});

@@ -104,13 +104,13 @@ impl AuditStage {
     }
 
     fn facts<const M: u8>(&self, http: &dyn HttpContext, stages: &Stages<M>, pass: &Pass) -> StreamFacts {
-        let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
-        let header = |name: &str| http.get_http_request_header_bytes(name).map(text);
+        let header =
+            |name: &str| pass.facts.request_header(name).map(|value| String::from_utf8_lossy(value).into_owned());
         let headers = self
             .config
             .headers()
             .iter()
-            .filter_map(|name| http.get_http_request_header_bytes(name).map(|value| (name.clone(), value)))
+            .filter_map(|name| pass.facts.request_header(name).map(|value| (name.clone(), value.to_vec())))
             .collect();
         // A stage of this module hands its result in memory; without that stage, an earlier
         // filter's is read from filter state.
@@ -126,7 +126,7 @@ impl AuditStage {
             start_ns: property_u64(&["request", "time"]),
             now_ns: crate::now_ns(http),
             // Envoy's `request.id`, `request.host`, `request.method` and `request.path` are these
-            // request headers; a header read skips the attribute layer's wrapper.
+            // request headers, as the request's stages saw them (one read for all of them).
             request_id: header("x-request-id"),
             traceparent: header("traceparent"),
             source: pass.facts.addresses(),

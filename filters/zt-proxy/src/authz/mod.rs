@@ -32,12 +32,9 @@ impl AuthzStage {
     pub fn on_request<const M: u8>(&self, http: &dyn HttpContext, stages: &Stages<M>, pass: &mut Pass) -> Flow {
         let config = &self.config;
         let inputs = config.inputs();
-        let headers = if inputs.headers { http.get_http_request_headers_bytes() } else { Vec::new() };
-        let header = |name: &str| match inputs.headers {
-            true => headers.iter().find(|(n, _)| n == name).map(|(_, value)| value.clone()),
-            false => http.get_http_request_header_bytes(name),
-        };
-        let (Some(method), Some(path)) = (text(header(":method")), text(header(":path"))) else {
+        let headers = if inputs.headers { pass.facts.request_headers().clone() } else { Vec::new() };
+        let header = |name: &str| pass.facts.request_header_text(name).map(str::to_owned);
+        let (Some(method), Some(path)) = (header(":method"), header(":path")) else {
             return self.refuse(
                 http,
                 stages,
@@ -47,7 +44,7 @@ impl AuthzStage {
                 "the request's method or path is missing or not UTF-8",
             );
         };
-        let authority = if inputs.authority { text(header(":authority")) } else { None };
+        let authority = if inputs.authority { header(":authority") } else { None };
         let identity = if inputs.reads_identity() {
             match pipeline::identity(stages, pass) {
                 Ok(identity) => identity,
@@ -129,8 +126,4 @@ impl AuthzStage {
         let record = StageRecord::Authz(DecisionRecord::unevaluated(code));
         pass.refuse_unevaluated(http, stages.handoff, record, status, code)
     }
-}
-
-fn text(bytes: Option<Vec<u8>>) -> Option<String> {
-    bytes.and_then(|bytes| String::from_utf8(bytes).ok())
 }

@@ -55,11 +55,11 @@ pub fn decide(
         Ok(requirement) => requirement,
         Err(error) => return Step::Done(deny(http, authenticator, metrics, &error)),
     };
-    let headers = http.get_http_request_headers_bytes();
     let now = crate::now(http);
+    let headers = pass.facts.request_headers();
     let result = match &requirement.all_of {
-        Some(all) => authenticator.authenticate_all(all, &headers, now),
-        None => authenticator.authenticate(&headers, now),
+        Some(all) => authenticator.authenticate_all(all, headers, now),
+        None => authenticator.authenticate(headers, now),
     };
     if attempt == Attempt::First {
         match result {
@@ -100,15 +100,22 @@ pub fn decide(
             }
             pass.identity = Some(Rc::clone(&authenticated.token));
             for (header, value) in claim_headers(&authenticator.config.claim_headers, &authenticated.token.identity) {
-                http.set_http_request_header(&header, Some(&value));
+                pass.facts.set_request_header(&header, Some(value.as_bytes()));
             }
             if let Some(header) = &authenticator.config.payload_header {
                 let value = payload_header_value(&authenticated.token.identity);
-                http.set_http_request_header(header, Some(&value));
+                pass.facts.set_request_header(header, Some(value.as_bytes()));
             }
-            let action = continue_upstream(http, authenticator, strip, &headers);
+            let action = continue_upstream(&mut pass.facts, authenticator, strip);
             if let Some(profile) = &requirement.next_hop_token
-                && !mint_next_hop_token(http, authenticator, profile, &authenticated.token.identity, now)
+                && !mint_next_hop_token(
+                    http,
+                    &mut pass.facts,
+                    authenticator,
+                    profile,
+                    &authenticated.token.identity,
+                    now,
+                )
             {
                 return Step::Done(Flow::Stop);
             }
@@ -117,13 +124,13 @@ pub fn decide(
         }
         Decision::AllowAnonymous { .. } => {
             metrics.anonymous.increment();
-            continue_upstream(http, authenticator, strip, &headers)
+            continue_upstream(&mut pass.facts, authenticator, strip)
         }
         Decision::AdvisoryDeny(error) => {
             metrics.advisory_denied.increment();
             metrics.denied(&error);
             log::info!("{FILTER}: advisory: would deny ({}): {error}", requirement.name);
-            continue_upstream(http, authenticator, strip, &headers)
+            continue_upstream(&mut pass.facts, authenticator, strip)
         }
         Decision::Deny(error) => deny(http, authenticator, metrics, &error),
     })
@@ -148,17 +155,12 @@ fn requirement<'a>(authenticator: &'a Authenticator, facts: &Facts) -> Result<&'
 
 /// Removes the caller's token from every source when the core says so (`must_strip`): an
 /// unverified token, or one a minted token replaces, never goes upstream.
-fn continue_upstream(
-    http: &dyn HttpContext,
-    authenticator: &Authenticator,
-    strip: bool,
-    headers: &[(String, Vec<u8>)],
-) -> Flow {
+fn continue_upstream(facts: &mut Facts, authenticator: &Authenticator, strip: bool) -> Flow {
     if strip {
-        for edit in strip_token_edits(&authenticator.config.token_sources, headers) {
+        for edit in strip_token_edits(&authenticator.config.token_sources, facts.request_headers()) {
             match edit {
-                HeaderEdit::Remove(name) => crate::remove_request_header(http, &name),
-                HeaderEdit::Set(name, value) => http.set_http_request_header_bytes(&name, Some(&value)),
+                HeaderEdit::Remove(name) => facts.set_request_header(&name, None),
+                HeaderEdit::Set(name, value) => facts.set_request_header(&name, Some(&value)),
             }
         }
     }
@@ -169,6 +171,7 @@ fn continue_upstream(
 /// the upstream expects a minted token, and the caller's must not stand in for it.
 fn mint_next_hop_token(
     http: &dyn HttpContext,
+    facts: &mut Facts,
     authenticator: &Authenticator,
     profile: &str,
     caller: &Identity,
@@ -181,7 +184,7 @@ fn mint_next_hop_token(
         .and_then(|()| next_hop.mint(profile, caller, now, jti));
     match minted {
         Ok(token) => {
-            http.set_http_request_header("authorization", Some(&format!("Bearer {token}")));
+            facts.set_request_header("authorization", Some(format!("Bearer {token}").as_bytes()));
             true
         }
         Err(why) => {
@@ -193,11 +196,9 @@ fn mint_next_hop_token(
     }
 }
 
-pub fn is_jwks_request(http: &dyn HttpContext, jwks_path: &str) -> bool {
-    let method = http.get_http_request_header_bytes(":method");
-    let path = http.get_http_request_header_bytes(":path");
-    let path = path.as_deref().map(|p| p.split(|b| *b == b'?').next().unwrap_or_default());
-    method.as_deref() == Some(b"GET".as_slice()) && path == Some(jwks_path.as_bytes())
+pub fn is_jwks_request(facts: &Facts, jwks_path: &str) -> bool {
+    let path = facts.request_header(":path").map(|p| p.split(|b| *b == b'?').next().unwrap_or_default());
+    facts.request_header(":method") == Some(b"GET".as_slice()) && path == Some(jwks_path.as_bytes())
 }
 
 fn deny(http: &dyn HttpContext, authenticator: &Authenticator, metrics: &JwtMetrics, error: &JwtError) -> Flow {

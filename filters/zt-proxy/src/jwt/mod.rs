@@ -71,18 +71,19 @@ impl JwtStage {
         let authenticator = Rc::clone(&self.authenticator);
         if attempt == Attempt::First {
             if let Some(next_hop) = &authenticator.config.next_hop
-                && is_jwks_request(http, &next_hop.jwks_path)
+                && is_jwks_request(&shared.borrow().facts, &next_hop.jwks_path)
             {
                 // The public keys of minted tokens: no credential needed to read them.
                 crate::send_reply(http, next_hop.jwks_reply());
                 return Flow::Stop;
             }
             // Claim headers come from verified tokens only: whatever a client sent is dropped first.
+            let facts = &mut shared.borrow_mut().facts;
             for mapping in &authenticator.config.claim_headers {
-                crate::remove_request_header(http, &mapping.header);
+                facts.remove_request_header(&mapping.header);
             }
             if let Some(header) = &authenticator.config.payload_header {
-                crate::remove_request_header(http, header);
+                facts.remove_request_header(header);
             }
         }
         self.step(http, handoff, shared, attempt)

@@ -1,15 +1,20 @@
 //! What stages read from Envoy about the request, each fact read at most once per request and
-//! only when a stage asks: in the suite, the authorization, rate-limit and audit stages share
-//! one read of the route's metadata, name and addresses.
+//! only when a stage asks: in the suite, the JWT, authorization, rate-limit and audit stages
+//! share one read of the request headers, of the route's metadata, name and addresses.
 
 use std::cell::OnceCell;
 
+use proxy_wasm::types::MapType;
 use zt_core::SourceAddresses;
 
 use crate::route_metadata::RouteMetadata;
 
+/// A request's headers as Envoy holds them: lower-case names, values as bytes, in order.
+pub type Headers = Vec<(String, Vec<u8>)>;
+
 #[derive(Default)]
 pub struct Facts {
+    request_headers: OnceCell<Headers>,
     route_metadata: OnceCell<RouteMetadata>,
     route_name: OnceCell<Option<String>>,
     addresses: OnceCell<SourceAddresses>,
@@ -17,6 +22,47 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// Every request header, read in one host call when a stage first asks (a call per header
+    /// costs a host round trip each, and the stages together look at a dozen). A stage that
+    /// changes a request header does so through [`Facts::set_request_header`], so that the
+    /// stages after it see the request as a later filter would.
+    pub fn request_headers(&self) -> &Headers {
+        self.request_headers
+            .get_or_init(|| proxy_wasm::hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default())
+    }
+
+    /// A request header's first value, as Envoy's own lookup answers it.
+    pub fn request_header(&self, name: &str) -> Option<&[u8]> {
+        self.request_headers().iter().find(|(n, _)| n == name).map(|(_, value)| value.as_slice())
+    }
+
+    /// A request header's first value as text; `None` when absent or not UTF-8.
+    pub fn request_header_text(&self, name: &str) -> Option<&str> {
+        self.request_header(name).and_then(|value| std::str::from_utf8(value).ok())
+    }
+
+    /// Sets (or with `None` removes every value of) a request header in Envoy and in what the
+    /// later stages read.
+    pub fn set_request_header(&mut self, name: &str, value: Option<&[u8]>) {
+        // The SDK's setter panics on a host error; a header that cannot be set is logged.
+        if let Err(status) = proxy_wasm::hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, value) {
+            log::error!("cannot set request header {name}: {status:?}");
+            return;
+        }
+        let Some(headers) = self.request_headers.get_mut() else { return };
+        headers.retain(|(n, _)| n != name);
+        if let Some(value) = value {
+            headers.push((name.to_owned(), value.to_vec()));
+        }
+    }
+
+    /// Removes every value of a request header; no host call when the request has none.
+    pub fn remove_request_header(&mut self, name: &str) {
+        if self.request_header(name).is_some() {
+            self.set_request_header(name, None);
+        }
+    }
+
     /// The rule the route names for a stage under `filter_metadata.zt.<key>`.
     pub fn route_rule(&self, key: &str) -> Option<&str> {
         self.route_metadata.get_or_init(RouteMetadata::read).rule(key)

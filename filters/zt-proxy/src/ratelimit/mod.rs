@@ -100,7 +100,7 @@ impl RateLimitStage {
     pub fn on_request<const M: u8>(&self, http: &dyn HttpContext, stages: &Stages<M>, pass: &mut Pass) -> Flow {
         let config = &self.config;
         let inputs = config.inputs();
-        let text = |name: &str| http.get_http_request_header_bytes(name).and_then(|b| String::from_utf8(b).ok());
+        let text = |name: &str| pass.facts.request_header_text(name).map(str::to_owned);
         let (Some(method), Some(path)) = (text(":method"), text(":path")) else {
             let why = "the request's method or path is missing or not UTF-8";
             return self.refuse(http, stages, pass, 400, "bad_request", why);
@@ -109,7 +109,7 @@ impl RateLimitStage {
         let headers: Vec<(String, Vec<u8>)> = inputs
             .headers
             .iter()
-            .filter_map(|name| http.get_http_request_header_bytes(name).map(|value| (name.clone(), value)))
+            .filter_map(|name| pass.facts.request_header(name).map(|value| (name.clone(), value.to_vec())))
             .collect();
         let identity = if inputs.identity {
             match pipeline::identity(stages, pass) {
