@@ -126,9 +126,40 @@ impl Envoy {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Stops Envoy as an orchestrator does (`SIGTERM`), waiting at most `wait` for it to exit;
+    /// answers whether it exited by itself (else it is killed).
+    pub fn terminate(&mut self, wait: Duration) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().is_ok_and(|s| s.success());
+        let deadline = Instant::now() + wait;
+        while sent && Instant::now() < deadline {
+            if !self.running() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+
     /// Everything Envoy has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+    }
+
+    /// The log once `ready` holds for it, or after 5 s. Audit records reach the log a batch at
+    /// a time, at most a batch age (200 ms by default) after their request: a test that reads
+    /// the record of a request it just sent waits for it here.
+    pub fn log_when(&self, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if ready(&log) || Instant::now() >= deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// A counter or gauge from the admin API (Wasm metrics carry the `wasmcustom.` prefix);

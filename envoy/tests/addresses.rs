@@ -106,13 +106,13 @@ fn send(bed: &Bed, path: &str, tag: &str, forwarded_for: Option<&str>) -> Respon
 
 /// The audit record of the request sent with user agent `tag`.
 fn record(bed: &Bed, tag: &str) -> Value {
-    let log = bed.envoy.log();
-    let line = log
-        .lines()
-        .filter_map(|l| l.split_once("zt.audit.v1 ").map(|(_, json)| json))
-        .find(|json| json.contains(&format!("\"user-agent\":\"{tag}\"")))
-        .unwrap_or_else(|| panic!("no record for {tag}:\n{log}"));
-    serde_json::from_str(line).unwrap()
+    let find = |log: &str| {
+        let mut records = log.lines().filter_map(|l| l.split_once("zt.audit.v1 ").map(|(_, json)| json.to_owned()));
+        records.find(|json| json.contains(&format!("\"user-agent\":\"{tag}\"")))
+    };
+    let log = bed.envoy.log_when(|log| find(log).is_some());
+    let line = find(&log).unwrap_or_else(|| panic!("no record for {tag}:\n{log}"));
+    serde_json::from_str(&line).unwrap()
 }
 
 /// Both spoofs, then what the audit records say; `named_peer`: the filter state names it.

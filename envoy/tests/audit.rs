@@ -308,3 +308,27 @@ fn with_the_collector_down_records_are_dropped_and_counted_and_requests_do_not_w
         eprintln!("collector down: {dropped} dropped, {failures} failed exports, p50 {p50} ms, slowest {slowest} ms");
     }
 }
+
+#[test]
+fn records_waiting_for_the_log_are_written_when_envoy_stops() {
+    let keys = KeySet::generate().unwrap();
+    let echo = EchoUpstream::start().unwrap();
+    let mut audit: Value = serde_json::from_str(&audit_config(json!({"cluster": "otel"}))).unwrap();
+    // Neither a full batch nor its age: only the VM's stop can write them.
+    audit["log_batch_records"] = json!(1000);
+    audit["log_batch_age_ms"] = json!(10_000);
+    let ports = Ports { upstream: echo.port(), ..Ports::default() };
+    let certs = Certs::generate(&[]).unwrap();
+    let config =
+        render_full_chain(Layout::Suite, ports, 1, certs.dir(), &keys.jwks(), &ratelimit_config(), &audit.to_string())
+            .unwrap();
+    let mut envoy = start(&config, 2);
+    let sent = mixed_workload(envoy.port(), &keys, 8);
+    assert_eq!(sent.len(), 8);
+    assert!(logged(&envoy.log()).is_empty(), "the records wait in their workers");
+    assert!(envoy.terminate(Duration::from_secs(10)), "Envoy stops on SIGTERM");
+    let log = envoy.log();
+    let records = logged(&log);
+    assert_eq!(records.len(), 8, "{log}");
+    assert_chains(&records);
+}

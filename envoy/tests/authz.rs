@@ -69,11 +69,15 @@ fn the_workload_identity_decides_the_admin_route() {
         assert!(mtls_get(&bed.certs, None, port, "/admin/users", &[]).is_err());
         assert_eq!(bed.echo.count("/admin/users"), 1, "only the billing workload's request went upstream");
         // zt-audit, last in the chain, recorded both workloads by their verified SPIFFE IDs.
-        let log = bed.envoy.log();
-        for (peer, outcome) in [(BILLING_SPIFFE_ID, "allow"), (SHOP_SPIFFE_ID, "deny")] {
+        let expected = [(BILLING_SPIFFE_ID, "allow"), (SHOP_SPIFFE_ID, "deny")];
+        let recorded = |log: &str, (peer, outcome): (&str, &str)| {
             let record =
                 log.lines().find(|l| l.contains("zt.audit.v1 ") && l.contains(&format!("\"peer\":\"{peer}\"")));
-            assert!(record.is_some_and(|r| r.contains(&format!("\"outcome\":\"{outcome}\""))), "{peer}: {log}");
+            record.is_some_and(|r| r.contains(&format!("\"outcome\":\"{outcome}\"")))
+        };
+        let log = bed.envoy.log_when(|log| expected.iter().all(|e| recorded(log, *e)));
+        for (peer, outcome) in expected {
+            assert!(recorded(&log, (peer, outcome)), "{peer}: {log}");
         }
     }
 }

@@ -73,7 +73,8 @@ fn full_chain_with(layout: Layout, audit: &Value, env: &[(&str, &str)]) -> Harne
     let mut envoy = Harness::new();
     envoy.clock().set_unix_seconds(NOW);
     let (jwt, authz, ratelimit) = (jwt_config(), authz_config(), ratelimit_config());
-    let sections = [("jwt", &jwt), ("authz", &authz), ("ratelimit", &ratelimit), ("audit", audit)];
+    let audit = each_record(audit.clone());
+    let sections = [("jwt", &jwt), ("authz", &authz), ("ratelimit", &ratelimit), ("audit", &audit)];
     for filter in layout.filters(&sections, env) {
         envoy.load(filter).unwrap();
     }
@@ -92,13 +93,25 @@ fn request(sub: &str, scope: &str) -> Request {
         .attribute("connection.uri_san_peer_certificate", "spiffe://cluster.local/ns/shop/sa/web")
 }
 
-/// Every record written to the log, as text, in order.
+/// Every record written to the log, as text, in order: a log call carries one or more records,
+/// one per line, each line starting with the marker (the first after Envoy's prefix).
 fn logged(envoy: &Harness) -> Vec<String> {
-    envoy
-        .logs()
-        .iter()
-        .filter_map(|l| l.message.find(MARKER).map(|i| l.message[i + MARKER.len()..].to_owned()))
-        .collect()
+    let logs = envoy.logs();
+    let lines = logs.iter().flat_map(|l| l.message.lines());
+    lines.filter_map(|line| line.find(MARKER).map(|i| line[i + MARKER.len()..].to_owned())).collect()
+}
+
+/// An audit configuration that writes each record to the log as its stream ends, for scenarios
+/// that read a record right after its request; batching has its own test
+/// (`records_reach_the_log_several_per_log_call_within_the_batch_age`).
+fn each_record(mut audit: Value) -> Value {
+    audit["log_batch_records"] = json!(1);
+    audit
+}
+
+/// [`each_record`] as configuration text.
+fn each_record_text(audit: &str) -> String {
+    each_record(serde_json::from_str(audit).unwrap()).to_string()
 }
 
 fn parse(text: &str) -> Value {
@@ -255,10 +268,41 @@ fn chains_records_and_samples_only_allowed_requests() {
 }
 
 #[test]
+fn records_reach_the_log_several_per_log_call_within_the_batch_age() {
+    for layout in Layout::ALL {
+        let mut envoy = Harness::new();
+        envoy.clock().set_unix_seconds(NOW);
+        let (jwt, authz, ratelimit, audit) = (
+            jwt_config(),
+            authz_config(),
+            ratelimit_config(),
+            json!({"log_batch_records": 4, "log_batch_age_ms": 200}),
+        );
+        let sections = [("jwt", &jwt), ("authz", &authz), ("ratelimit", &ratelimit), ("audit", &audit)];
+        for filter in layout.filters(&sections, &[]) {
+            envoy.load(filter).unwrap();
+        }
+        let log_calls = |envoy: &Harness| envoy.logs().iter().filter(|l| l.message.contains(MARKER)).count();
+        for sub in ["a", "b", "c"] {
+            envoy.send(request(sub, "orders:read"));
+        }
+        assert_eq!(log_calls(&envoy), 0, "{layout:?}: three records wait for a fourth");
+        envoy.send(request("d", "orders:read"));
+        assert_eq!((log_calls(&envoy), logged(&envoy).len()), (1, 4), "{layout:?}: a full batch, one log call");
+        envoy.send(request("e", "orders:read"));
+        envoy.advance(std::time::Duration::from_millis(150)).unwrap();
+        assert_eq!(logged(&envoy).len(), 4, "{layout:?}: the fifth is younger than the batch age");
+        envoy.advance(std::time::Duration::from_millis(100)).unwrap();
+        assert_eq!((log_calls(&envoy), logged(&envoy).len()), (2, 5), "{layout:?}: written once 200 ms old");
+        assert_chain(&logged(&envoy));
+    }
+}
+
+#[test]
 fn two_workers_keep_two_chains() {
     let mut envoy = Harness::new();
-    envoy.load(FilterSpec::new("zt_audit", "{}").name("audit-a")).unwrap();
-    envoy.load(FilterSpec::new("zt_audit", "{}").name("audit-b").vm_id("other")).unwrap();
+    envoy.load(FilterSpec::new("zt_audit", each_record_text("{}")).name("audit-a")).unwrap();
+    envoy.load(FilterSpec::new("zt_audit", each_record_text("{}")).name("audit-b").vm_id("other")).unwrap();
     envoy.send(Request::get("/x"));
     let records: Vec<Value> = logged(&envoy).iter().map(|t| parse(t)).collect();
     assert_eq!(records.len(), 2);
@@ -272,7 +316,7 @@ fn alone_it_records_what_envoy_knows() {
     envoy
         .load(FilterSpec::new(
             "zt_audit",
-            r#"{"headers": ["authorization", "x-api-key"], "redact_headers": ["x-api-key"]}"#,
+            each_record_text(r#"{"headers": ["authorization", "x-api-key"], "redact_headers": ["x-api-key"]}"#),
         ))
         .unwrap();
     let exchange = envoy.send(
@@ -454,7 +498,7 @@ fn refuses_a_bad_configuration_naming_the_field() {
 #[test]
 fn the_source_is_the_real_peer_never_a_forwarded_for_header() {
     let mut envoy = Harness::new();
-    envoy.load(FilterSpec::new("zt_audit", "{}")).unwrap();
+    envoy.load(FilterSpec::new("zt_audit", each_record_text("{}"))).unwrap();
     envoy.send(Request::get("/x").forwarded_for("10.1.2.3"));
     envoy.send(Request::get("/x").forwarded_for("10.1.2.3").peer_address_state("127.0.0.1:40000"));
     let records = logged(&envoy);

@@ -102,7 +102,7 @@ fn zt_ratelimit_without_route_rules_refuses_an_undefined_one() {
 #[test]
 fn zt_audit_without_route_rules_records_an_undefined_one_as_an_anomaly() {
     // Nothing allowed is sampled: only an anomaly is recorded.
-    let mut envoy = envoy_with("zt_audit", &json!({"sample_allowed": 0.0}));
+    let mut envoy = envoy_with("zt_audit", &json!({"sample_allowed": 0.0, "log_batch_records": 1}));
     assert!(envoy.send(Request::get("/orders")).reached_upstream());
     let exchange = envoy.send(naming("audit_route", "ghost"));
     assert!(exchange.reached_upstream(), "audit never refuses");

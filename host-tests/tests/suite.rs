@@ -58,6 +58,12 @@ fn local_limit() -> Value {
     })
 }
 
+/// An audit section that writes each record to the log as its stream ends (the default batches
+/// them: see `every_stages_service_keeps_its_own_schedule_on_the_one_timer`).
+fn each_record() -> Value {
+    json!({"log_batch_records": 1})
+}
+
 fn suite(sections: &[(&str, &Value)]) -> Harness {
     let mut envoy = Harness::new();
     envoy.clock().set_unix_seconds(NOW);
@@ -73,7 +79,8 @@ fn bearer(token: &str) -> Request {
 
 fn records(envoy: &Harness) -> Vec<Value> {
     let logs = envoy.logs();
-    let texts = logs.iter().filter_map(|l| l.message.find(MARKER).map(|i| &l.message[i + MARKER.len()..]));
+    let lines = logs.iter().flat_map(|l| l.message.lines());
+    let texts = lines.filter_map(|line| line.find(MARKER).map(|i| &line[i + MARKER.len()..]));
     texts.map(|text| serde_json::from_str(text).unwrap()).collect()
 }
 
@@ -116,7 +123,8 @@ fn a_missing_section_is_that_stage_off() {
 
 #[test]
 fn identity_and_decisions_stay_in_memory_with_fewer_host_calls() {
-    let (jwt, authz, limit, audit) = (jwt(json!({"inline": {"keys": [jwk("a")]}})), authz(), local_limit(), json!({}));
+    let (jwt, authz, limit, audit) =
+        (jwt(json!({"inline": {"keys": [jwk("a")]}})), authz(), local_limit(), each_record());
     let sections = [("jwt", &jwt), ("authz", &authz), ("ratelimit", &limit), ("audit", &audit)];
     let mut calls = Vec::new();
     for layout in Layout::ALL {
@@ -157,7 +165,7 @@ fn later_stages_see_the_request_headers_as_the_jwt_stage_left_them() {
         ]}]}},
         "defaults": {"policies": ["alice-only"]},
     });
-    let audit = json!({"headers": ["x-user"]});
+    let audit = json!({"headers": ["x-user"], "log_batch_records": 1});
     let sections = [("jwt", &jwt), ("authz", &authz), ("audit", &audit)];
     for layout in Layout::ALL {
         let mut envoy = Harness::new();
@@ -179,7 +187,7 @@ fn later_stages_see_the_request_headers_as_the_jwt_stage_left_them() {
 fn after_a_key_refetch_the_later_stages_decide_the_request() {
     let remote = json!({"remote": {"cluster": "idp", "uri": "https://idp.test/jwks", "cache_duration_seconds": 600,
                                    "unknown_kid_refetch_interval_seconds": 1}});
-    let (jwt, authz, limit, audit) = (jwt(remote), authz(), local_limit(), json!({}));
+    let (jwt, authz, limit, audit) = (jwt(remote), authz(), local_limit(), each_record());
     let mut envoy = Harness::new();
     envoy.clock().set_unix_seconds(NOW);
     envoy.script_http("idp", ScriptedResponse::ok(json!({"keys": [jwk("a")]}).to_string()));
@@ -218,7 +226,7 @@ fn the_rate_limit_services_answer_resumes_or_refuses_and_is_audited() {
         "defaults": {"limits": ["partner"]},
         "global": {"cluster": "ratelimit", "domain": "zt", "timeout_ms": 250, "on_error": "deny"},
     });
-    let (jwt, authz, audit) = (jwt(json!({"inline": {"keys": [jwk("a")]}})), authz(), json!({}));
+    let (jwt, authz, audit) = (jwt(json!({"inline": {"keys": [jwk("a")]}})), authz(), each_record());
     let mut envoy = suite(&[("jwt", &jwt), ("authz", &authz), ("ratelimit", &global), ("audit", &audit)]);
     envoy.script_grpc_sequence("ratelimit", vec![rls_answer(rls::Code::Ok), rls_answer(rls::Code::OverLimit)]);
     let admitted = envoy.send(bearer(&token("a", "dave", "orders:read")));
@@ -233,7 +241,8 @@ fn the_rate_limit_services_answer_resumes_or_refuses_and_is_audited() {
 #[test]
 fn every_stages_service_keeps_its_own_schedule_on_the_one_timer() {
     // Remote keys (first fetch within 100 ms, then every 8 s: 4/5 of the cache duration), audit export (every 25 ms
-    // tick, a batch when 2 records wait or 100 ms pass), bucket sweeps (every 30 s by default).
+    // tick, a batch when 2 records wait or 100 ms pass), the audit log (by default 32 records per log call, none
+    // waiting over 200 ms), bucket sweeps (every 30 s by default).
     let remote = json!({"remote": {"cluster": "idp", "uri": "https://idp.test/jwks", "cache_duration_seconds": 10}});
     let (jwt, authz, audit) =
         (jwt(remote), authz(), json!({"collector": {"cluster": "otel", "batch_records": 2, "batch_age_ms": 100}}));
@@ -252,8 +261,11 @@ fn every_stages_service_keeps_its_own_schedule_on_the_one_timer() {
     }
     envoy.advance(StdDuration::from_millis(50)).unwrap();
     assert_eq!(calls_to(&envoy, "otel"), 1, "a full batch leaves at the next audit tick");
+    assert!(records(&envoy).is_empty(), "records wait for the log call: {}", envoy.log_text());
     envoy.advance(StdDuration::from_millis(150)).unwrap();
     assert_eq!(calls_to(&envoy, "otel"), 2, "the third record when it is a batch age old");
+    let log_calls: Vec<_> = envoy.logs().into_iter().filter(|l| l.message.contains(MARKER)).collect();
+    assert_eq!((log_calls.len(), records(&envoy).len()), (1, 3), "one log call, 200 ms after the first record");
     assert_eq!(envoy.metric("zt_audit.collector.exported"), Some(3));
     envoy.advance(StdDuration::from_secs(10)).unwrap();
     assert_eq!(calls_to(&envoy, "idp"), 2, "one refresh after 8 s, not one per tick");

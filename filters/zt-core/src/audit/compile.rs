@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::chain::{Chain, ChainKey};
 use super::config::{AuditConfigJson, ChainKeyJson, CollectorJson, FormatJson, IdentityJson, QueryJson};
+use super::log_batch::LogBatch;
 use crate::authz::matchers::parse_header_name;
 use crate::config_error::ConfigError;
 use crate::routes::{RouteSpec, RouteTable};
@@ -33,6 +34,8 @@ pub struct AuditConfig {
     pub(crate) redacted_params: Vec<String>,
     pub(crate) identity: IdentityRules,
     pub(crate) log: bool,
+    pub(crate) log_batch_records: u32,
+    pub(crate) log_batch_age_ms: u64,
     pub(crate) collector: Option<Collector>,
     /// The environment variable holding the chain key, when the chain is keyed.
     pub(crate) chain_key_env: Option<String>,
@@ -111,6 +114,11 @@ impl AuditConfig {
         self.log
     }
 
+    /// The worker's batch of records for Envoy's log.
+    pub fn log_batch(&self) -> LogBatch {
+        LogBatch::new(self.log_batch_records, self.log_batch_age_ms)
+    }
+
     /// Request headers copied into the record.
     pub fn headers(&self) -> &[String] {
         &self.headers
@@ -179,9 +187,20 @@ fn compile(json: AuditConfigJson) -> Result<AuditConfig, ConfigError> {
         redacted_params,
         identity: identity_rules(json.identity)?,
         log: json.log.unwrap_or(true),
+        log_batch_records: bounded(json.log_batch_records, 32, 1, 1024, "log_batch_records")?,
+        log_batch_age_ms: u64::from(bounded(json.log_batch_age_ms, 200, 10, 10_000, "log_batch_age_ms")?),
         collector: json.collector.map(collector).transpose()?,
         chain_key_env: json.chain_key.map(chain_key_env).transpose()?,
     })
+}
+
+/// An optional count with its default, refused outside `min..=max` with the field named.
+fn bounded(value: Option<u64>, default: u32, min: u32, max: u32, field: &str) -> Result<u32, ConfigError> {
+    let value = value.unwrap_or(u64::from(default));
+    u32::try_from(value)
+        .ok()
+        .filter(|v| (min..=max).contains(v))
+        .ok_or_else(|| ConfigError::new(field, format!("{value} is not between {min} and {max}")))
 }
 
 /// A POSIX environment variable name (IEEE Std 1003.1, "Environment Variables"), as Envoy

@@ -33,6 +33,12 @@ pub(crate) struct AuditConfigJson {
     /// Default true: one line per record in Envoy's log, after the marker `zt.audit.v1 `.
     #[serde(default)]
     pub(crate) log: Option<bool>,
+    /// Default 32: records written to Envoy's log per log call (1: each as its stream ends).
+    #[serde(default)]
+    pub(crate) log_batch_records: Option<u64>,
+    /// Default 200: the longest a record waits in its worker for the log call.
+    #[serde(default)]
+    pub(crate) log_batch_age_ms: Option<u64>,
     /// Default none: records go to Envoy's log only.
     #[serde(default)]
     pub(crate) collector: Option<CollectorJson>,

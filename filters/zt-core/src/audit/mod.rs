@@ -14,6 +14,7 @@ mod export;
 mod facts;
 mod flags;
 mod identity;
+mod log_batch;
 mod outbox;
 mod record;
 mod time;
@@ -21,6 +22,7 @@ mod time;
 pub use chain::{Chain, ChainKey, ChainKeyError, GENESIS, Head, MIN_CHAIN_KEY, PrevAlg, Sealed, VERSION};
 pub use compile::{AuditConfig, Collector, Format};
 pub use facts::{Handed, StageRecord, StreamFacts};
+pub use log_batch::LogBatch;
 pub use outbox::{Batch, Dropped, Outbox};
 pub use record::{Draft, Outcome, REDACTED};
 

@@ -2,8 +2,9 @@
 //! which Envoy calls for every stream, also those an earlier filter answered or the client
 //! abandoned), it reads what Envoy knows, takes the other stages' decisions (from this module's
 //! own stages, else from filter state), and the core builds, samples and chains the record. It
-//! goes to Envoy's log and to the collector's queue, which the per-VM service drains on the
-//! root's timer ([`AuditService`]), so the request path never waits for the collector.
+//! goes to Envoy's log, several records per log call ([`LogBatch`]), and to the collector's
+//! queue; the per-VM service writes what waited too long and drains the queue on the root's
+//! timer ([`AuditService`]), so the request path never waits for the collector.
 
 mod metrics;
 mod service;
@@ -11,7 +12,7 @@ mod service;
 use std::cell::RefCell;
 
 use proxy_wasm::traits::HttpContext;
-use zt_core::audit::{AuditConfig, Chain, Dropped, Handed, LOG_MARKER, Outbox, StageRecord, StreamFacts};
+use zt_core::audit::{AuditConfig, Chain, Dropped, Handed, LogBatch, Outbox, StageRecord, StreamFacts};
 use zt_core::filter_state::{AUTHZ_DECISION, IDENTITY, JWT_DECISION, RATELIMIT_DECISION};
 
 pub use service::AuditService;
@@ -30,6 +31,7 @@ const ROUTE_METADATA_KEY: &str = "audit_route";
 /// callbacks one at a time, so the `RefCell` is never contended.
 struct Worker {
     chain: Chain,
+    log: Option<LogBatch>,
     outbox: Option<Outbox>,
     /// A per-worker sequence for sampling requests that carry no request id.
     draws: u64,
@@ -68,7 +70,8 @@ impl AuditStage {
             config.log(),
             config.collector().map_or("none", |c| c.cluster.as_str())
         );
-        let worker = RefCell::new(Worker { chain, outbox, draws: 0 });
+        let log = config.log().then(|| config.log_batch());
+        let worker = RefCell::new(Worker { chain, log, outbox, draws: 0 });
         Some(Self { config, metrics: AuditMetrics::define(), worker })
     }
 
@@ -93,10 +96,10 @@ impl AuditStage {
                  configuration does not define: recorded with the defaults"
             );
         }
-        if self.config.log() {
-            log::info!("{LOG_MARKER}{}", sealed.text);
-        }
         let worker = &mut *worker;
+        if let Some(text) = worker.log.as_mut().and_then(|log| log.push(&sealed, facts.now_ns / 1_000_000)) {
+            log::info!("{text}");
+        }
         if let Some(outbox) = worker.outbox.as_mut() {
             let dropped = outbox.push(&sealed, &draft, &worker.chain, facts.now_ns);
             report_drops(&self.metrics, worker.chain.id(), dropped);
@@ -150,6 +153,16 @@ impl AuditStage {
             authz: handed(stages.authz().is_some(), pass.authz_record.as_ref(), AUTHZ_DECISION),
             ratelimit: handed(stages.ratelimit().is_some(), pass.ratelimit_record.as_ref(), RATELIMIT_DECISION),
         }
+    }
+}
+
+/// Writes the records waiting for Envoy's log: those that waited long enough, or, with
+/// `all` (the VM stops), every one.
+fn write_log(stage: &AuditStage, now_ms: u64, all: bool) {
+    let mut worker = stage.worker.borrow_mut();
+    let Some(log) = worker.log.as_mut() else { return };
+    if let Some(text) = if all { log.take() } else { log.due(now_ms) } {
+        log::info!("{text}");
     }
 }
 

@@ -1,11 +1,12 @@
-//! The audit stage's per-VM service: exports queued records to the collector on the root's
-//! timer, one batch in flight.
+//! The audit stage's per-VM service, on the root's timer: writes the records that waited their
+//! longest for Envoy's log, and exports queued records to the collector, one batch in flight.
 
 use std::time::Duration;
 
 use proxy_wasm::traits::Context;
+use zt_core::audit::LogBatch;
 
-use super::{AuditStage, FILTER, report_drops};
+use super::{AuditStage, FILTER, report_drops, write_log};
 
 #[derive(Default)]
 pub struct AuditService {
@@ -14,11 +15,17 @@ pub struct AuditService {
 }
 
 impl AuditService {
-    /// How often this service wants the root's timer, `None` without a collector: often enough
-    /// that a full batch leaves within a quarter of the batch age.
+    /// How often this service wants the root's timer, `None` when nothing waits: for the log,
+    /// within half a batch age; for the collector, within a quarter of its batch age.
     pub fn period(stage: &AuditStage) -> Option<Duration> {
-        let collector = stage.config.collector()?;
-        Some(Duration::from_millis((collector.batch_age_ms / 4).clamp(10, 1000)))
+        let log = stage.worker.borrow().log.as_ref().and_then(LogBatch::check_every_ms);
+        let export = stage.config.collector().map(|collector| (collector.batch_age_ms / 4).clamp(10, 1000));
+        log.into_iter().chain(export).min().map(Duration::from_millis)
+    }
+
+    /// The VM stops (Envoy drains the plugin or shuts down): what waits for the log is written.
+    pub fn on_done(&self, stage: &AuditStage) {
+        write_log(stage, 0, true);
     }
 
     /// Whether the callout answer is this service's export.
@@ -45,9 +52,10 @@ impl AuditService {
     }
 
     pub fn on_tick(&mut self, root: &dyn Context, stage: &AuditStage) {
+        let now_ms = crate::now_ms(root);
+        write_log(stage, now_ms, false);
         let Some(collector) = stage.config.collector() else { return };
         let metrics = &stage.metrics;
-        let now_ms = crate::now_ms(root);
         let mut worker = stage.worker.borrow_mut();
         let worker = &mut *worker;
         let Some(outbox) = worker.outbox.as_mut() else { return };

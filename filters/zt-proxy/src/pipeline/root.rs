@@ -97,6 +97,13 @@ impl<const M: u8> PipelineRoot<M> {
 }
 
 impl<const M: u8> Context for PipelineRoot<M> {
+    fn on_done(&mut self) -> bool {
+        if let Some(stage) = self.stages.as_ref().and_then(|stages| stages.audit()) {
+            self.audit.on_done(stage);
+        }
+        true
+    }
+
     fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
         let Some(stages) = self.stages.clone() else { return };
         if let Some(stage) = stages.jwt()

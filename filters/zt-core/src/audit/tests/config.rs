@@ -11,6 +11,7 @@ fn error_path(json: serde_json::Value) -> String {
 fn an_empty_configuration_logs_every_request() {
     let config = AuditConfig::from_json(b"{}").unwrap();
     assert!(config.log() && config.collector().is_none());
+    assert_eq!(config.log_batch().check_every_ms(), Some(100), "32 records or 200 ms per log call");
 }
 
 #[wasm_bindgen_test(unsupported = test)]
@@ -29,6 +30,9 @@ fn refuses_bad_values_naming_the_field() {
         (json!({"sample_allowed": 1.5}), "sample_allowed"),
         (json!({"sample_allowd": 1.0}), "sample_allowd"),
         (json!({"query": "sometimes"}), "query"),
+        (json!({"log_batch_records": 0}), "log_batch_records"),
+        (json!({"log_batch_records": 5_000_000_000_u64}), "log_batch_records"),
+        (json!({"log_batch_age_ms": 5}), "log_batch_age_ms"),
         (json!({"headers": ["bad header"]}), "headers[0]"),
         (json!({"headers": [":path"]}), "headers[0]"),
         (json!({"redact_headers": ["ok", ""]}), "redact_headers[1]"),
