@@ -117,6 +117,17 @@ impl Envoy {
         Some(kib / 1024.0)
     }
 
+    /// Envoy's heap as its allocator reports it (admin `/memory`): what is in use, and what it
+    /// holds free (free pages still mapped, and per-thread caches), in MiB. The part of `VmRSS`
+    /// outside the heap is the binary, V8's code and isolate memory, and stacks.
+    pub fn heap(&self) -> Option<Heap> {
+        let body = self.admin_get("/memory")?.body;
+        let memory: serde_json::Value = serde_json::from_str(&body).ok()?;
+        // Envoy prints these 64-bit counters as JSON strings.
+        let mib = |field: &str| Some(memory.get(field)?.as_str()?.parse::<f64>().ok()? / (1024.0 * 1024.0));
+        Some(Heap { in_use_mib: mib("allocated")?, held_free_mib: mib("pageheap_free")? + mib("total_thread_cache")? })
+    }
+
     pub fn admin_port(&self) -> u16 {
         self.admin_port
     }
@@ -187,6 +198,13 @@ impl Envoy {
     fn admin_get(&self, path: &str) -> Option<crate::Response> {
         get(self.admin_port, path, &[], Duration::from_secs(2)).ok()
     }
+}
+
+/// Envoy's heap ([`Envoy::heap`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Heap {
+    pub in_use_mib: f64,
+    pub held_free_mib: f64,
 }
 
 impl Drop for Envoy {

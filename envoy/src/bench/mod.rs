@@ -115,6 +115,7 @@ pub struct Startup {
     pub variant: Variant,
     pub milliseconds: f64,
     pub rss_mib: Option<f64>,
+    pub heap: Option<crate::Heap>,
 }
 
 /// Runs the plan; every sample is checked (a variant that let an invalid token through or
@@ -200,7 +201,8 @@ pub fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Outcome, BedEr
         }
         for (variant, envoy) in &envoys {
             if let Some(milliseconds) = envoy.initialization_ms(Duration::from_secs(6)) {
-                startups.push(Startup { workers, variant: *variant, milliseconds, rss_mib: envoy.rss_mib() });
+                let (rss_mib, heap) = (envoy.rss_mib(), envoy.heap());
+                startups.push(Startup { workers, variant: *variant, milliseconds, rss_mib, heap });
             }
         }
     }

@@ -161,8 +161,11 @@ pub fn startup_table(startups: &[super::Startup]) -> String {
          `server.initialization_time_ms` (start to listeners ready; for a Wasm filter this includes \
          compiling the module and running `on_vm_start` and `on_configure` on the main thread and \
          each worker), one start per variant and worker count; Envoy's resident memory (`VmRSS`) \
-         after that variant's loads.\n\n\
-         | workers | variant | ms | over bare | RSS MiB | over bare |\n|---|---|---:|---:|---:|---:|\n",
+         after that variant's loads, and of it Envoy's heap (admin `/memory`): in use, and held free by \
+         the allocator (mapped free pages and thread caches, which `VmRSS` counts: much of it is what V8 \
+         freed after compiling a module). The rest of `VmRSS` is the binary, V8's code and isolates.\n\n\
+         | workers | variant | ms | over bare | RSS MiB | over bare | heap in use MiB | over bare | heap held free MiB |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for startup in startups {
         let bare = startups.iter().find(|s| s.workers == startup.workers && s.variant == Variant::Bare);
@@ -173,9 +176,15 @@ pub fn startup_table(startups: &[super::Startup]) -> String {
             (Some(rss), Some(bare)) => format!("{:+.1}", rss - bare),
             _ => String::from("–"),
         };
+        let in_use = startup.heap.map_or(String::from("–"), |heap| format!("{:.1}", heap.in_use_mib));
+        let in_use_over = match (startup.heap, bare.and_then(|bare| bare.heap)) {
+            (Some(heap), Some(bare)) => format!("{:+.1}", heap.in_use_mib - bare.in_use_mib),
+            _ => String::from("–"),
+        };
+        let held = startup.heap.map_or(String::from("–"), |heap| format!("{:.1}", heap.held_free_mib));
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} | {ms_over} | {rss} | {rss_over} |",
+            "| {} | {} | {:.1} | {ms_over} | {rss} | {rss_over} | {in_use} | {in_use_over} | {held} |",
             startup.workers,
             startup.variant.name(),
             startup.milliseconds
