@@ -2,13 +2,15 @@
 //! the request's outcome. The rules of what may appear in a record live here and in
 //! [`super::identity`]; nothing else decides it.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::compile::{AuditConfig, PPM, Recording};
-use super::facts::{Handed, StreamFacts};
+use super::facts::{Handed, StageRecord, StreamFacts};
 use super::flags::flag_names;
-use super::identity::project_identity;
+use super::identity::{ProjectedIdentity, project_identity};
 use super::time::rfc3339_millis;
 use crate::routes::{RouteRequest, Selected};
 
@@ -99,12 +101,12 @@ pub struct Draft {
     #[serde(skip_serializing_if = "Option::is_none")]
     bytes_out: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    identity: Option<Value>,
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    decisions: Map<String, Value>,
+    identity: Option<IdentityField>,
+    #[serde(skip_serializing_if = "Decisions::is_empty")]
+    decisions: Decisions,
     outcome: Outcome,
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    headers: Map<String, Value>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    headers: BTreeMap<String, String>,
     /// Set when filter state held something unreadable, or route metadata named an undefined
     /// rule: the record is then always kept.
     #[serde(skip)]
@@ -113,6 +115,40 @@ pub struct Draft {
     recording: Recording,
     #[serde(skip)]
     start_ns: u64,
+}
+
+/// The record's `identity`: what the configuration shows of it, or that filter state held
+/// something unreadable.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+enum IdentityField {
+    Projected(ProjectedIdentity),
+    Unreadable { unreadable: bool },
+}
+
+/// The record's `decisions`, one per filter that decided, in name order. Serialised as they
+/// are: a stage's typed record, or another module's record as read from filter state.
+#[derive(Debug, Clone, Default, Serialize)]
+struct Decisions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authz: Option<DecisionField>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwt: Option<DecisionField>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratelimit: Option<DecisionField>,
+}
+
+impl Decisions {
+    fn is_empty(&self) -> bool {
+        self.authz.is_none() && self.jwt.is_none() && self.ratelimit.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+enum DecisionField {
+    Stage(StageRecord),
+    FilterState(Value),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -195,19 +231,16 @@ impl AuditConfig {
         // Audit never refuses: a route naming an undefined rule is recorded with the defaults
         // and kept as an anomaly, where the enforcing filters answer 500.
         let mut anomaly = unknown_route_rule.is_some();
-        let mut decisions = Map::new();
         let mut outcome = Outcome::Allow;
         let mut decided = false;
-        for (name, handed) in [("jwt", &facts.jwt), ("authz", &facts.authz), ("ratelimit", &facts.ratelimit)] {
-            let value = match handed {
-                None => continue,
-                Some(Handed::Stage(stage)) => {
+        let mut decision = |handed: &Option<Handed<StageRecord>>| {
+            let field = match handed.as_ref()? {
+                Handed::Stage(stage) => {
                     outcome = outcome.max(stage.outcome());
                     decided = true;
-                    // Plain names and numbers: serialising them cannot fail.
-                    serde_json::to_value(stage).unwrap_or(Value::Null)
+                    DecisionField::Stage(stage.clone())
                 }
-                Some(Handed::FilterState(raw)) => {
+                Handed::FilterState(raw) => {
                     let value = match serde_json::from_slice::<Value>(raw) {
                         Ok(value @ Value::Object(_)) => value,
                         _ => {
@@ -219,11 +252,16 @@ impl AuditConfig {
                         outcome = outcome.max(Outcome::of_decision(decision));
                         decided = true;
                     }
-                    value
+                    DecisionField::FilterState(value)
                 }
             };
-            decisions.insert(name.to_owned(), value);
-        }
+            Some(field)
+        };
+        let decisions = Decisions {
+            jwt: decision(&facts.jwt),
+            authz: decision(&facts.authz),
+            ratelimit: decision(&facts.ratelimit),
+        };
         let status = facts.status.unwrap_or(0);
         if !decided {
             outcome = Outcome::of_status(status);
@@ -235,10 +273,13 @@ impl AuditConfig {
                     serde_json::from_slice(raw).ok().map(|identity| project_identity(&identity, &self.identity))
                 }
             };
-            projected.unwrap_or_else(|| {
-                anomaly = true;
-                serde_json::json!({"unreadable": true})
-            })
+            projected.map_or_else(
+                || {
+                    anomaly = true;
+                    IdentityField::Unreadable { unreadable: true }
+                },
+                IdentityField::Projected,
+            )
         });
         Draft {
             time: rfc3339_millis(facts.start_ns.unwrap_or(facts.now_ns)),
@@ -298,8 +339,8 @@ impl AuditConfig {
         pairs.collect::<Vec<_>>().join("&")
     }
 
-    fn copied_headers(&self, present: &[(String, Vec<u8>)]) -> Map<String, Value> {
-        let mut out = Map::new();
+    fn copied_headers(&self, present: &[(String, Vec<u8>)]) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
         for (name, value) in present {
             let name = name.to_ascii_lowercase();
             if !self.headers.contains(&name) {
@@ -310,7 +351,7 @@ impl AuditConfig {
             } else {
                 String::from_utf8_lossy(value).into_owned()
             };
-            out.insert(name, Value::String(value));
+            out.insert(name, value);
         }
         out
     }
