@@ -71,7 +71,7 @@ impl AuthzStage {
             remote: addresses.remote,
             peer_uri_san: peer,
             identity: identity.as_deref(),
-            now: crate::now(http),
+            now: pass.facts.now(),
         };
         let decision = config.authorize(&facts);
         if decision.reason == AuthzReason::UnknownRouteRule {

@@ -55,7 +55,7 @@ pub fn decide(
         Ok(requirement) => requirement,
         Err(error) => return Step::Done(deny(http, authenticator, metrics, &error)),
     };
-    let now = crate::now(http);
+    let now = pass.facts.now();
     let headers = pass.facts.request_headers();
     let result = match &requirement.all_of {
         Some(all) => authenticator.authenticate_all(all, headers, now),
@@ -73,7 +73,7 @@ pub fn decide(
                 }
             }
             Err(JwtError::KeysUnavailable { provider }) => {
-                match authenticator.without_keys(provider, &EnvoySharedData, crate::now_ms(http)) {
+                match authenticator.without_keys(provider, &EnvoySharedData, pass.facts.now_ms()) {
                     KeysWait::Synced => return decide(http, authenticator, metrics, handoff, pass, Attempt::Woken),
                     KeysWait::Hold { until_ms } => return Step::Hold { provider, until_ms },
                     KeysWait::Refuse => {}

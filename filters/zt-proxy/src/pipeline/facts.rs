@@ -3,6 +3,7 @@
 //! share one read of the request headers, of the route's metadata, name and addresses.
 
 use std::cell::OnceCell;
+use std::time::UNIX_EPOCH;
 
 use proxy_wasm::types::MapType;
 use zt_core::SourceAddresses;
@@ -14,6 +15,8 @@ pub type Headers = Vec<(String, Vec<u8>)>;
 
 #[derive(Default)]
 pub struct Facts {
+    /// The host clock when this pass of the stages began, nanoseconds since the Unix epoch.
+    now_ns: OnceCell<u64>,
     request_headers: OnceCell<Headers>,
     route_metadata: OnceCell<RouteMetadata>,
     route_name: OnceCell<Option<String>>,
@@ -61,6 +64,29 @@ impl Facts {
         if self.request_header(name).is_some() {
             self.set_request_header(name, None);
         }
+    }
+
+    /// The host clock, read once for the stages that decide the request together; a request
+    /// that waited reads it again when it goes on ([`Facts::clock_moved`]).
+    pub fn now_ns(&self) -> u64 {
+        *self.now_ns.get_or_init(|| {
+            let now = proxy_wasm::hostcalls::get_current_time().ok();
+            let nanos = now.and_then(|now| now.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+            u64::try_from(nanos).unwrap_or(u64::MAX)
+        })
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.now_ns() / 1_000_000
+    }
+
+    pub fn now(&self) -> zt_core::UnixSeconds {
+        zt_core::UnixSeconds(self.now_ns() / 1_000_000_000)
+    }
+
+    /// The stages go on after a wait (keys, the rate-limit service): time has passed.
+    pub fn clock_moved(&mut self) {
+        self.now_ns = OnceCell::new();
     }
 
     /// The rule the route names for a stage under `filter_metadata.zt.<key>`.

@@ -236,6 +236,7 @@ impl Pass {
 /// request's own, or the root's after it switched to a held request). `Continue` lets the
 /// request go upstream; `Pause` means a stage answered it or it waits.
 pub fn run<const M: u8>(http: &dyn HttpContext, stages: &Stages<M>, shared: &SharedPass) -> Action {
+    shared.borrow_mut().facts.clock_moved();
     loop {
         let next = shared.borrow().next;
         let (flow, after) = match next {

@@ -143,7 +143,7 @@ impl RateLimitStage {
             source: addresses.peer_ip(),
             remote: addresses.remote,
             identity: identity.as_deref(),
-            now_ms: crate::now_ms(http),
+            now_ms: pass.facts.now_ms(),
         };
         match config.check(&facts, &EnvoySharedData) {
             Step::Decided(decision) => {
