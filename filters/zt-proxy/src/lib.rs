@@ -35,13 +35,8 @@ pub fn start(root: fn(u32) -> Box<dyn RootContext>) {
     proxy_wasm::set_root_context(root);
 }
 
-// Filters read request headers with `get_http_request_headers_bytes`: the SDK's `String`
+// Stages read request headers as bytes (`pipeline::Facts::request_headers`): the SDK's `String`
 // getters panic on a value that is not UTF-8, which would let a client kill the worker's VM.
-
-/// Removes every value of a request header before the request goes upstream.
-pub fn remove_request_header(http: &dyn HttpContext, name: &str) {
-    http.set_http_request_header(name, None);
-}
 
 /// The host's clock in whole seconds (the harness's test clock in tests, Envoy's in Envoy).
 pub fn now(context: &dyn Context) -> UnixSeconds {

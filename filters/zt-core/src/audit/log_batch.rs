@@ -53,6 +53,13 @@ impl LogBatch {
         Some(std::mem::take(&mut self.text))
     }
 
+    /// The VM stops: everything held, and from now on each record at once (streams still
+    /// draining end after the root context's last callback, with no timer to write them).
+    pub fn stop(&mut self) -> Option<String> {
+        self.records = 1;
+        self.take()
+    }
+
     /// How often the adapter should look at [`LogBatch::due`]: `None` when records never wait.
     pub fn check_every_ms(&self) -> Option<u64> {
         (self.records > 1).then(|| (self.age_ms / 2).clamp(10, 1000))
@@ -84,6 +91,14 @@ mod tests {
         let mut batch = LogBatch::new(1, 200);
         assert_eq!(batch.push(&sealed(0), 0).as_deref(), Some("zt.audit.v1 {\"seq\":0}"));
         assert_eq!(batch.check_every_ms(), None);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn once_stopped_every_record_is_written_at_once() {
+        let mut batch = LogBatch::new(32, 200);
+        batch.push(&sealed(0), 0);
+        assert_eq!(batch.stop().map(|t| t.lines().count()), Some(1));
+        assert_eq!(batch.push(&sealed(1), 1).as_deref(), Some("zt.audit.v1 {\"seq\":1}"));
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -156,12 +156,11 @@ impl AuditStage {
     }
 }
 
-/// Writes the records waiting for Envoy's log: those that waited long enough, or, with
-/// `all` (the VM stops), every one.
-fn write_log(stage: &AuditStage, now_ms: u64, all: bool) {
+/// Writes the records that waited their longest for Envoy's log; called on every tick of the
+/// root's timer, whichever service set its period.
+pub fn write_due_log(stage: &AuditStage, now_ms: u64) {
     let mut worker = stage.worker.borrow_mut();
-    let Some(log) = worker.log.as_mut() else { return };
-    if let Some(text) = if all { log.take() } else { log.due(now_ms) } {
+    if let Some(text) = worker.log.as_mut().and_then(|log| log.due(now_ms)) {
         log::info!("{text}");
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use proxy_wasm::traits::Context;
 use zt_core::audit::LogBatch;
 
-use super::{AuditStage, FILTER, report_drops, write_log};
+use super::{AuditStage, FILTER, report_drops};
 
 #[derive(Default)]
 pub struct AuditService {
@@ -23,9 +23,13 @@ impl AuditService {
         log.into_iter().chain(export).min().map(Duration::from_millis)
     }
 
-    /// The VM stops (Envoy drains the plugin or shuts down): what waits for the log is written.
+    /// The VM stops (Envoy drains the plugin or shuts down): what waits for the log is written,
+    /// and the records of streams that end after this are written as they come.
     pub fn on_done(&self, stage: &AuditStage) {
-        write_log(stage, 0, true);
+        let mut worker = stage.worker.borrow_mut();
+        if let Some(text) = worker.log.as_mut().and_then(LogBatch::stop) {
+            log::info!("{text}");
+        }
     }
 
     /// Whether the callout answer is this service's export.
@@ -52,9 +56,8 @@ impl AuditService {
     }
 
     pub fn on_tick(&mut self, root: &dyn Context, stage: &AuditStage) {
-        let now_ms = crate::now_ms(root);
-        write_log(stage, now_ms, false);
         let Some(collector) = stage.config.collector() else { return };
+        let now_ms = crate::now_ms(root);
         let metrics = &stage.metrics;
         let mut worker = stage.worker.borrow_mut();
         let worker = &mut *worker;

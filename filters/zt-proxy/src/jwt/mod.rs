@@ -12,6 +12,7 @@ mod waiting;
 use std::rc::Rc;
 
 use proxy_wasm::traits::HttpContext;
+use zt_core::LocalReply;
 use zt_core::jwt::{
     Authenticator, FetchOutcome, FetchRequest, HostVerifier, InModuleVerifier, JwtFilterConfig, SignatureVerifier,
     SignatureVerifierChoice, host_crypto_works,
@@ -116,6 +117,12 @@ impl JwtStage {
     fn step(&self, http: &dyn HttpContext, handoff: Handoff, shared: &SharedPass, attempt: Attempt) -> Flow {
         let step = decide(http, &self.authenticator, &self.metrics, handoff, &mut shared.borrow_mut(), attempt);
         match step {
+            Step::Done(Flow::Continue) if shared.borrow().facts.header_edit_failed() => {
+                // A claim header not replaced or a token not stripped must not reach the upstream.
+                let reply = LocalReply::json(500, Vec::new(), &serde_json::json!({"error": "internal"}));
+                crate::send_reply(http, &reply);
+                Flow::Stop
+            }
             Step::Done(flow) => flow,
             Step::Refetch(request) => {
                 if self.send_refetch(http, shared, request) {

@@ -18,6 +18,8 @@ pub struct Facts {
     /// The host clock when this pass of the stages began, nanoseconds since the Unix epoch.
     now_ns: OnceCell<u64>,
     request_headers: OnceCell<Headers>,
+    /// A request header edit the host refused: the request must not go on as if it was made.
+    header_edit_failed: bool,
     route_metadata: OnceCell<RouteMetadata>,
     route_name: OnceCell<Option<String>>,
     addresses: OnceCell<SourceAddresses>,
@@ -45,11 +47,13 @@ impl Facts {
     }
 
     /// Sets (or with `None` removes every value of) a request header in Envoy and in what the
-    /// later stages read.
+    /// later stages read. A host error is logged and remembered ([`Facts::header_edit_failed`]):
+    /// the stage that made the edit refuses the request rather than pass on a forged claim
+    /// header or an unverified token.
     pub fn set_request_header(&mut self, name: &str, value: Option<&[u8]>) {
-        // The SDK's setter panics on a host error; a header that cannot be set is logged.
         if let Err(status) = proxy_wasm::hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, value) {
             log::error!("cannot set request header {name}: {status:?}");
+            self.header_edit_failed = true;
             return;
         }
         let Some(headers) = self.request_headers.get_mut() else { return };
@@ -57,6 +61,11 @@ impl Facts {
         if let Some(value) = value {
             headers.push((name.to_owned(), value.to_vec()));
         }
+    }
+
+    /// Whether a request header edit failed in this request.
+    pub fn header_edit_failed(&self) -> bool {
+        self.header_edit_failed
     }
 
     /// Removes every value of a request header; no host call when the request has none.

@@ -35,12 +35,15 @@ impl<const M: u8> Context for PipelineHttp<M> {
     fn on_http_call_response(&mut self, _token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
         // The only callout a request makes over HTTP: the JWT stage's key refetch.
         let Some(stage) = self.stages.jwt() else { return };
+        // Time passed while the callout was out: the token is checked again at the present.
+        self.pass.borrow_mut().facts.clock_moved();
         let flow = stage.on_refetch_answer(self, self.stages.handoff, &self.pass, body_size);
         self.go_on(flow, Next::Authz);
     }
 
     fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
         let Some(stage) = self.stages.ratelimit() else { return };
+        self.pass.borrow_mut().facts.clock_moved();
         let answered = stage.on_global_answer(
             self,
             &self.stages,
@@ -64,6 +67,11 @@ impl<const M: u8> Context for PipelineHttp<M> {
 
 impl<const M: u8> HttpContext for PipelineHttp<M> {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if self.stages.audit().is_some() {
+            // Audit records the request as it reached this filter, in either layout: later
+            // filters (the router's path rewrite, its trace headers) change what Envoy holds.
+            let _ = self.pass.borrow().facts.request_headers();
+        }
         run(self, &self.stages, &self.pass)
     }
 

@@ -178,6 +178,9 @@ impl<const M: u8> RootContext for PipelineRoot<M> {
         if let (Some(stage), Some(service), true) = (stages.ratelimit(), &self.ratelimit, due[1]) {
             service.on_tick(self, stage);
         }
+        if let Some(stage) = stages.audit() {
+            crate::audit::write_due_log(stage, now_ms);
+        }
         if let (Some(stage), true) = (stages.audit(), due[2]) {
             let mut audit = std::mem::take(&mut self.audit);
             audit.on_tick(self, stage);
