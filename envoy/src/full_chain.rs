@@ -84,15 +84,44 @@ pub fn render_full_chain(
     ratelimit_config: &str,
     audit_config: &str,
 ) -> Result<String, BedError> {
+    render(layout, ports, collector_port, cert_dir, jwks, ratelimit_config, audit_config, false)
+}
+
+/// `configs/zero-trust-suite.yaml` as [`render_full_chain`] renders it, with the suite's
+/// `filter_state: true`: its decisions in filter state for Envoy's own filters and access log.
+pub fn render_suite_publishing_state(
+    ports: Ports,
+    cert_dir: &Path,
+    jwks: &Value,
+    ratelimit_config: &str,
+    audit_config: &str,
+) -> Result<String, BedError> {
+    render(Layout::Suite, ports, 1, cert_dir, jwks, ratelimit_config, audit_config, true)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render(
+    layout: Layout,
+    ports: Ports,
+    collector_port: u16,
+    cert_dir: &Path,
+    jwks: &Value,
+    ratelimit_config: &str,
+    audit_config: &str,
+    publish_state: bool,
+) -> Result<String, BedError> {
     let jwt_config = chain_jwt_plugin_config(jwks);
     let authz_config = authz_plugin_config();
     let section = |text: &str| serde_json::from_str::<Value>(text).map_err(|e| BedError::Template(e.to_string()));
-    let suite = json!({
+    let mut suite = json!({
         "jwt": section(&jwt_config)?,
         "authz": section(&authz_config)?,
         "ratelimit": section(ratelimit_config)?,
         "audit": section(audit_config)?,
     });
+    if let (true, Some(options)) = (publish_state, suite.as_object_mut()) {
+        options.insert("filter_state".to_owned(), Value::Bool(true));
+    }
     let extra = [
         ("AUTHZ_CONFIG", yaml_string(&authz_config)),
         ("CERT_DIR", cert_dir.to_string_lossy().into_owned()),

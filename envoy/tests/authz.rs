@@ -7,9 +7,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use zt_envoy_tests::full_chain::{Layout, audit_plugin_config, render_full_chain, unlimited_ratelimit_plugin_config};
+use zt_envoy_tests::full_chain::{
+    Layout, audit_plugin_config, render_full_chain, render_suite_publishing_state, unlimited_ratelimit_plugin_config,
+};
 use zt_envoy_tests::zero_trust::{BILLING_SPIFFE_ID, Certs, SHOP_SPIFFE_ID, mtls_get};
-use zt_envoy_tests::{Alg, EchoUpstream, Envoy, KeySet, Ports, get};
+use zt_envoy_tests::{Alg, EchoUpstream, Envoy, KeySet, Ports, SUBJECT, get};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const BILLING: Option<usize> = Some(0);
@@ -155,4 +157,62 @@ fn routes_without_a_rule_are_denied_and_metrics_count_the_decisions() {
         assert_eq!(bed.envoy.stat("wasmcustom.zt_authz.allowed"), Some(1));
         assert_eq!(bed.envoy.stat("wasmcustom.zt_authz.denied.no_policy_matched"), Some(1));
     }
+}
+
+/// The suite with `filter_state: true`: Envoy's own access log reads its decisions from the one
+/// entry (`%FILTER_STATE(wasm.zt.suite:PLAIN)%`), for allowed and refused requests alike.
+#[test]
+fn the_suites_decisions_reach_envoys_access_log_when_asked() {
+    let certs = Certs::generate(&[BILLING_SPIFFE_ID]).unwrap_or_else(|e| panic!("{e}"));
+    let echo = EchoUpstream::start().unwrap();
+    let access_log = std::env::temp_dir().join(format!("zt-suite-access-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&access_log);
+    let ports = Ports { upstream: echo.port(), ..Ports::default() };
+    let config = render_suite_publishing_state(
+        ports,
+        certs.dir(),
+        &keys().jwks(),
+        &unlimited_ratelimit_plugin_config(),
+        &audit_plugin_config(None),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let logger = format!(
+        r#"stat_prefix: ingress
+          access_log:
+          - name: envoy.access_loggers.file
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+              path: "{}"
+              log_format:
+                text_format_source: {{ inline_string: "%RESPONSE_CODE% %FILTER_STATE(wasm.zt.suite:PLAIN)%\n" }}
+"#,
+        access_log.display()
+    );
+    let config = config.replacen("stat_prefix: ingress\n", &logger, 1);
+    let mut envoy = Envoy::serve(&config).unwrap_or_else(|e| panic!("{e}"));
+    let port = envoy.port();
+    let bearer = format!("Bearer {}", token("orders:read", "production"));
+    assert_eq!(get(port, "/orders/1", &[("authorization", &bearer)], TIMEOUT).unwrap().status, 200);
+    assert_eq!(get(port, "/elsewhere", &[], TIMEOUT).unwrap().status, 403);
+    // Envoy writes its access log out every 10 s (`--file-flush-interval-msec`) and when it
+    // stops: stopped, every line is in the file.
+    assert!(envoy.terminate(TIMEOUT), "Envoy stops on SIGTERM");
+    let text = std::fs::read_to_string(&access_log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}\n{}", envoy.log());
+    let entry = |line: &str| -> Value {
+        let (_, json) = line.split_once(' ').unwrap();
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    let allowed = entry(lines[0]);
+    assert!(lines[0].starts_with("200 "), "{lines:?}");
+    assert_eq!(allowed["identity"]["sub"], SUBJECT);
+    assert_eq!(allowed["authz"]["policy"], "orders-read");
+    assert_eq!(allowed["ratelimit"]["decision"], "admitted");
+    assert!(allowed.get("claims").is_none() && allowed["identity"].get("claims").is_none(), "no claims: {allowed}");
+    let refused = entry(lines[1]);
+    assert!(lines[1].starts_with("403 "), "{lines:?}");
+    let decided = (refused["jwt"]["decision"].as_str(), refused["authz"]["policy"].as_str());
+    assert_eq!(decided, (Some("anonymous"), Some("default-deny")), "{refused}");
+    let _ = std::fs::remove_file(&access_log);
 }

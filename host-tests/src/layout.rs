@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::FilterSpec;
+use crate::{Exchange, FilterSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -21,6 +21,26 @@ impl Layout {
     /// `ratelimit`, `audit`) and its configuration, in the order the stages run. Every VM gets
     /// the environment `env`.
     pub fn filters(self, sections: &[(&str, &Value)], env: &[(&str, &str)]) -> Vec<FilterSpec> {
+        self.filters_with(sections, env, false)
+    }
+
+    /// The same, with the stages' results in filter state in either layout (the suite's
+    /// `filter_state: true`), for scenarios that check decisions there: [`Layout::decision`].
+    pub fn filters_publishing(self, sections: &[(&str, &Value)], env: &[(&str, &str)]) -> Vec<FilterSpec> {
+        self.filters_with(sections, env, true)
+    }
+
+    /// A stage's decision record (`jwt`, `authz`, `ratelimit`) as filter state holds it: the
+    /// single filter's own entry, or the stage's part of the suite's one entry.
+    pub fn decision(self, exchange: &Exchange, stage: &str) -> Option<Value> {
+        let entry = |name: &str| exchange.filter_state_text(name).map(|text| serde_json::from_str::<Value>(&text));
+        match self {
+            Layout::Chain => entry(&format!("zt.{stage}.decision")).map(|parsed| parsed.expect("a JSON decision")),
+            Layout::Suite => entry("zt.suite")?.expect("a JSON entry").get(stage).cloned(),
+        }
+    }
+
+    fn filters_with(self, sections: &[(&str, &Value)], env: &[(&str, &str)], publish: bool) -> Vec<FilterSpec> {
         let with_env = |spec: FilterSpec| env.iter().fold(spec, |spec, (name, value)| spec.env(name, value));
         match self {
             Layout::Chain => sections
@@ -28,8 +48,11 @@ impl Layout {
                 .map(|(stage, config)| with_env(FilterSpec::new(&format!("zt_{stage}"), config.to_string())))
                 .collect(),
             Layout::Suite => {
-                let suite: Map<String, Value> =
+                let mut suite: Map<String, Value> =
                     sections.iter().map(|(stage, config)| ((*stage).to_owned(), (*config).clone())).collect();
+                if publish {
+                    suite.insert("filter_state".into(), Value::Bool(true));
+                }
                 vec![with_env(FilterSpec::new("zt_suite", Value::Object(suite).to_string()))]
             }
         }

@@ -1,16 +1,16 @@
-//! The authorization filter through the ABI, chained after the JWT filter as in Envoy: the
-//! identity comes from the JWT module's filter state, the peer and source from Envoy's
-//! attributes. The same rules as the core's unit tests, seen from outside.
+//! The authorization stage through the ABI after the JWT stage, in both layouts: chained after
+//! the JWT filter as in Envoy (the identity from the JWT module's filter state), and as the
+//! suite (in memory); the peer and source from Envoy's attributes. The same rules as the core's
+//! unit tests, seen from outside.
 
 use std::sync::OnceLock;
 
 use jwt_simple::prelude::*;
 use serde_json::{Value, json};
-use zt_host_tests::{FilterSpec, Harness, HarnessError, Request};
+use zt_host_tests::{Harness, HarnessError, Layout, Request};
 
 const NOW: u64 = 1_700_000_000;
 const ISS: &str = "https://issuer.test";
-const DECISION: &str = "zt.authz.decision";
 
 fn key() -> &'static ES256KeyPair {
     static KEY: OnceLock<ES256KeyPair> = OnceLock::new();
@@ -19,14 +19,13 @@ fn key() -> &'static ES256KeyPair {
 
 /// The JWT filter: tokens optional (anonymous callers reach the authorization filter, which
 /// decides whether the route needs an identity).
-fn jwt_config() -> String {
+fn jwt_config() -> Value {
     let jwk: Value = serde_json::from_str(&key().public_key().to_jwk()).unwrap();
     json!({
         "realm": "api",
         "providers": [{"name": "corp", "issuer": ISS, "audiences": ["api"], "jwks": {"inline": {"keys": [jwk]}}}],
         "requirements": {"default": {"allow_missing": true}},
     })
-    .to_string()
 }
 
 /// Orders: read with scope `orders:read` by an authenticated caller; admin only for the
@@ -57,16 +56,28 @@ fn authz_config() -> Value {
     })
 }
 
-fn envoy_with(authz: Value) -> Harness {
+/// The JWT and authorization stages as two filters or as the suite, decisions in filter state.
+fn envoy_with(layout: Layout, authz: Value) -> Harness {
     let mut envoy = Harness::new();
     envoy.clock().set_unix_seconds(NOW);
-    envoy.load(FilterSpec::new("zt_jwt", jwt_config())).unwrap();
-    envoy.load(FilterSpec::new("zt_authz", authz.to_string())).unwrap();
+    for filter in layout.filters_publishing(&[("jwt", &jwt_config()), ("authz", &authz)], &[]) {
+        envoy.load(filter).unwrap();
+    }
     envoy
 }
 
-fn envoy() -> Harness {
-    envoy_with(authz_config())
+fn envoy(layout: Layout) -> Harness {
+    envoy_with(layout, authz_config())
+}
+
+/// A configuration only the authorization stage reads: its load is refused.
+fn refused(layout: Layout, authz: &Value) -> Harness {
+    let mut envoy = Harness::new();
+    for filter in layout.filters(&[("authz", authz)], &[]) {
+        let refused = envoy.load(filter);
+        assert!(matches!(refused, Err(HarnessError::ConfigureRefused { .. })), "{layout:?}: {refused:?}");
+    }
+    envoy
 }
 
 fn token(scope: &str, env: &str) -> String {
@@ -88,136 +99,154 @@ fn get(path: &str, token: Option<&str>) -> Request {
     }
 }
 
-fn decision(exchange: &zt_host_tests::Exchange) -> Value {
-    serde_json::from_str(&exchange.filter_state_text(DECISION).expect("a decision in filter state")).unwrap()
+fn decision(layout: Layout, exchange: &zt_host_tests::Exchange) -> Value {
+    layout.decision(exchange, "authz").expect("a decision in filter state")
 }
 
 #[test]
 fn an_invalid_configuration_refuses_to_start_and_names_the_field() {
-    let mut bad = authz_config();
-    bad["policies"]["billing-admin"]["rules"][0]["from"][0]["source"]["ipBlocks"] = json!(["10.0.0.0/33"]);
-    let mut envoy = Harness::new();
-    let refused = envoy.load(FilterSpec::new("zt_authz", bad.to_string()));
-    assert!(matches!(refused, Err(HarnessError::ConfigureRefused { .. })), "{refused:?}");
-    let log = envoy.log_text();
-    assert!(log.contains("policies.billing-admin.rules[0].from[0].source.ipBlocks[0]"), "{log}");
+    for layout in Layout::ALL {
+        let mut bad = authz_config();
+        bad["policies"]["billing-admin"]["rules"][0]["from"][0]["source"]["ipBlocks"] = json!(["10.0.0.0/33"]);
+        let envoy = refused(layout, &bad);
+        let log = envoy.log_text();
+        assert!(log.contains("policies.billing-admin.rules[0].from[0].source.ipBlocks[0]"), "{log}");
 
-    let mut undefined = authz_config();
-    undefined["routes"][0]["policies"] = json!(["orders-write"]);
-    let mut envoy = Harness::new();
-    assert!(envoy.load(FilterSpec::new("zt_authz", undefined.to_string())).is_err());
-    assert!(envoy.log_text().contains("routes[0].policies[0]"), "{}", envoy.log_text());
+        let mut undefined = authz_config();
+        undefined["routes"][0]["policies"] = json!(["orders-write"]);
+        let envoy = refused(layout, &undefined);
+        assert!(envoy.log_text().contains("routes[0].policies[0]"), "{}", envoy.log_text());
+    }
 }
 
 #[test]
 fn a_token_with_the_scope_is_allowed_and_the_decision_recorded() {
-    let mut envoy = envoy();
-    let exchange = envoy.send(get("/orders/42", Some(&token("orders:read", "production"))));
-    assert_eq!(exchange.status(), Some(200), "{}", envoy.log_text());
-    assert!(exchange.reached_upstream());
-    let record = decision(&exchange);
-    assert_eq!(record["decision"], "allow");
-    assert_eq!(record["policy"], "orders-read");
-    assert_eq!(record["route"], "orders");
-    assert_eq!(envoy.metric("zt_authz.allowed"), Some(1));
+    for layout in Layout::ALL {
+        let mut envoy = envoy(layout);
+        let exchange = envoy.send(get("/orders/42", Some(&token("orders:read", "production"))));
+        assert_eq!(exchange.status(), Some(200), "{}", envoy.log_text());
+        assert!(exchange.reached_upstream());
+        let record = decision(layout, &exchange);
+        assert_eq!(record["decision"], "allow");
+        assert_eq!(record["policy"], "orders-read");
+        assert_eq!(record["route"], "orders");
+        assert_eq!(envoy.metric("zt_authz.allowed"), Some(1));
+    }
 }
 
 #[test]
 fn a_missing_scope_is_403_insufficient_scope_naming_the_scope() {
-    let mut envoy = envoy();
-    let exchange = envoy.send(get("/orders/42", Some(&token("profile", "production"))));
-    assert_eq!(exchange.status(), Some(403));
-    assert!(!exchange.reached_upstream());
-    let reply = exchange.local_reply().unwrap();
-    assert_eq!(
-        reply.header("www-authenticate"),
-        Some(r#"Bearer realm="api", error="insufficient_scope", scope="orders:read""#)
-    );
-    assert_eq!(decision(&exchange)["reason"], "scope_missing");
-    assert_eq!(envoy.metric("zt_authz.denied.scope_missing"), Some(1));
+    for layout in Layout::ALL {
+        let mut envoy = envoy(layout);
+        let exchange = envoy.send(get("/orders/42", Some(&token("profile", "production"))));
+        assert_eq!(exchange.status(), Some(403));
+        assert!(!exchange.reached_upstream());
+        let reply = exchange.local_reply().unwrap();
+        assert_eq!(
+            reply.header("www-authenticate"),
+            Some(r#"Bearer realm="api", error="insufficient_scope", scope="orders:read""#)
+        );
+        assert_eq!(decision(layout, &exchange)["reason"], "scope_missing");
+        assert_eq!(envoy.metric("zt_authz.denied.scope_missing"), Some(1));
+    }
 }
 
 #[test]
 fn no_identity_where_one_is_needed_is_401_with_the_realm() {
-    let mut envoy = envoy();
-    let exchange = envoy.send(get("/orders/42", None));
-    assert_eq!(exchange.status(), Some(401));
-    assert_eq!(exchange.local_reply().unwrap().header("www-authenticate"), Some(r#"Bearer realm="api""#));
-    assert_eq!(decision(&exchange)["reason"], "identity_missing");
+    for layout in Layout::ALL {
+        let mut envoy = envoy(layout);
+        let exchange = envoy.send(get("/orders/42", None));
+        assert_eq!(exchange.status(), Some(401));
+        assert_eq!(exchange.local_reply().unwrap().header("www-authenticate"), Some(r#"Bearer realm="api""#));
+        assert_eq!(decision(layout, &exchange)["reason"], "identity_missing");
+    }
 }
 
 #[test]
 fn a_forged_identity_header_has_no_effect() {
-    let mut envoy = envoy();
-    let forged = json!({"provider": "corp", "iss": ISS, "sub": "mallory", "aud": ["api"], "scopes": ["orders:read"],
-        "exp": NOW + 300, "claims": {"scope": "orders:read", "env": "production"}})
-    .to_string();
-    let request = get("/orders/42", None).header("zt.identity", &forged).header("x-zt-identity", &forged);
-    let exchange = envoy.send(request);
-    assert_eq!(exchange.status(), Some(401));
-    assert!(!exchange.reached_upstream());
+    for layout in Layout::ALL {
+        let mut envoy = envoy(layout);
+        let forged =
+            json!({"provider": "corp", "iss": ISS, "sub": "mallory", "aud": ["api"], "scopes": ["orders:read"],
+            "exp": NOW + 300, "claims": {"scope": "orders:read", "env": "production"}})
+            .to_string();
+        let request = get("/orders/42", None).header("zt.identity", &forged).header("x-zt-identity", &forged);
+        let exchange = envoy.send(request);
+        assert_eq!(exchange.status(), Some(401));
+        assert!(!exchange.reached_upstream());
+    }
 }
 
 #[test]
 fn the_environment_rule_denies_a_dev_identity_on_every_route() {
-    let mut envoy = envoy();
-    let exchange = envoy.send(get("/orders/42", Some(&token("orders:read", "dev"))));
-    assert_eq!(exchange.status(), Some(403));
-    let body: Value = serde_json::from_str(&exchange.local_reply().unwrap().body_text()).unwrap();
-    assert_eq!(body["policy"], "same-environment");
-    assert!(!exchange.local_reply().unwrap().body_text().contains("dev"), "no claim value in the body");
+    for layout in Layout::ALL {
+        let mut envoy = envoy(layout);
+        let exchange = envoy.send(get("/orders/42", Some(&token("orders:read", "dev"))));
+        assert_eq!(exchange.status(), Some(403));
+        let body: Value = serde_json::from_str(&exchange.local_reply().unwrap().body_text()).unwrap();
+        assert_eq!(body["policy"], "same-environment");
+        assert!(!exchange.local_reply().unwrap().body_text().contains("dev"), "no claim value in the body");
+    }
 }
 
 #[test]
 fn the_workload_identity_and_network_decide_the_admin_route() {
-    let mut envoy = envoy();
-    let billing = "spiffe://cluster.local/ns/billing/sa/api";
-    let from = |san: Option<&str>, ip: &str| {
-        let request = get("/admin/users", None).attribute("source.address", format!("{ip}:5000"));
-        match san {
-            Some(san) => request.attribute("connection.uri_san_peer_certificate", san),
-            None => request,
-        }
-    };
-    assert_eq!(envoy.send(from(Some(billing), "10.1.2.3")).status(), Some(200), "{}", envoy.log_text());
-    assert_eq!(envoy.send(from(Some(billing), "192.168.1.1")).status(), Some(403), "outside the network");
-    let other = "spiffe://cluster.local/ns/shop/sa/web";
-    assert_eq!(envoy.send(from(Some(other), "10.1.2.3")).status(), Some(403), "another workload");
-    assert_eq!(envoy.send(from(None, "10.1.2.3")).status(), Some(403), "no client certificate");
+    for layout in Layout::ALL {
+        let mut envoy = envoy(layout);
+        let billing = "spiffe://cluster.local/ns/billing/sa/api";
+        let from = |san: Option<&str>, ip: &str| {
+            let request = get("/admin/users", None).attribute("source.address", format!("{ip}:5000"));
+            match san {
+                Some(san) => request.attribute("connection.uri_san_peer_certificate", san),
+                None => request,
+            }
+        };
+        assert_eq!(envoy.send(from(Some(billing), "10.1.2.3")).status(), Some(200), "{}", envoy.log_text());
+        assert_eq!(envoy.send(from(Some(billing), "192.168.1.1")).status(), Some(403), "outside the network");
+        let other = "spiffe://cluster.local/ns/shop/sa/web";
+        assert_eq!(envoy.send(from(Some(other), "10.1.2.3")).status(), Some(403), "another workload");
+        assert_eq!(envoy.send(from(None, "10.1.2.3")).status(), Some(403), "no client certificate");
+    }
 }
 
 #[test]
 fn routes_are_chosen_by_envoy_route_name_and_paths_match_exactly() {
-    let mut envoy = envoy();
-    assert_eq!(envoy.send(get("/healthz", None).route_name("health")).status(), Some(200));
-    // Case and extra slashes are not folded here (Envoy normalises paths before the filter):
-    // `/Admin` is no admin route, and falls to the defaults, which allow nothing.
-    let exchange = envoy.send(get("/Admin", None).attribute("connection.uri_san_peer_certificate", "x"));
-    assert_eq!(exchange.status(), Some(403));
-    assert_eq!(decision(&exchange)["policy"], "default-deny");
+    for layout in Layout::ALL {
+        let mut envoy = envoy(layout);
+        assert_eq!(envoy.send(get("/healthz", None).route_name("health")).status(), Some(200));
+        // Case and extra slashes are not folded here (Envoy normalises paths before the filter):
+        // `/Admin` is no admin route, and falls to the defaults, which allow nothing.
+        let exchange = envoy.send(get("/Admin", None).attribute("connection.uri_san_peer_certificate", "x"));
+        assert_eq!(exchange.status(), Some(403));
+        assert_eq!(decision(layout, &exchange)["policy"], "default-deny");
+    }
 }
 
 #[test]
 fn an_advisory_policy_records_the_denial_and_lets_the_request_through() {
-    let mut config = authz_config();
-    config["policies"]["same-environment"]["advisory"] = json!(true);
-    let mut envoy = envoy_with(config);
-    let exchange = envoy.send(get("/orders/42", Some(&token("orders:read", "dev"))));
-    assert_eq!(exchange.status(), Some(200));
-    let record = decision(&exchange);
-    assert_eq!(record["decision"], "advisory_deny");
-    assert_eq!(record["policy"], "same-environment");
-    assert_eq!(envoy.metric("zt_authz.advisory_denied"), Some(1));
+    for layout in Layout::ALL {
+        let mut config = authz_config();
+        config["policies"]["same-environment"]["advisory"] = json!(true);
+        let mut envoy = envoy_with(layout, config);
+        let exchange = envoy.send(get("/orders/42", Some(&token("orders:read", "dev"))));
+        assert_eq!(exchange.status(), Some(200));
+        let record = decision(layout, &exchange);
+        assert_eq!(record["decision"], "advisory_deny");
+        assert_eq!(record["policy"], "same-environment");
+        assert_eq!(envoy.metric("zt_authz.advisory_denied"), Some(1));
+    }
 }
 
 #[test]
 fn the_filter_wide_advisory_mode_never_blocks() {
-    let mut config = authz_config();
-    config["advisory"] = json!(true);
-    let mut envoy = envoy_with(config);
-    let exchange = envoy.send(get("/orders/42", None));
-    assert_eq!(exchange.status(), Some(200));
-    assert_eq!(decision(&exchange)["decision"], "advisory_deny");
+    for layout in Layout::ALL {
+        let mut config = authz_config();
+        config["advisory"] = json!(true);
+        let mut envoy = envoy_with(layout, config);
+        let exchange = envoy.send(get("/orders/42", None));
+        assert_eq!(exchange.status(), Some(200));
+        assert_eq!(decision(layout, &exchange)["decision"], "advisory_deny");
+    }
 }
 
 /// Only `10.0.0.0/8` peers may call `/internal`; `/edge` is for clients behind the trusted
@@ -237,31 +266,35 @@ fn address_config() -> Value {
 
 #[test]
 fn a_forwarded_for_header_never_stands_for_the_peer() {
-    let mut envoy = envoy_with(address_config());
-    // The measured spoof: 403 from 127.0.0.1, and the same client claiming 10.1.2.3.
-    assert_eq!(envoy.send(get("/internal/x", None)).status(), Some(403));
-    let spoof = envoy.send(get("/internal/x", None).forwarded_for("10.1.2.3"));
-    assert_eq!(spoof.status(), Some(403));
-    assert_eq!(decision(&spoof)["reason"], "peer_address_unknown");
-    assert!(spoof.local_reply().unwrap().body_text().contains("source_address_unknown"));
-    assert!(envoy.log_text().contains("zt.peer_address"), "the log tells the operator what to set");
-    assert_eq!(envoy.metric("zt_authz.denied.peer_address_unknown"), Some(1), "{:?}", envoy.metric_names());
-    // A real peer in the network passes; the filter-state entry names the peer whatever the
-    // header says.
-    let inside = get("/internal/x", None).attribute("source.address", "10.9.9.9:40000");
-    assert_eq!(envoy.send(inside).status(), Some(200));
-    let named = get("/internal/x", None).forwarded_for("10.1.2.3").peer_address_state("127.0.0.1:40000");
-    assert_eq!(envoy.send(named).status(), Some(403), "the peer is 127.0.0.1, not the header's 10.1.2.3");
-    let named = get("/internal/x", None).forwarded_for("192.0.2.1").peer_address_state("10.0.0.7:40000");
-    assert_eq!(envoy.send(named).status(), Some(200));
+    for layout in Layout::ALL {
+        let mut envoy = envoy_with(layout, address_config());
+        // The measured spoof: 403 from 127.0.0.1, and the same client claiming 10.1.2.3.
+        assert_eq!(envoy.send(get("/internal/x", None)).status(), Some(403));
+        let spoof = envoy.send(get("/internal/x", None).forwarded_for("10.1.2.3"));
+        assert_eq!(spoof.status(), Some(403));
+        assert_eq!(decision(layout, &spoof)["reason"], "peer_address_unknown");
+        assert!(spoof.local_reply().unwrap().body_text().contains("source_address_unknown"));
+        assert!(envoy.log_text().contains("zt.peer_address"), "the log tells the operator what to set");
+        assert_eq!(envoy.metric("zt_authz.denied.peer_address_unknown"), Some(1), "{:?}", envoy.metric_names());
+        // A real peer in the network passes; the filter-state entry names the peer whatever the
+        // header says.
+        let inside = get("/internal/x", None).attribute("source.address", "10.9.9.9:40000");
+        assert_eq!(envoy.send(inside).status(), Some(200));
+        let named = get("/internal/x", None).forwarded_for("10.1.2.3").peer_address_state("127.0.0.1:40000");
+        assert_eq!(envoy.send(named).status(), Some(403), "the peer is 127.0.0.1, not the header's 10.1.2.3");
+        let named = get("/internal/x", None).forwarded_for("192.0.2.1").peer_address_state("10.0.0.7:40000");
+        assert_eq!(envoy.send(named).status(), Some(200));
+    }
 }
 
 #[test]
 fn remote_ip_blocks_read_the_client_behind_the_trusted_proxies() {
-    let mut envoy = envoy_with(address_config());
-    let via_proxy = |client: &str| get("/edge/x", None).forwarded_for(client).peer_address_state("10.0.0.2:40000");
-    assert_eq!(envoy.send(via_proxy("203.0.113.9")).status(), Some(200));
-    assert_eq!(envoy.send(via_proxy("198.51.100.1")).status(), Some(403));
-    // A policy on the remote address alone does not need the peer.
-    assert_eq!(envoy.send(get("/edge/x", None).forwarded_for("203.0.113.9")).status(), Some(200));
+    for layout in Layout::ALL {
+        let mut envoy = envoy_with(layout, address_config());
+        let via_proxy = |client: &str| get("/edge/x", None).forwarded_for(client).peer_address_state("10.0.0.2:40000");
+        assert_eq!(envoy.send(via_proxy("203.0.113.9")).status(), Some(200));
+        assert_eq!(envoy.send(via_proxy("198.51.100.1")).status(), Some(403));
+        // A policy on the remote address alone does not need the peer.
+        assert_eq!(envoy.send(get("/edge/x", None).forwarded_for("203.0.113.9")).status(), Some(200));
+    }
 }

@@ -21,7 +21,7 @@ use rsa::pkcs8::DecodePrivateKey;
 use rsa::signature::{SignatureEncoding, Signer};
 use serde_json::{Value, json};
 use sha1::Digest as _;
-use zt_host_tests::{Exchange, FilterSpec, Harness, Request, ScriptedResponse};
+use zt_host_tests::{Exchange, FilterSpec, Harness, Layout, Request, ScriptedResponse};
 
 /// The harness clock; every token is issued a minute before it.
 const NOW: u64 = 1_700_000_000;
@@ -544,18 +544,24 @@ fn float_clock() -> System {
 // ---------------------------------------------------------------------------------------------
 // The driver.
 
-/// Envoy with zt-jwt configured for `system` alone (and zt-authz after it when given), the
-/// system's documents scripted on their clusters, the start-up fetches done.
-fn envoy_for(system: &System, authz: Option<Value>) -> Harness {
+/// Envoy with zt-jwt configured for `system` alone, the system's documents scripted on their
+/// clusters, the start-up fetches done.
+fn envoy_for(system: &System) -> Harness {
+    envoy_in(Layout::Chain, system, &[])
+}
+
+/// The same with the stages `after` the JWT stage, as filters or as the suite (`layout`),
+/// results in filter state.
+fn envoy_in(layout: Layout, system: &System, after: &[(&str, &Value)]) -> Harness {
     let mut envoy = Harness::new();
     envoy.clock().set_unix_seconds(NOW);
     for (cluster, path, body) in &system.served {
         envoy.script_http_path(cluster, path, ScriptedResponse::ok(body.to_string()));
     }
-    let config = json!({"realm": "api", "providers": [system.provider]});
-    envoy.load(FilterSpec::new("zt_jwt", config.to_string())).unwrap();
-    if let Some(authz) = authz {
-        envoy.load(FilterSpec::new("zt_authz", authz.to_string())).unwrap();
+    let jwt = json!({"realm": "api", "providers": [system.provider]});
+    let sections: Vec<(&str, &Value)> = [("jwt", &jwt)].into_iter().chain(after.iter().copied()).collect();
+    for filter in layout.filters_publishing(&sections, &[]) {
+        envoy.load(filter).unwrap();
     }
     envoy.advance(StdDuration::from_millis(200)).unwrap();
     let fetched: Vec<(String, String)> =
@@ -569,12 +575,25 @@ fn bearer(token: &str) -> Request {
     Request::get("/orders/42").header("authorization", format!("Bearer {token}"))
 }
 
+/// Who the caller is, as filter state names them: zt-jwt's identity, or the suite's entry.
+fn caller(layout: Layout, exchange: &Exchange) -> Value {
+    match layout {
+        Layout::Chain => identity(exchange),
+        Layout::Suite => {
+            let entry: Value =
+                serde_json::from_str(&exchange.filter_state_text("zt.suite").expect("the suite's entry"))
+                    .expect("JSON");
+            entry["identity"].clone()
+        }
+    }
+}
+
 fn identity(exchange: &Exchange) -> Value {
     serde_json::from_str(&exchange.filter_state_text("zt.identity").expect("an identity in filter state")).unwrap()
 }
 
 fn accepted(system: System) {
-    let mut envoy = envoy_for(&system, None);
+    let mut envoy = envoy_for(&system);
     let exchange = envoy.send(bearer(&system.token()));
     assert_eq!(exchange.status(), Some(200), "{}: {exchange:?}\n{}", system.name(), envoy.log_text());
     assert!(exchange.reached_upstream());
@@ -588,7 +607,7 @@ fn accepted(system: System) {
 }
 
 fn refused(system: System) {
-    let mut envoy = envoy_for(&system, None);
+    let mut envoy = envoy_for(&system);
     let exchange = envoy.send(bearer(&system.forged_token()));
     let reply = exchange.local_reply().unwrap_or_else(|| panic!("{}: not refused: {exchange:?}", system.name()));
     assert_eq!(reply.status, 401);
@@ -633,7 +652,7 @@ matrix!(
 
 /// A refusal of `token` by `system`'s filter, for the reason given.
 fn refused_for(system: &System, token: &str, reason: &str) {
-    let mut envoy = envoy_for(system, None);
+    let mut envoy = envoy_for(system);
     let exchange = envoy.send(bearer(token));
     assert_eq!(exchange.status(), Some(401), "{}: {exchange:?}", system.name());
     assert_eq!(envoy.metric(&format!("zt_jwt.denied.{reason}")), Some(1), "{}", envoy.log_text());
@@ -666,11 +685,14 @@ fn spire_the_workload_is_the_callers_principal_for_authorization() {
             "defaults": {"policies": ["workload"]}})
     };
     let system = spire();
-    let mut envoy = envoy_for(&system, Some(authz("example.org/ns/shop/sa/web")));
-    assert_eq!(envoy.send(bearer(&system.token())).status(), Some(200), "{}", envoy.log_text());
-    assert_eq!(identity(&envoy.send(bearer(&system.token())))["spiffe_id"], "spiffe://example.org/ns/shop/sa/web");
-    let mut envoy = envoy_for(&system, Some(authz("example.org/ns/shop/sa/admin")));
-    assert_eq!(envoy.send(bearer(&system.token())).status(), Some(403));
+    for layout in Layout::ALL {
+        let mut envoy = envoy_in(layout, &system, &[("authz", &authz("example.org/ns/shop/sa/web"))]);
+        assert_eq!(envoy.send(bearer(&system.token())).status(), Some(200), "{}", envoy.log_text());
+        let identity = caller(layout, &envoy.send(bearer(&system.token())));
+        assert_eq!(identity["spiffe_id"], "spiffe://example.org/ns/shop/sa/web");
+        let mut envoy = envoy_in(layout, &system, &[("authz", &authz("example.org/ns/shop/sa/admin"))]);
+        assert_eq!(envoy.send(bearer(&system.token())).status(), Some(403));
+    }
 }
 
 #[test]
@@ -700,7 +722,7 @@ fn entra_multi_tenant_a_tenant_not_listed_or_a_tid_of_another_is_refused() {
     let mut system = entra_multi_tenant();
     system.claims["iss"] = json!(format!("https://login.microsoftonline.com/{OTHER_TENANT}/v2.0"));
     system.claims["tid"] = json!(OTHER_TENANT);
-    let mut envoy = envoy_for(&system, None);
+    let mut envoy = envoy_for(&system);
     assert_eq!(envoy.send(bearer(&system.token())).status(), Some(200), "the other listed tenant");
 }
 
@@ -735,20 +757,20 @@ fn authz_config(scope_claim: Option<Value>, required: &str) -> Value {
 /// where the policy needs `lacking`.
 fn authorizes(system: System, scope_claim: Option<Value>, held: &str, lacking: &str) {
     let token = system.token();
-    let mut envoy = envoy_for(&system, Some(authz_config(scope_claim.clone(), held)));
-    let exchange = envoy.send(bearer(&token));
-    let scopes = identity(&exchange)["scopes"].clone();
-    assert_eq!(exchange.status(), Some(200), "{}: needs {held}; identity scopes {scopes}", system.name());
+    for layout in Layout::ALL {
+        let mut envoy = envoy_in(layout, &system, &[("authz", &authz_config(scope_claim.clone(), held))]);
+        let exchange = envoy.send(bearer(&token));
+        assert_eq!(exchange.status(), Some(200), "{layout:?} {}: needs {held}\n{}", system.name(), envoy.log_text());
 
-    let mut envoy = envoy_for(&system, Some(authz_config(scope_claim, lacking)));
-    let exchange = envoy.send(bearer(&token));
-    assert_eq!(exchange.status(), Some(403), "{}: needs {lacking}", system.name());
-    assert_eq!(
-        exchange.local_reply().unwrap().header("www-authenticate"),
-        Some(format!(r#"Bearer realm="api", error="insufficient_scope", scope="{lacking}""#).as_str())
-    );
-    let decision: Value = serde_json::from_str(&exchange.filter_state_text("zt.authz.decision").unwrap()).unwrap();
-    assert_eq!(decision["reason"], "scope_missing");
+        let mut envoy = envoy_in(layout, &system, &[("authz", &authz_config(scope_claim.clone(), lacking))]);
+        let exchange = envoy.send(bearer(&token));
+        assert_eq!(exchange.status(), Some(403), "{layout:?} {}: needs {lacking}", system.name());
+        assert_eq!(
+            exchange.local_reply().unwrap().header("www-authenticate"),
+            Some(format!(r#"Bearer realm="api", error="insufficient_scope", scope="{lacking}""#).as_str())
+        );
+        assert_eq!(layout.decision(&exchange, "authz").unwrap()["reason"], "scope_missing");
+    }
 }
 
 #[test]
@@ -827,15 +849,16 @@ fn authorizes_on(system: System, holds: Value, fails: Value) {
             "defaults": {"policies": ["on-claims"]}})
     };
     let token = system.token();
-    let mut envoy = envoy_for(&system, Some(config(holds)));
-    let exchange = envoy.send(bearer(&token));
-    assert_eq!(exchange.status(), Some(200), "{}: {}", system.name(), envoy.log_text());
+    for layout in Layout::ALL {
+        let mut envoy = envoy_in(layout, &system, &[("authz", &config(holds.clone()))]);
+        let exchange = envoy.send(bearer(&token));
+        assert_eq!(exchange.status(), Some(200), "{layout:?} {}: {}", system.name(), envoy.log_text());
 
-    let mut envoy = envoy_for(&system, Some(config(fails)));
-    let exchange = envoy.send(bearer(&token));
-    assert_eq!(exchange.status(), Some(403), "{}", system.name());
-    let decision: Value = serde_json::from_str(&exchange.filter_state_text("zt.authz.decision").unwrap()).unwrap();
-    assert_eq!(decision["decision"], "deny");
+        let mut envoy = envoy_in(layout, &system, &[("authz", &config(fails.clone()))]);
+        let exchange = envoy.send(bearer(&token));
+        assert_eq!(exchange.status(), Some(403), "{layout:?} {}", system.name());
+        assert_eq!(layout.decision(&exchange, "authz").unwrap()["decision"], "deny");
+    }
 }
 
 fn claim_equals(path: Value, value: &str) -> Value {
@@ -884,7 +907,7 @@ fn google_hosted_domain() {
 fn google_an_unverified_email_fails_the_required_claim() {
     let mut system = google();
     system.claims["email_verified"] = json!(false);
-    let mut envoy = envoy_for(&system, None);
+    let mut envoy = envoy_for(&system);
     assert_eq!(envoy.send(bearer(&system.token())).status(), Some(401));
     assert_eq!(envoy.metric("zt_jwt.denied.required_claim"), Some(1), "{}", envoy.log_text());
 }
@@ -919,7 +942,7 @@ fn google_the_issuer_without_scheme_is_a_second_provider() {
 #[test]
 fn keycloak_the_encryption_key_in_the_certs_is_skipped_not_fatal() {
     let system = keycloak();
-    let mut envoy = envoy_for(&system, None);
+    let mut envoy = envoy_for(&system);
     let log = envoy.log_text();
     let line = "provider keycloak: 1 key(s) from sso.shop.example/realms/shop/protocol/openid-connect/certs \
                 via cluster keycloak (1 unusable skipped)";
@@ -938,7 +961,7 @@ fn kubernetes_the_default_pod_token_lives_a_year_and_is_refused() {
     system.claims["aud"] = json!(["https://kubernetes.default.svc.cluster.local"]);
     system.claims["exp"] = json!(ISSUED + 31_536_000);
     system.claims["kubernetes.io"]["warnafter"] = json!(ISSUED + 3607);
-    let mut envoy = envoy_for(&system, None);
+    let mut envoy = envoy_for(&system);
     assert_eq!(envoy.send(bearer(&system.token())).status(), Some(401));
     assert_eq!(envoy.metric("zt_jwt.denied.lifetime_too_long"), Some(1), "{}", envoy.log_text());
 }

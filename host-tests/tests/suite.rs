@@ -151,6 +151,53 @@ fn identity_and_decisions_stay_in_memory_with_fewer_host_calls() {
     assert!(suite < chain, "suite {suite} host calls, chain {chain}");
 }
 
+/// `filter_state: true`: one entry, `zt.suite`, with the caller and each decision made, written
+/// whether the request goes on, is refused, or waited for keys first.
+#[test]
+fn the_filter_state_option_writes_one_entry_of_the_decisions() {
+    let remote = json!({"remote": {"cluster": "idp", "uri": "https://idp.test/jwks", "cache_duration_seconds": 600,
+                                   "unknown_kid_refetch_interval_seconds": 1}});
+    let (jwt, authz, limit) = (jwt(remote), authz(), local_limit());
+    let mut envoy = Harness::new();
+    envoy.clock().set_unix_seconds(NOW);
+    envoy.script_http("idp", ScriptedResponse::ok(json!({"keys": [jwk("a")]}).to_string()));
+    let sections = [("jwt", &jwt), ("authz", &authz), ("ratelimit", &limit)];
+    envoy.load(Layout::Suite.filters_publishing(&sections, &[]).remove(0)).unwrap();
+    envoy.advance(StdDuration::from_millis(200)).unwrap();
+    let entry = |exchange: &Exchange| -> Value {
+        let writes = exchange.host_calls.iter().filter(|c| c.kind == HostCallKind::SetProperty).count();
+        assert_eq!(writes, 1, "one filter-state write per request");
+        assert!(exchange.filter_state_text("zt.authz.decision").is_none(), "no single filter's entries");
+        serde_json::from_str(&exchange.filter_state_text("zt.suite").expect("the entry")).unwrap()
+    };
+
+    let admitted = envoy.send(bearer(&token("a", "alice", "orders:read")));
+    assert!(admitted.reached_upstream(), "{}", envoy.log_text());
+    let state = entry(&admitted);
+    assert_eq!(state["identity"], json!({"provider": "corp", "iss": ISS, "sub": "alice"}), "who, not the claims");
+    assert_eq!(state["jwt"]["decision"], "allow");
+    assert_eq!(state["authz"]["policy"], "orders-read");
+    assert_eq!(state["ratelimit"]["decision"], "admitted");
+
+    let limited = envoy.send(bearer(&token("a", "alice", "orders:read")));
+    assert_eq!(limited.status(), Some(429));
+    assert_eq!(entry(&limited)["ratelimit"]["decision"], "limited");
+
+    let anonymous = envoy.send(Request::get("/orders/7"));
+    assert_eq!(anonymous.status(), Some(401));
+    let state = entry(&anonymous);
+    assert_eq!(state["jwt"]["decision"], "deny");
+    assert!(state.get("identity").is_none() && state.get("authz").is_none(), "{state}");
+
+    // A request that waited for a refetch: the entry holds what was decided after the wait.
+    envoy.clock().set_unix_seconds(NOW + 2);
+    envoy.script_http("idp", ScriptedResponse::ok(json!({"keys": [jwk("a"), jwk("b")]}).to_string()));
+    let waited = envoy.send(bearer(&token("b", "bob", "profile")));
+    assert_eq!(waited.status(), Some(403), "{}", envoy.log_text());
+    let state: Value = serde_json::from_str(&waited.filter_state_text("zt.suite").unwrap()).unwrap();
+    assert_eq!((state["identity"]["sub"].as_str(), state["authz"]["decision"].as_str()), (Some("bob"), Some("deny")));
+}
+
 #[test]
 fn later_stages_see_the_request_headers_as_the_jwt_stage_left_them() {
     // The suite reads the request headers once; the JWT stage's edits must reach what the later

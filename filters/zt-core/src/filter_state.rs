@@ -20,3 +20,9 @@ pub const AUTHZ_DECISION: &str = "zt.authz.decision";
 /// "limit": "<deciding limit>"|null, "remaining": <tokens left of the deciding or tightest
 /// limit>|null, "route": "<route rule name>"|null}`. Names and numbers only, never a key's value.
 pub const RATELIMIT_DECISION: &str = "zt.ratelimit.decision";
+
+/// The suite's one entry, JSON of [`crate::suite::SuiteState`], written only when its
+/// configuration sets `filter_state: true`: `{"identity": {"provider", "iss", "sub",
+/// "spiffe_id"}, "jwt": {...}, "authz": {...}, "ratelimit": {...}}`, each stage's object that of
+/// its entry above. Envoy stores it as `wasm.zt.suite`.
+pub const SUITE: &str = "zt.suite";

@@ -1,34 +1,51 @@
 //! The suite's configuration: one section per stage, each exactly that filter's own schema and
 //! parsed by that filter's own parser, so a section means what the single filter's
 //! configuration means. A missing section is that stage off.
+//!
+//! The suite hands identity and decisions between its stages in memory. Envoy's own filters
+//! and access log can read them only from filter state, so `filter_state: true` makes the suite
+//! write them there as one entry ([`SuiteState`] under [`crate::filter_state::SUITE`]).
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::ConfigError;
-use crate::audit::AuditConfig;
+use crate::audit::{AuditConfig, StageRecord};
 use crate::authz::AuthzConfig;
-use crate::jwt::JwtFilterConfig;
+use crate::jwt::{Identity, JwtFilterConfig};
 use crate::ratelimit::RateLimitConfig;
 
 /// The section names, in the order the stages run.
 pub const SECTIONS: [&str; 4] = ["jwt", "authz", "ratelimit", "audit"];
+
+/// The key beside the sections that asks for the filter-state entry.
+const FILTER_STATE: &str = "filter_state";
 
 pub struct SuiteConfig {
     pub jwt: Option<JwtFilterConfig>,
     pub authz: Option<AuthzConfig>,
     pub ratelimit: Option<RateLimitConfig>,
     pub audit: Option<AuditConfig>,
+    /// Whether the stages' results are written to filter state ([`SuiteState`]); off by
+    /// default, since it costs a host call and a serialisation per request.
+    pub filter_state: bool,
 }
 
 impl SuiteConfig {
-    /// Parses `{"jwt": {...}, "authz": {...}, "ratelimit": {...}, "audit": {...}}`. An error
-    /// inside a section names its path with the section first (`authz.policies.admin...`).
+    /// Parses `{"jwt": {...}, "authz": {...}, "ratelimit": {...}, "audit": {...}}`, and the
+    /// optional `filter_state: true|false`. An error inside a section names its path with the
+    /// section first (`authz.policies.admin...`).
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         let mut sections = ConfigError::parse_json::<Map<String, Value>>(bytes)?;
+        let filter_state = match sections.remove(FILTER_STATE) {
+            None => false,
+            Some(Value::Bool(on)) => on,
+            Some(_) => return Err(ConfigError::new(FILTER_STATE, "expected true or false")),
+        };
         if let Some(unknown) = sections.keys().find(|name| !SECTIONS.contains(&name.as_str())) {
             return Err(ConfigError::new(
                 unknown.clone(),
-                format!("unknown section, expected one of {}", SECTIONS.join(", ")),
+                format!("unknown section, expected one of {} (or {FILTER_STATE})", SECTIONS.join(", ")),
             ));
         }
         let config = Self {
@@ -36,6 +53,7 @@ impl SuiteConfig {
             authz: section(&mut sections, "authz", AuthzConfig::from_json)?,
             ratelimit: section(&mut sections, "ratelimit", RateLimitConfig::from_json)?,
             audit: section(&mut sections, "audit", AuditConfig::from_json)?,
+            filter_state,
         };
         if config.jwt.is_none() && config.authz.is_none() && config.ratelimit.is_none() && config.audit.is_none() {
             return Err(ConfigError::new(
@@ -44,6 +62,45 @@ impl SuiteConfig {
             ));
         }
         Ok(config)
+    }
+}
+
+/// What the suite writes to filter state when asked: who the caller is and what each stage
+/// decided, for Envoy's access log (`%FILTER_STATE(wasm.zt.suite:PLAIN)%`) or a later filter.
+/// A stage that did not run (off, or the request was answered before it) is absent.
+#[derive(Debug, Serialize)]
+pub struct SuiteState<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Principal<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<&'a StageRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authz: Option<&'a StageRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratelimit: Option<&'a StageRecord>,
+}
+
+/// The verified caller as the entry names it: who, never the token's other claims, which an
+/// access log (unlike the audit record, whose claims are redacted by its configuration) would
+/// write out as they came.
+#[derive(Debug, Serialize)]
+pub struct Principal<'a> {
+    pub provider: &'a str,
+    pub iss: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spiffe_id: Option<&'a str>,
+}
+
+impl<'a> Principal<'a> {
+    pub fn of(identity: &'a Identity) -> Self {
+        Self {
+            provider: &identity.provider,
+            iss: &identity.iss,
+            sub: identity.sub.as_deref(),
+            spiffe_id: identity.spiffe_id.as_deref(),
+        }
     }
 }
 
@@ -95,5 +152,25 @@ mod tests {
         assert!(err.message.contains("unknown section"), "{err}");
         let err = SuiteConfig::from_json(b"{}").err().unwrap();
         assert!(err.message.contains("no section"), "{err}");
+        let err = SuiteConfig::from_json(br#"{"filter_state": true}"#).err().unwrap();
+        assert!(err.message.contains("no section"), "the option alone configures no stage: {err}");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn the_filter_state_entry_is_off_unless_asked_for() {
+        let audit_only = |extra: &str| SuiteConfig::from_json(format!(r#"{{"audit": {{}}{extra}}}"#).as_bytes());
+        assert!(!audit_only("").unwrap().filter_state);
+        assert!(audit_only(r#", "filter_state": true"#).unwrap().filter_state);
+        let err = audit_only(r#", "filter_state": "yes""#).err().unwrap();
+        assert_eq!(err.path, "filter_state", "{err}");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn the_entry_names_the_caller_without_the_other_claims() {
+        let claims = serde_json::json!({"iss": "https://idp", "sub": "alice", "email": "alice@example.com"});
+        let identity = Identity::from_claims("corp", claims.as_object().unwrap().clone());
+        let state = SuiteState { identity: Some(Principal::of(&identity)), jwt: None, authz: None, ratelimit: None };
+        let text = serde_json::to_string(&state).unwrap();
+        assert_eq!(text, r#"{"identity":{"provider":"corp","iss":"https://idp","sub":"alice"}}"#);
     }
 }

@@ -22,11 +22,22 @@ impl<const M: u8> PipelineHttp<M> {
 
     /// A stage that waited let the request go on: the later stages run, then it resumes.
     fn go_on(&self, flow: Flow, after: Next) {
+        let mut action = Action::Pause;
         if let Flow::Continue = flow {
             self.pass.borrow_mut().next = after;
-            if run(self, &self.stages, &self.pass) == Action::Continue {
-                self.resume_http_request();
-            }
+            action = run(self, &self.stages, &self.pass);
+        }
+        self.publish_state();
+        if action == Action::Continue {
+            self.resume_http_request();
+        }
+    }
+
+    /// After every pass of the stages (the request goes on, was answered, or waits), so that
+    /// the entry is in place before a later filter or the access log looks.
+    fn publish_state(&self) {
+        if self.stages.publishes_state {
+            self.pass.borrow().publish_state();
         }
     }
 }
@@ -72,7 +83,9 @@ impl<const M: u8> HttpContext for PipelineHttp<M> {
             // filters (the router's path rewrite, its trace headers) change what Envoy holds.
             let _ = self.pass.borrow().facts.request_headers();
         }
-        run(self, &self.stages, &self.pass)
+        let action = run(self, &self.stages, &self.pass);
+        self.publish_state();
+        action
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {

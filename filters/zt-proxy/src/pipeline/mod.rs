@@ -18,10 +18,10 @@ use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
 use zt_core::audit::{AuditConfig, StageRecord};
 use zt_core::authz::AuthzConfig;
-use zt_core::filter_state::{AUTHZ_DECISION, IDENTITY, JWT_DECISION, RATELIMIT_DECISION};
+use zt_core::filter_state::{AUTHZ_DECISION, IDENTITY, JWT_DECISION, RATELIMIT_DECISION, SUITE as SUITE_STATE};
 use zt_core::jwt::{Identity, JwtFilterConfig, VerifiedToken};
 use zt_core::ratelimit::RateLimitConfig;
-use zt_core::suite::SuiteConfig;
+use zt_core::suite::{Principal, SuiteConfig, SuiteState};
 use zt_core::{ConfigError, LocalReply};
 
 pub use facts::Facts;
@@ -90,7 +90,7 @@ impl Module {
 /// The module's configuration: a single filter's is that filter's schema, the suite's has a
 /// section per stage. Branches on the constant `M`, so only the module's own parsers are linked.
 fn parse<const M: u8>(bytes: &[u8]) -> Result<SuiteConfig, ConfigError> {
-    let none = SuiteConfig { jwt: None, authz: None, ratelimit: None, audit: None };
+    let none = SuiteConfig { jwt: None, authz: None, ratelimit: None, audit: None, filter_state: false };
     Ok(match M {
         JWT => SuiteConfig { jwt: Some(JwtFilterConfig::from_json(bytes)?), ..none },
         AUTHZ => SuiteConfig { authz: Some(AuthzConfig::from_json(bytes)?), ..none },
@@ -114,6 +114,8 @@ pub enum Handoff {
 /// `None` for a stage the module is built without: constant in `M`, so its code drops out.
 pub struct Stages<const M: u8> {
     pub handoff: Handoff,
+    /// The suite's `filter_state` option: the results also go to one filter-state entry.
+    pub publishes_state: bool,
     jwt: Option<JwtStage>,
     authz: Option<AuthzStage>,
     ratelimit: Option<RateLimitStage>,
@@ -186,6 +188,20 @@ pub fn identity<'p, const M: u8>(stages: &Stages<M>, pass: &'p Pass) -> Result<O
 }
 
 impl Pass {
+    /// Writes what the stages know so far to the suite's filter-state entry
+    /// ([`zt_core::suite::SuiteState`]), for Envoy's access log and later filters.
+    pub fn publish_state(&self) {
+        let state = SuiteState {
+            identity: self.identity.as_ref().map(|token| Principal::of(&token.identity)),
+            jwt: self.jwt_record.as_ref(),
+            authz: self.authz_record.as_ref(),
+            ratelimit: self.ratelimit_record.as_ref(),
+        };
+        if !serde_json::to_vec(&state).is_ok_and(|bytes| crate::set_filter_state(SUITE_STATE, &bytes).is_ok()) {
+            log::warn!("zt-suite: cannot record the decisions in filter state {SUITE_STATE}");
+        }
+    }
+
     /// Keeps a stage's decision record for the later stages of this module (the audit stage)
     /// and, between single filters, writes it to the stage's filter-state entry for the next.
     pub fn hand_on(&mut self, handoff: Handoff, record: StageRecord) {
