@@ -84,51 +84,60 @@ pub fn render_full_chain(
     ratelimit_config: &str,
     audit_config: &str,
 ) -> Result<String, BedError> {
-    render(layout, ports, collector_port, cert_dir, jwks, ratelimit_config, audit_config, false)
+    let stages = StageConfigs::shipped(jwks, ratelimit_config, audit_config);
+    render_stages(&template(layout.template())?, ports, collector_port, cert_dir, &stages)
 }
 
-/// `configs/zero-trust-suite.yaml` as [`render_full_chain`] renders it, with the suite's
-/// `filter_state: true`: its decisions in filter state for Envoy's own filters and access log.
-pub fn render_suite_publishing_state(
-    ports: Ports,
-    cert_dir: &Path,
-    jwks: &Value,
-    ratelimit_config: &str,
-    audit_config: &str,
-) -> Result<String, BedError> {
-    render(Layout::Suite, ports, 1, cert_dir, jwks, ratelimit_config, audit_config, true)
+/// Each stage's plugin configuration (JSON text): the four filters' configurations, or the
+/// suite's sections.
+pub struct StageConfigs {
+    pub jwt: String,
+    pub authz: String,
+    pub ratelimit: String,
+    pub audit: String,
+    /// The suite's `filter_state` option (the single filters always write theirs).
+    pub filter_state: bool,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn render(
-    layout: Layout,
+impl StageConfigs {
+    /// The shipped JWT and authorization policies with the given rate limits and audit.
+    pub fn shipped(jwks: &Value, ratelimit_config: &str, audit_config: &str) -> Self {
+        Self {
+            jwt: chain_jwt_plugin_config(jwks),
+            authz: authz_plugin_config(),
+            ratelimit: ratelimit_config.to_owned(),
+            audit: audit_config.to_owned(),
+            filter_state: false,
+        }
+    }
+}
+
+/// `template` (`zero-trust.yaml` or `zero-trust-suite.yaml`, possibly edited by a test) with
+/// `stages` as its filters or as the suite's sections.
+pub fn render_stages(
+    template: &str,
     ports: Ports,
     collector_port: u16,
     cert_dir: &Path,
-    jwks: &Value,
-    ratelimit_config: &str,
-    audit_config: &str,
-    publish_state: bool,
+    stages: &StageConfigs,
 ) -> Result<String, BedError> {
-    let jwt_config = chain_jwt_plugin_config(jwks);
-    let authz_config = authz_plugin_config();
     let section = |text: &str| serde_json::from_str::<Value>(text).map_err(|e| BedError::Template(e.to_string()));
     let mut suite = json!({
-        "jwt": section(&jwt_config)?,
-        "authz": section(&authz_config)?,
-        "ratelimit": section(ratelimit_config)?,
-        "audit": section(audit_config)?,
+        "jwt": section(&stages.jwt)?,
+        "authz": section(&stages.authz)?,
+        "ratelimit": section(&stages.ratelimit)?,
+        "audit": section(&stages.audit)?,
     });
-    if let (true, Some(options)) = (publish_state, suite.as_object_mut()) {
+    if let (true, Some(options)) = (stages.filter_state, suite.as_object_mut()) {
         options.insert("filter_state".to_owned(), Value::Bool(true));
     }
     let extra = [
-        ("AUTHZ_CONFIG", yaml_string(&authz_config)),
+        ("AUTHZ_CONFIG", yaml_string(&stages.authz)),
         ("CERT_DIR", cert_dir.to_string_lossy().into_owned()),
-        ("RATELIMIT_CONFIG", yaml_string(ratelimit_config)),
-        ("AUDIT_CONFIG", yaml_string(audit_config)),
+        ("RATELIMIT_CONFIG", yaml_string(&stages.ratelimit)),
+        ("AUDIT_CONFIG", yaml_string(&stages.audit)),
         ("SUITE_CONFIG", yaml_string(&suite.to_string())),
         ("COLLECTOR_PORT", collector_port.to_string()),
     ];
-    render_with(&template(layout.template())?, ports, &wasm_dir(), &jwt_config, &extra)
+    render_with(template, ports, &wasm_dir(), &stages.jwt, &extra)
 }

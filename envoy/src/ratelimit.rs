@@ -1,10 +1,12 @@
 //! What `configs/ratelimit.yaml` needs: the rate-limit filter's example policy and rendering
-//! with the rate-limit service's port.
+//! with the rate-limit service's port, as its two filters or as the suite with the same two
+//! sections.
 
 use serde_json::{Value, json};
 
+use crate::full_chain::Layout;
 use crate::zero_trust::chain_jwt_plugin_config;
-use crate::{BedError, Ports, render_with, template, wasm_dir, yaml_string};
+use crate::{BedError, Ports, render_with, template, wasm_dir, wasm_filter, yaml_string};
 
 /// The example policy: 100 requests a minute per verified subject (bursts of 20 more);
 /// callers without a token share 10 a minute per /24 (or /64) network; `/healthz` is exempt.
@@ -23,7 +25,34 @@ pub fn ratelimit_plugin_config() -> String {
 }
 
 /// `ratelimit.yaml` with `ratelimit_config` for the filter and the service on `rls_port`.
-pub fn render_ratelimit(ports: Ports, rls_port: u16, jwks: &Value, ratelimit_config: &str) -> Result<String, BedError> {
-    let extra = [("RATELIMIT_CONFIG", yaml_string(ratelimit_config)), ("RLS_PORT", rls_port.to_string())];
-    render_with(&template("ratelimit.yaml")?, ports, &wasm_dir(), &chain_jwt_plugin_config(jwks), &extra)
+pub fn render_ratelimit(
+    layout: Layout,
+    ports: Ports,
+    rls_port: u16,
+    jwks: &Value,
+    ratelimit_config: &str,
+) -> Result<String, BedError> {
+    let jwt_config = chain_jwt_plugin_config(jwks);
+    let mut text = template("ratelimit.yaml")?;
+    if layout == Layout::Suite {
+        text = with_the_suite(&text)?;
+    }
+    let section = |text: &str| serde_json::from_str::<Value>(text).map_err(|e| BedError::Template(e.to_string()));
+    let suite = json!({"jwt": section(&jwt_config)?, "ratelimit": section(ratelimit_config)?});
+    let extra = [
+        ("RATELIMIT_CONFIG", yaml_string(ratelimit_config)),
+        ("SUITE_CONFIG", yaml_string(&suite.to_string())),
+        ("RLS_PORT", rls_port.to_string()),
+    ];
+    render_with(&text, ports, &wasm_dir(), &jwt_config, &extra)
+}
+
+/// `ratelimit.yaml` with its `zt-jwt` and `zt-ratelimit` filters replaced by one suite filter
+/// whose configuration is `{{SUITE_CONFIG}}`.
+fn with_the_suite(chain: &str) -> Result<String, BedError> {
+    let missing = || BedError::Template("ratelimit.yaml: no zt-jwt ... router filters to replace".to_owned());
+    let start = chain.find("          - name: zt-jwt\n").ok_or_else(missing)?;
+    let end = chain.find("          - name: envoy.filters.http.router\n").ok_or_else(missing)?;
+    let suite = wasm_filter("zt-suite", "zt_suite.wasm", "{{SUITE_CONFIG}}");
+    Ok(format!("{}{suite}{}", chain.get(..start).ok_or_else(missing)?, chain.get(end..).ok_or_else(missing)?))
 }

@@ -84,6 +84,28 @@ fn wasm_module_in(dir: &Path, file: &str) -> Result<(), BedError> {
     }
 }
 
+/// A Wasm filter as the shipped configurations declare it (`FAIL_CLOSED`, V8, its own VM),
+/// its plugin configuration left as the placeholder `config` for `render` to fill.
+pub(crate) fn wasm_filter(name: &str, module: &str, config: &str) -> String {
+    format!(
+        r#"          - name: {name}
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+              config:
+                name: {name}
+                root_id: {name}
+                failure_policy: FAIL_CLOSED
+                vm_config:
+                  vm_id: {name}
+                  runtime: envoy.wasm.runtime.v8
+                  code: {{ local: {{ filename: "{{{{WASM_DIR}}}}/{module}" }} }}
+                configuration:
+                  "@type": type.googleapis.com/google.protobuf.StringValue
+                  value: {config}
+"#
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

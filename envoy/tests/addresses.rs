@@ -1,17 +1,18 @@
 //! The two spoofs of a client-chosen source address, in a real Envoy: an authorization policy
 //! allowing only `10.0.0.0/8` peers, and a rate limit of 2 per `source_ip`, each tried with a
-//! forged `X-Forwarded-For`. On the shipped `zero-trust.yaml` (edge settings and the peer in
-//! filter state) and on the same chain with Envoy's defaults (`use_remote_address` unset, no
-//! filter state), both are refused, and the audit record names the real peer or none.
+//! forged `X-Forwarded-For`. On the shipped `zero-trust.yaml` and `zero-trust-suite.yaml` (edge
+//! settings and the peer in filter state) and on the same configurations with Envoy's defaults
+//! (`use_remote_address` unset, no filter state), both are refused, and the audit record names
+//! the real peer or none.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use zt_envoy_tests::full_chain::audit_plugin_config;
-use zt_envoy_tests::zero_trust::{Certs, chain_jwt_plugin_config};
-use zt_envoy_tests::{EchoUpstream, Envoy, KeySet, Ports, Response, get, render_with, template, wasm_dir, yaml_string};
+use zt_envoy_tests::full_chain::{Layout, StageConfigs, audit_plugin_config, render_stages};
+use zt_envoy_tests::zero_trust::Certs;
+use zt_envoy_tests::{EchoUpstream, Envoy, KeySet, Ports, Response, get, template};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -75,23 +76,19 @@ struct Bed {
     _certs: Certs,
 }
 
-fn bed(shipped: bool) -> Bed {
+fn bed(layout: Layout, shipped: bool) -> Bed {
     let certs = Certs::generate(&[]).unwrap_or_else(|e| panic!("{e}"));
     let echo = EchoUpstream::start().unwrap();
     let ports = Ports { upstream: echo.port(), ..Ports::default() };
-    let extra = [
-        ("AUTHZ_CONFIG", yaml_string(&authz_config())),
-        ("CERT_DIR", certs.dir().to_string_lossy().into_owned()),
-        ("RATELIMIT_CONFIG", yaml_string(&ratelimit_config())),
-        ("AUDIT_CONFIG", yaml_string(&audit_plugin_config(None))),
-        ("COLLECTOR_PORT", "1".to_owned()),
-    ];
-    let mut text = template("zero-trust.yaml").unwrap();
+    let stages = StageConfigs {
+        authz: authz_config(),
+        ..StageConfigs::shipped(&keys().jwks(), &ratelimit_config(), &audit_plugin_config(None))
+    };
+    let mut text = template(layout.template()).unwrap();
     if !shipped {
         text = with_envoy_defaults(&text);
     }
-    let config = render_with(&text, ports, &wasm_dir(), &chain_jwt_plugin_config(&keys().jwks()), &extra)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let config = render_stages(&text, ports, 1, certs.dir(), &stages).unwrap_or_else(|e| panic!("{e}"));
     let envoy = Envoy::serve(&config).unwrap_or_else(|e| panic!("{e}"));
     Bed { _echo: echo, envoy, _certs: certs }
 }
@@ -149,16 +146,23 @@ fn spoofs_are_refused(bed: &Bed, named_peer: bool) {
 
 #[test]
 fn the_shipped_config_decides_on_the_real_peer() {
-    let bed = bed(true);
-    spoofs_are_refused(&bed, true);
-    // The edge config never takes a client's X-Forwarded-For as the remote address either.
-    assert!(record(&bed, "public-spoof-1").get("remote").is_none());
+    for layout in Layout::ALL {
+        let bed = bed(layout, true);
+        spoofs_are_refused(&bed, true);
+        // The edge config never takes a client's X-Forwarded-For as the remote address either.
+        assert!(record(&bed, "public-spoof-1").get("remote").is_none(), "{layout:?}");
+    }
 }
 
 #[test]
 fn with_envoy_defaults_a_forged_address_is_refused_not_believed() {
-    let bed = bed(false);
-    spoofs_are_refused(&bed, false);
-    let log = bed.envoy.log();
-    assert!(log.contains("set filter state zt.peer_address"), "the operator is told what to set:\n{log}");
+    for layout in Layout::ALL {
+        let bed = bed(layout, false);
+        spoofs_are_refused(&bed, false);
+        let log = bed.envoy.log();
+        assert!(
+            log.contains("set filter state zt.peer_address"),
+            "{layout:?}: the operator is told what to set:\n{log}"
+        );
+    }
 }

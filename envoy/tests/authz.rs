@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use zt_envoy_tests::full_chain::{
-    Layout, audit_plugin_config, render_full_chain, render_suite_publishing_state, unlimited_ratelimit_plugin_config,
+    Layout, StageConfigs, audit_plugin_config, render_full_chain, render_stages, unlimited_ratelimit_plugin_config,
 };
 use zt_envoy_tests::zero_trust::{BILLING_SPIFFE_ID, Certs, SHOP_SPIFFE_ID, mtls_get};
-use zt_envoy_tests::{Alg, EchoUpstream, Envoy, KeySet, Ports, SUBJECT, get};
+use zt_envoy_tests::{Alg, EchoUpstream, Envoy, KeySet, Ports, SUBJECT, get, template};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const BILLING: Option<usize> = Some(0);
@@ -168,14 +168,12 @@ fn the_suites_decisions_reach_envoys_access_log_when_asked() {
     let access_log = std::env::temp_dir().join(format!("zt-suite-access-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&access_log);
     let ports = Ports { upstream: echo.port(), ..Ports::default() };
-    let config = render_suite_publishing_state(
-        ports,
-        certs.dir(),
-        &keys().jwks(),
-        &unlimited_ratelimit_plugin_config(),
-        &audit_plugin_config(None),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let stages = StageConfigs {
+        filter_state: true,
+        ..StageConfigs::shipped(&keys().jwks(), &unlimited_ratelimit_plugin_config(), &audit_plugin_config(None))
+    };
+    let suite = template(Layout::Suite.template()).unwrap();
+    let config = render_stages(&suite, ports, 1, certs.dir(), &stages).unwrap_or_else(|e| panic!("{e}"));
     let logger = format!(
         r#"stat_prefix: ingress
           access_log:

@@ -3,16 +3,19 @@
 //! point at the loopback server that plays the system): a SPIRE JWT-SVID verified against a
 //! SPIFFE bundle, an Amazon Cognito access token bound by its client, and a token with
 //! fractional NumericDates; each with its negative twins. Then the JWT-SVID's workload as the
-//! authorization filter's principal, on the shipped chain, beside an mTLS peer of the same ID.
+//! authorization filter's principal, on the shipped chain and suite, beside an mTLS peer of the
+//! same ID.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::time::Duration;
 
 use jwt_simple::prelude::*;
 use serde_json::{Map, Value, json};
-use zt_envoy_tests::full_chain::{audit_plugin_config, unlimited_ratelimit_plugin_config};
+use zt_envoy_tests::full_chain::{
+    Layout, StageConfigs, audit_plugin_config, render_stages, unlimited_ratelimit_plugin_config,
+};
 use zt_envoy_tests::zero_trust::{Certs, mtls_get};
-use zt_envoy_tests::{EchoUpstream, Envoy, Ports, Started, get, render, render_with, template, wasm_dir, yaml_string};
+use zt_envoy_tests::{EchoUpstream, Envoy, Ports, Started, get, render, template, wasm_dir};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const COGNITO_ISSUER: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Ab12Cd34E";
@@ -178,9 +181,10 @@ fn spire_cognito_and_fractional_dates_as_configured_in_the_readme() {
     }
 }
 
-/// One policy on the shipped chain (`zero-trust.yaml`): ALLOW the workload
-/// `example.org/ns/shop/sa/web`. It presents a certificate (mTLS) or a JWT-SVID verified by the
-/// README's `spire` provider (its bundle inline); either admits it, nothing else does.
+/// One policy on the shipped chain and suite (`zero-trust.yaml`, `zero-trust-suite.yaml`): ALLOW
+/// the workload `example.org/ns/shop/sa/web`. It presents a certificate (mTLS) or a JWT-SVID
+/// verified by the README's `spire` provider (its bundle inline); either admits it, nothing else
+/// does.
 #[test]
 fn a_workload_is_admitted_by_its_certificate_or_its_jwt_svid_under_one_policy() {
     let web = "spiffe://example.org/ns/shop/sa/web";
@@ -194,35 +198,37 @@ fn a_workload_is_admitted_by_its_certificate_or_its_jwt_svid_under_one_policy() 
     let authz = json!({"realm": "api",
         "policies": {"web-only": {"action": "ALLOW", "rules": [{"from": [{"source": {"principals": ["example.org/ns/shop/sa/web"]}}]}]}},
         "defaults": {"policies": ["web-only"]}});
-    let echo = EchoUpstream::start().unwrap();
-    let ports = Ports { upstream: echo.port(), ..Ports::default() };
-    let extra = [
-        ("AUTHZ_CONFIG", yaml_string(&authz.to_string())),
-        ("CERT_DIR", certs.dir().to_string_lossy().into_owned()),
-        ("RATELIMIT_CONFIG", yaml_string(&unlimited_ratelimit_plugin_config())),
-        ("AUDIT_CONFIG", yaml_string(&audit_plugin_config(None))),
-        ("COLLECTOR_PORT", "1".to_owned()),
-    ];
-    let config = render_with(&template("zero-trust.yaml").unwrap(), ports, &wasm_dir(), &jwt.to_string(), &extra)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let envoy = Envoy::serve(&config).unwrap_or_else(|e| panic!("{e}"));
-    let svid_of =
-        |sub: &str| format!("Bearer {}", svid_key.sign(exactly(svid(sub, "spiffe://example.org/orders"))).unwrap());
-    let plain = |bearer: Option<&str>| {
-        let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", *b)).collect();
-        get(envoy.port(), "/orders/1", &headers, TIMEOUT).unwrap().status
+    let stages = StageConfigs {
+        jwt: jwt.to_string(),
+        authz: authz.to_string(),
+        ratelimit: unlimited_ratelimit_plugin_config(),
+        audit: audit_plugin_config(None),
+        filter_state: false,
     };
-    let mtls = |client: usize, bearer: Option<&str>| {
-        let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", *b)).collect();
-        mtls_get(&certs, Some(client), envoy.port(), "/orders/1", &headers).unwrap().status
-    };
-    let web_svid = svid_of(web);
-    let admin_svid = svid_of("spiffe://example.org/ns/shop/sa/admin");
-    assert_eq!(plain(Some(&web_svid)), 200, "the workload by its JWT-SVID");
-    assert_eq!(mtls(0, None), 200, "the workload by its certificate");
-    assert_eq!(mtls(0, Some(&admin_svid)), 200, "its certificate, another workload's JWT-SVID: either matches");
-    assert_eq!(mtls(1, Some(&web_svid)), 200, "another certificate, its JWT-SVID: either matches");
-    assert_eq!(plain(None), 403, "neither");
-    assert_eq!(plain(Some(&admin_svid)), 403, "another workload's JWT-SVID");
-    assert_eq!(mtls(1, None), 403, "another workload's certificate");
+    for layout in Layout::ALL {
+        let echo = EchoUpstream::start().unwrap();
+        let ports = Ports { upstream: echo.port(), ..Ports::default() };
+        let config = render_stages(&template(layout.template()).unwrap(), ports, 1, certs.dir(), &stages)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let envoy = Envoy::serve(&config).unwrap_or_else(|e| panic!("{e}"));
+        let svid_of =
+            |sub: &str| format!("Bearer {}", svid_key.sign(exactly(svid(sub, "spiffe://example.org/orders"))).unwrap());
+        let plain = |bearer: Option<&str>| {
+            let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", *b)).collect();
+            get(envoy.port(), "/orders/1", &headers, TIMEOUT).unwrap().status
+        };
+        let mtls = |client: usize, bearer: Option<&str>| {
+            let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", *b)).collect();
+            mtls_get(&certs, Some(client), envoy.port(), "/orders/1", &headers).unwrap().status
+        };
+        let web_svid = svid_of(web);
+        let admin_svid = svid_of("spiffe://example.org/ns/shop/sa/admin");
+        assert_eq!(plain(Some(&web_svid)), 200, "{layout:?}: the workload by its JWT-SVID");
+        assert_eq!(mtls(0, None), 200, "the workload by its certificate");
+        assert_eq!(mtls(0, Some(&admin_svid)), 200, "its certificate, another workload's JWT-SVID: either matches");
+        assert_eq!(mtls(1, Some(&web_svid)), 200, "another certificate, its JWT-SVID: either matches");
+        assert_eq!(plain(None), 403, "neither");
+        assert_eq!(plain(Some(&admin_svid)), 403, "another workload's JWT-SVID");
+        assert_eq!(mtls(1, None), 403, "{layout:?}: another workload's certificate");
+    }
 }

@@ -30,7 +30,8 @@ fn every_shipped_config_passes_envoy_validate() {
             _ => "{}".to_owned(),
         };
         let config = if name == "ratelimit.yaml" {
-            render_ratelimit(PORTS, 10082, &jwks, &ratelimit_plugin_config()).unwrap_or_else(|e| panic!("{name}: {e}"))
+            render_ratelimit(Layout::Chain, PORTS, 10082, &jwks, &ratelimit_plugin_config())
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
         } else if let Some(layout) = Layout::ALL.into_iter().find(|layout| layout.template() == name) {
             let audit = audit_plugin_config(Some(json!({"cluster": "otel"})));
             render_full_chain(layout, PORTS, 4318, certs.dir(), &jwks, &chain_ratelimit_plugin_config(), &audit)

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::{BedError, Ports, jwt_plugin_config, render, yaml_string};
+use crate::{BedError, Ports, jwt_plugin_config, render, wasm_filter, yaml_string};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
@@ -180,28 +180,6 @@ impl Variant {
 
 fn bench_template() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/envoy.yaml")
-}
-
-/// A Wasm filter as the shipped configurations declare it (`FAIL_CLOSED`, V8, its own VM),
-/// its plugin configuration left as the placeholder `config` for `render` to fill.
-fn wasm_filter(name: &str, module: &str, config: &str) -> String {
-    format!(
-        r#"          - name: {name}
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-              config:
-                name: {name}
-                root_id: {name}
-                failure_policy: FAIL_CLOSED
-                vm_config:
-                  vm_id: {name}
-                  runtime: envoy.wasm.runtime.v8
-                  code: {{ local: {{ filename: "{{{{WASM_DIR}}}}/{module}" }} }}
-                configuration:
-                  "@type": type.googleapis.com/google.protobuf.StringValue
-                  value: {config}
-"#
-    )
 }
 
 fn zt_jwt() -> String {
