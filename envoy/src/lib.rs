@@ -25,7 +25,7 @@ pub use http::{Response, get};
 pub use paths::{configs_dir, envoy_binary, shipped_configs, wasm_dir, workspace_root};
 pub use process::{Envoy, Heap, Started, validate};
 pub(crate) use render::wasm_filter;
-pub use render::{Ports, render, render_with, template, yaml_string};
+pub use render::{Ports, render, render_with, template, with_the_suite, yaml_string};
 pub use tokens::{
     AUDIENCE, Alg, ISSUER, KeySet, REALM, SUBJECT, TokenLifetime, jwt_oidc_plugin_config, jwt_plugin_config, tamper,
 };

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::full_chain::Layout;
 use crate::zero_trust::chain_jwt_plugin_config;
-use crate::{BedError, Ports, render_with, template, wasm_dir, wasm_filter, yaml_string};
+use crate::{BedError, Ports, render_with, template, wasm_dir, with_the_suite, yaml_string};
 
 /// The example policy: 100 requests a minute per verified subject (bursts of 20 more);
 /// callers without a token share 10 a minute per /24 (or /64) network; `/healthz` is exempt.
@@ -45,14 +45,4 @@ pub fn render_ratelimit(
         ("RLS_PORT", rls_port.to_string()),
     ];
     render_with(&text, ports, &wasm_dir(), &jwt_config, &extra)
-}
-
-/// `ratelimit.yaml` with its `zt-jwt` and `zt-ratelimit` filters replaced by one suite filter
-/// whose configuration is `{{SUITE_CONFIG}}`.
-fn with_the_suite(chain: &str) -> Result<String, BedError> {
-    let missing = || BedError::Template("ratelimit.yaml: no zt-jwt ... router filters to replace".to_owned());
-    let start = chain.find("          - name: zt-jwt\n").ok_or_else(missing)?;
-    let end = chain.find("          - name: envoy.filters.http.router\n").ok_or_else(missing)?;
-    let suite = wasm_filter("zt-suite", "zt_suite.wasm", "{{SUITE_CONFIG}}");
-    Ok(format!("{}{suite}{}", chain.get(..start).ok_or_else(missing)?, chain.get(end..).ok_or_else(missing)?))
 }

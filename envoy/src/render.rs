@@ -106,6 +106,26 @@ pub(crate) fn wasm_filter(name: &str, module: &str, config: &str) -> String {
     )
 }
 
+/// A single-filter template (`jwt-oidc.yaml`, `ratelimit.yaml`) with the suite in place of its
+/// zt filters: everything from the first `zt-` HTTP filter up to the router becomes one
+/// `zt-suite` filter configured by `{{SUITE_CONFIG}}`, and the routes' per-filter
+/// configurations of the replaced filters (`disabled: true`) apply to the suite.
+pub fn with_the_suite(template: &str) -> Result<String, BedError> {
+    const FILTER: &str = "          - name: ";
+    let missing = || BedError::Template("no zt filters before the router to replace".to_owned());
+    let start = template.find(&format!("{FILTER}zt-")).ok_or_else(missing)?;
+    let end = template.find(&format!("{FILTER}envoy.filters.http.router\n")).ok_or_else(missing)?;
+    let replaced = template.get(start..end).ok_or_else(missing)?;
+    let names: Vec<&str> = replaced.lines().filter_map(|line| line.strip_prefix(FILTER)).collect();
+    let suite = wasm_filter("zt-suite", "zt_suite.wasm", "{{SUITE_CONFIG}}");
+    let mut text =
+        format!("{}{suite}{}", template.get(..start).ok_or_else(missing)?, template.get(end..).ok_or_else(missing)?);
+    for name in names {
+        text = text.replace(&format!(" {name}: "), " zt-suite: ").replace(&format!(" {name}:\n"), " zt-suite:\n");
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
