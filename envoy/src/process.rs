@@ -41,6 +41,13 @@ impl Envoy {
     /// Starts Envoy on a rendered configuration with `concurrency` workers and waits, at most
     /// [`READY_TIMEOUT`], until it is ready or has exited.
     pub fn start(config: &str, concurrency: u32) -> Result<Started, BedError> {
+        // The main logger lists every compiled-in extension at info: noise in a failure report.
+        Self::start_logging(config, concurrency, &["-l", "info", "--component-log-level", "main:warning"])
+    }
+
+    /// The same with Envoy's logging options `log_args` (`-l`, `--component-log-level`,
+    /// `--log-format`), as a deployment such as Istio's sets them.
+    pub fn start_logging(config: &str, concurrency: u32, log_args: &[&str]) -> Result<Started, BedError> {
         let dir = instance_dir()?;
         let config_path = write(&dir, "envoy.yaml", config)?;
         let log_path = dir.join("envoy.log");
@@ -49,9 +56,8 @@ impl Envoy {
         let child = Command::new(envoy_binary()?)
             .arg("-c")
             .arg(&config_path)
-            .args(["--disable-hot-restart", "--concurrency", &concurrency.to_string(), "-l", "info"])
-            // The main logger lists every compiled-in extension at info: noise in a failure report.
-            .args(["--component-log-level", "main:warning"])
+            .args(["--disable-hot-restart", "--concurrency", &concurrency.to_string()])
+            .args(log_args)
             .arg("--admin-address-path")
             .arg(dir.join("admin.addr"))
             .stdin(Stdio::null())

@@ -332,3 +332,51 @@ fn records_waiting_for_the_log_are_written_when_envoy_stops() {
     assert_eq!(records.len(), 8, "{log}");
     assert_chains(&records);
 }
+
+/// Istio's pilot-agent starts Envoy with these `--log-format`s (text, and JSON when
+/// `proxyMetadata`/mesh config asks for JSON logs), at its proxy log level `warning` with
+/// `misc:error`.
+const ISTIO_LOG_FORMATS: [(&str, &str); 2] = [
+    ("text", "%Y-%m-%dT%T.%fZ\t%l\tenvoy %n %g:%#\t%v\tthread=%t"),
+    ("json", r#"{"level":"%l","time":"%Y-%m-%dT%T.%fZ","scope":"envoy %n","msg":"%j","caller":"%g:%#","thread":%t}"#),
+];
+
+/// Envoy as Istio runs it, the audit stage at `log_level: warning` (the one setting the Istio
+/// examples carry): every record reaches the log in batches, and `ztctl verify` reads Istio's
+/// text and JSON lines as they come out of the container (`kubectl logs`), every chain intact,
+/// the count exact.
+#[test]
+fn records_verify_under_istios_log_formats_at_its_log_level() {
+    const SENT: usize = 12;
+    let keys = KeySet::generate().unwrap();
+    let certs = Certs::generate(&[]).unwrap();
+    let dir = std::env::temp_dir().join(format!("zt-audit-istio-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for layout in Layout::ALL {
+        for (name, format) in ISTIO_LOG_FORMATS {
+            let echo = EchoUpstream::start().unwrap();
+            let mut audit: Value = serde_json::from_str(&audit_plugin_config(None)).unwrap();
+            audit["log_level"] = json!("warning");
+            let ports = Ports { upstream: echo.port(), ..Ports::default() };
+            let config =
+                render_full_chain(layout, ports, 1, certs.dir(), &keys.jwks(), &ratelimit_config(), &audit.to_string())
+                    .unwrap();
+            let istio = ["-l", "warning", "--component-log-level", "misc:error", "--log-format", format];
+            let mut envoy = match Envoy::start_logging(&config, 2, &istio).unwrap_or_else(|e| panic!("{e}")) {
+                Started::Ready(envoy) => envoy,
+                Started::Exited { status, log } => panic!("Envoy exited ({status}):\n{log}"),
+            };
+            assert_eq!(mixed_workload(envoy.port(), &keys, SENT).len(), SENT);
+            // Records wait in their workers' batches: stopping writes them all.
+            assert!(envoy.terminate(Duration::from_secs(10)), "Envoy stops on SIGTERM");
+            let log = envoy.log();
+            assert!(!log.contains("drops audit records"), "{layout:?} {name}: the level keeps them:\n{log}");
+            let file = dir.join(format!("{layout:?}-{name}.log"));
+            std::fs::write(&file, &log).unwrap();
+            let (intact, report) = ztctl_verify(&file);
+            assert!(intact, "{layout:?} {name}: {report}\n{log}");
+            assert!(report.contains(&format!("{SENT} records")), "{layout:?} {name}: {report}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -27,6 +27,9 @@ pub struct FilterSpec {
     pub vm_configuration: Vec<u8>,
     /// The VM's environment as WASI shows it (Envoy: `vm_config.environment_variables`).
     pub environment: Vec<(String, String)>,
+    /// What `proxy_get_log_level` answers (Envoy: its level for the `wasm` component); the
+    /// log capture keeps every message whatever the level, with its level.
+    pub log_level: LogLevel,
 }
 
 impl FilterSpec {
@@ -41,7 +44,14 @@ impl FilterSpec {
             configuration: configuration.into(),
             vm_configuration: Vec::new(),
             environment: Vec::new(),
+            log_level: LogLevel::Trace,
         }
+    }
+
+    /// The level Envoy would log the VM's messages from (Istio's proxies: `Warn`).
+    pub fn log_level(mut self, level: LogLevel) -> Self {
+        self.log_level = level;
+        self
     }
 
     /// Adds an environment variable of the VM.
@@ -266,7 +276,7 @@ impl Harness {
             .with_environment(
                 spec.environment.iter().map(|(n, v)| (n.clone().into_bytes(), v.clone().into_bytes())).collect(),
             )
-            .with_log_level(LogLevel::Trace);
+            .with_log_level(spec.log_level);
         let mut guest = Guest::new(&host, &module, services, &Limits::default()).map_err(runtime)?;
         let plugin = PluginConfig::new()
             .with_name(spec.name.clone().into_bytes())

@@ -10,7 +10,7 @@ use std::time::Duration as StdDuration;
 use jwt_simple::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use zt_host_tests::{FilterSpec, Harness, HarnessError, Layout, Request, ScriptedResponse};
+use zt_host_tests::{FilterSpec, Harness, HarnessError, Layout, LogLevel, Request, ScriptedResponse};
 
 const NOW: u64 = 1_795_463_791;
 const ISS: &str = "https://issuer.test";
@@ -70,13 +70,18 @@ fn full_chain(layout: Layout, audit: &Value) -> Harness {
 
 /// The same with the VM environment `env`.
 fn full_chain_with(layout: Layout, audit: &Value, env: &[(&str, &str)]) -> Harness {
+    full_chain_at(layout, audit, env, LogLevel::Trace)
+}
+
+/// The same with Envoy's log level for Wasm at `level`.
+fn full_chain_at(layout: Layout, audit: &Value, env: &[(&str, &str)], level: LogLevel) -> Harness {
     let mut envoy = Harness::new();
     envoy.clock().set_unix_seconds(NOW);
     let (jwt, authz, ratelimit) = (jwt_config(), authz_config(), ratelimit_config());
     let audit = each_record(audit.clone());
     let sections = [("jwt", &jwt), ("authz", &authz), ("ratelimit", &ratelimit), ("audit", &audit)];
     for filter in layout.filters(&sections, env) {
-        envoy.load(filter).unwrap();
+        envoy.load(filter.log_level(level)).unwrap();
     }
     envoy
 }
@@ -593,4 +598,29 @@ fn refuses_to_start_when_the_configured_key_is_missing_or_short() {
     assert!(matches!(refused, Err(HarnessError::ConfigureRefused { .. })), "{refused:?}");
     assert!(envoy.log_text().contains("chain_key.env: ZT_AUDIT_CHAIN_KEY: the chain key has 15 bytes"));
     assert!(!envoy.log_text().contains("too-short-a-key"), "the key is never logged");
+}
+
+/// Istio's proxies log at `warning`, where Envoy drops `info` messages without a word: records at
+/// the default level are then counted and the operator told how to keep them, never silently
+/// lost; with `log_level: warning` they are written at that level.
+#[test]
+fn below_envoys_log_level_records_are_counted_and_at_warning_they_are_written() {
+    for layout in Layout::ALL {
+        let mut envoy = full_chain_at(layout, &json!({}), &[], LogLevel::Warn);
+        for _ in 0..2 {
+            assert!(envoy.send(request("alice", "orders:read")).reached_upstream());
+        }
+        assert!(logged(&envoy).is_empty(), "{layout:?}: nothing written that Envoy would drop");
+        assert_eq!(envoy.metric("zt_audit.log.below_level"), Some(2), "{layout:?}");
+        let told: Vec<_> = envoy.logs().into_iter().filter(|l| l.message.contains("log_level to warning")).collect();
+        assert_eq!(told.len(), 1, "{layout:?}: told once per VM: {}", envoy.log_text());
+        assert_eq!(told[0].level, LogLevel::Error, "at a level Envoy keeps");
+
+        let mut envoy = full_chain_at(layout, &json!({"log_level": "warning"}), &[], LogLevel::Warn);
+        assert!(envoy.send(request("alice", "orders:read")).reached_upstream());
+        let records: Vec<_> = envoy.logs().into_iter().filter(|l| l.message.contains(MARKER)).collect();
+        assert_eq!(records.len(), 1, "{layout:?}: {}", envoy.log_text());
+        assert_eq!(records[0].level, LogLevel::Warn);
+        assert_eq!(envoy.metric("zt_audit.log.below_level"), Some(0), "{layout:?}");
+    }
 }

@@ -14,8 +14,8 @@ usage:
   ztctl --help | --version
 
 subcommands:
-  verify     check the zt-audit record chains in FILE... (Envoy log lines, NDJSON or OTLP JSON,
-             detected line by line) and report the first break: a missing, reordered, duplicated,
+  verify     check the zt-audit record chains in FILE... (Envoy log lines, also in Istio's text
+             and JSON log formats, NDJSON or OTLP JSON, detected line by line) and report the first break: a missing, reordered, duplicated,
              edited or malformed record. Files are read in the order given, as one stream, so
              rotated logs are passed oldest first.
   inventory  print who called what (caller, route, method, count, outcomes) from the same inputs;

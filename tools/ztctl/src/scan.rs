@@ -1,7 +1,11 @@
 //! Finds zt-audit records in the three forms the audit spec lists (filters/zt-audit/README.md: Envoy
 //! log, NDJSON, OTLP), detected line by line so that one stream may mix them:
 //!
-//! 1. an Envoy log line holding the marker `zt.audit.v1 `: the record is the rest of the line;
+//! 1. an Envoy log line holding the marker `zt.audit.v1 `: the record is the rest of the line
+//!    (less the `\tthread=N` that Istio's text `--log-format` appends); a log call with several
+//!    records spreads them over lines, each starting with the marker. Under Istio's JSON
+//!    `--log-format` a log line is a JSON object whose `msg` holds the message: its records are
+//!    those of the message's lines. `kubectl logs --timestamps` prefixes either form;
 //! 2. an NDJSON line that is a JSON object with a record key (`v`, `chain`, `seq`, `prev`);
 //! 3. an OTLP/HTTP JSON `ExportLogsServiceRequest` (`resourceLogs`): each log record's
 //!    `body.stringValue`, in order. One request per line, or spread over several lines
@@ -162,15 +166,51 @@ fn classify(line: &[u8], at: &Location) -> Line {
     // Envoy log line starts with its `[timestamp]`, never with `{`.
     if line.trim_ascii_start().starts_with(b"{") {
         return match serde_json::from_slice::<Value>(line) {
-            Ok(Value::Object(object)) => Line::Found(object_records(object, at, || text_of(line))),
+            Ok(Value::Object(object)) => match json_log_message(&object) {
+                Some(message) => Line::Found(message_records(message, at)),
+                None => Line::Found(object_records(object, at, || text_of(line))),
+            },
             Ok(_) => Line::Found(Vec::new()),
             Err(e) if e.is_eof() => Line::Continues,
             Err(e) => Line::Found(broken_json(line, at, Some(&e))),
         };
     }
-    match find(line, MARKER).and_then(|i| line.get(i + MARKER.len()..)) {
-        Some(record) => Line::Found(vec![Found { at: at.clone(), text: text_of(record), kind: Kind::Record }]),
-        None => Line::Found(Vec::new()),
+    let Some(marker) = find(line, MARKER) else { return Line::Found(Vec::new()) };
+    // A JSON log entry behind a prefix (`kubectl logs --timestamps`) holds the marker in its
+    // message, escaped: read the entry, not the line.
+    if let Some(open) = line.iter().position(|&b| b == b'{').filter(|&open| open < marker)
+        && let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(line.get(open..).unwrap_or_default())
+        && let Some(message) = json_log_message(&object)
+    {
+        return Line::Found(message_records(message, at));
+    }
+    let record = line.get(marker + MARKER.len()..).unwrap_or_default();
+    Line::Found(vec![Found { at: at.clone(), text: text_of(without_thread_suffix(record)), kind: Kind::Record }])
+}
+
+/// The message of an application log entry in JSON (Istio's `--log-format`, whose `msg` is
+/// Envoy's `%j`) when it holds records.
+fn json_log_message(object: &serde_json::Map<String, Value>) -> Option<&str> {
+    let message = object.get("msg").and_then(Value::as_str)?;
+    find(message.as_bytes(), MARKER).map(|_| message)
+}
+
+/// The records of one log message: a log call writes several, a line each after the marker.
+fn message_records(message: &str, at: &Location) -> Vec<Found> {
+    let lines = message.lines().map(str::as_bytes);
+    let records = lines.filter_map(|line| find(line, MARKER).and_then(|i| line.get(i + MARKER.len()..)));
+    records.map(|record| Found { at: at.clone(), text: text_of(record), kind: Kind::Record }).collect()
+}
+
+/// The record without the `\tthread=<id>` Istio's text `--log-format`
+/// (`%Y-%m-%dT%T.%fZ\t%l\tenvoy %n %g:%#\t%v\tthread=%t`) puts after a message: a record never
+/// ends so (a tab inside a record is escaped as `\t`), so nothing of a record is cut.
+fn without_thread_suffix(record: &[u8]) -> &[u8] {
+    let Some(tab) = record.iter().rposition(|&b| b == b'\t') else { return record };
+    let suffix = record.get(tab + 1..).unwrap_or_default();
+    match suffix.strip_prefix(b"thread=") {
+        Some(id) if !id.is_empty() && id.iter().all(u8::is_ascii_digit) => record.get(..tab).unwrap_or(record),
+        _ => record,
     }
 }
 
@@ -328,6 +368,34 @@ mod tests {
     }
 
     const REC: &str = r#"{"v":1,"chain":"c","seq":0}"#;
+    const REC2: &str = r#"{"v":1,"chain":"c","seq":1,"path":"/a\tb"}"#;
+
+    /// Envoy 1.40 run with Istio's text `--log-format`: a log call of two records, one line each,
+    /// the thread after the last.
+    #[test]
+    fn istio_text_format_records_lose_the_thread_suffix_only() {
+        let input = format!(
+            "2026-12-07T10:00:00.123456Z\twarning\tenvoy wasm external/envoy/source/extensions/common/wasm/context.cc:1151\t\
+             wasm log zt-suite zt-suite: zt.audit.v1 {REC}\nzt.audit.v1 {REC2}\tthread=21\n"
+        );
+        assert_eq!(texts(&input), vec![(1, None, Ok(REC.to_owned())), (2, None, Ok(REC2.to_owned()))]);
+        // Only Istio's suffix: anything else after a record stays, for the record check to judge.
+        assert_eq!(texts(&format!("zt.audit.v1 {REC}\tthread=x\n"))[0].2, Ok(format!("{REC}\tthread=x")));
+    }
+
+    /// Istio's JSON `--log-format`: the message (two records of one log call) escaped in `msg`,
+    /// also behind `kubectl logs --timestamps`.
+    #[test]
+    fn istio_json_format_records_come_from_the_message() {
+        let message = format!("wasm log zt-suite zt-suite: zt.audit.v1 {REC}\nzt.audit.v1 {REC2}");
+        let entry = serde_json::json!({"level": "warning", "time": "2026-12-07T10:00:00.123456Z", "scope": "envoy wasm",
+            "msg": message, "caller": "external/envoy/source/extensions/common/wasm/context.cc:1151", "thread": 21});
+        let expected = vec![(1, None, Ok(REC.to_owned())), (1, None, Ok(REC2.to_owned()))];
+        assert_eq!(texts(&format!("{entry}\n")), expected);
+        assert_eq!(texts(&format!("2026-12-07T10:00:00.123456789Z {entry}\n")), expected);
+        // Another JSON log entry is no record.
+        assert!(texts(r#"{"level":"info","msg":"starting","thread":1}"#).is_empty());
+    }
 
     #[test]
     fn envoy_log_lines_give_the_text_after_the_marker() {

@@ -34,11 +34,32 @@ pub struct AuditConfig {
     pub(crate) redacted_params: Vec<String>,
     pub(crate) identity: IdentityRules,
     pub(crate) log: bool,
+    pub(crate) log_level: RecordLogLevel,
     pub(crate) log_batch_records: u32,
     pub(crate) log_batch_age_ms: u64,
     pub(crate) collector: Option<Collector>,
     /// The environment variable holding the chain key, when the chain is keyed.
     pub(crate) chain_key_env: Option<String>,
+}
+
+/// The level records are written at in Envoy's log, by Envoy's names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordLogLevel {
+    #[default]
+    Info,
+    Warning,
+    Error,
+}
+
+impl RecordLogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordLogLevel::Info => "info",
+            RecordLogLevel::Warning => "warning",
+            RecordLogLevel::Error => "error",
+        }
+    }
 }
 
 /// What a route rule can change: how much is sampled and whether the query is kept.
@@ -114,6 +135,11 @@ impl AuditConfig {
         self.log
     }
 
+    /// The level records are written at in Envoy's log.
+    pub fn log_level(&self) -> RecordLogLevel {
+        self.log_level
+    }
+
     /// The worker's batch of records for Envoy's log.
     pub fn log_batch(&self) -> LogBatch {
         LogBatch::new(self.log_batch_records, self.log_batch_age_ms)
@@ -187,6 +213,7 @@ fn compile(json: AuditConfigJson) -> Result<AuditConfig, ConfigError> {
         redacted_params,
         identity: identity_rules(json.identity)?,
         log: json.log.unwrap_or(true),
+        log_level: json.log_level.unwrap_or_default(),
         log_batch_records: bounded(json.log_batch_records, 32, 1, 1024, "log_batch_records")?,
         log_batch_age_ms: u64::from(bounded(json.log_batch_age_ms, 200, 10, 10_000, "log_batch_age_ms")?),
         collector: json.collector.map(collector).transpose()?,

@@ -7,6 +7,8 @@ use serde::Deserialize;
 
 use crate::routes::RouteMatchJson;
 
+use super::compile::RecordLogLevel;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditConfigJson {
@@ -33,6 +35,11 @@ pub(crate) struct AuditConfigJson {
     /// Default true: one line per record in Envoy's log, after the marker `zt.audit.v1 `.
     #[serde(default)]
     pub(crate) log: Option<bool>,
+    /// Default `info`: the level records are written at in Envoy's log (`info`, `warning`,
+    /// `error`). Envoy drops what is below its level for the `wasm` component; Istio's proxies
+    /// run at `warning`, where `info` records would never reach the log.
+    #[serde(default)]
+    pub(crate) log_level: Option<RecordLogLevel>,
     /// Default 32: records written to Envoy's log per log call (1: each as its stream ends).
     #[serde(default)]
     pub(crate) log_batch_records: Option<u64>,

@@ -20,7 +20,7 @@ mod record;
 mod time;
 
 pub use chain::{Chain, ChainKey, ChainKeyError, GENESIS, Head, MIN_CHAIN_KEY, PrevAlg, Sealed, VERSION};
-pub use compile::{AuditConfig, Collector, Format};
+pub use compile::{AuditConfig, Collector, Format, RecordLogLevel};
 pub use facts::{Handed, StageRecord, StreamFacts};
 pub use log_batch::LogBatch;
 pub use outbox::{Batch, Dropped, Outbox};

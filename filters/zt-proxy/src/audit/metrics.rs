@@ -14,6 +14,8 @@ pub struct AuditMetrics {
     batches: Counter,
     failures: Counter,
     dropped: Counter,
+    /// Records not written because Envoy's log level for Wasm is above the records' level.
+    below_log_level: Counter,
 }
 
 impl AuditMetrics {
@@ -32,6 +34,7 @@ impl AuditMetrics {
             batches: Counter::define("zt_audit.collector.batches"),
             failures: Counter::define("zt_audit.collector.failures"),
             dropped: Counter::define("zt_audit.collector.dropped"),
+            below_log_level: Counter::define("zt_audit.log.below_level"),
         }
     }
 
@@ -63,5 +66,9 @@ impl AuditMetrics {
 
     pub fn dropped(&self, records: u64) {
         self.dropped.add(records);
+    }
+
+    pub fn below_log_level(&self, records: usize) {
+        self.below_log_level.add(u64::try_from(records).unwrap_or(u64::MAX));
     }
 }

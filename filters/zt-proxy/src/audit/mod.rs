@@ -9,10 +9,10 @@
 mod metrics;
 mod service;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use proxy_wasm::traits::HttpContext;
-use zt_core::audit::{AuditConfig, Chain, Dropped, Handed, LogBatch, Outbox, StageRecord, StreamFacts};
+use zt_core::audit::{AuditConfig, Chain, Dropped, Handed, LogBatch, Outbox, RecordLogLevel, StageRecord, StreamFacts};
 use zt_core::filter_state::{AUTHZ_DECISION, IDENTITY, JWT_DECISION, RATELIMIT_DECISION};
 
 pub use service::AuditService;
@@ -41,6 +41,8 @@ pub struct AuditStage {
     config: AuditConfig,
     metrics: AuditMetrics,
     worker: RefCell<Worker>,
+    /// Whether this VM has told the operator that Envoy's log level drops its records.
+    told_below_level: Cell<bool>,
 }
 
 impl AuditStage {
@@ -72,7 +74,35 @@ impl AuditStage {
         );
         let log = config.log().then(|| config.log_batch());
         let worker = RefCell::new(Worker { chain, log, outbox, draws: 0 });
-        Some(Self { config, metrics: AuditMetrics::define(), worker })
+        Some(Self { config, metrics: AuditMetrics::define(), worker, told_below_level: Cell::new(false) })
+    }
+
+    /// Writes records (one per line) to Envoy's log at the configured level. Envoy drops a
+    /// message below its level for Wasm without a word (Istio's proxies run at `warning`), so
+    /// the level is asked first, once per log call: records it would drop are counted
+    /// (`zt_audit.log.below_level`) and the operator is told, at `error`, how to keep them.
+    fn write_log(&self, text: &str) {
+        let level = self.config.log_level();
+        let host = proxy_wasm::hostcalls::get_log_level().ok();
+        if host.is_some_and(|host| host as u32 > host_level(level) as u32) {
+            self.metrics.below_log_level(text.lines().count());
+            if !self.told_below_level.replace(true) {
+                log::error!(
+                    "{FILTER}: Envoy's log level for Wasm ({host:?}) drops audit records written at {}: set the \
+                     audit configuration's log_level to warning (Istio's proxy default), or Envoy's \
+                     --component-log-level wasm:{} (Istio: the sidecar.istio.io/componentLogLevel annotation); \
+                     counted in zt_audit.log.below_level",
+                    level.as_str(),
+                    level.as_str()
+                );
+            }
+            return;
+        }
+        match level {
+            RecordLogLevel::Info => log::info!("{text}"),
+            RecordLogLevel::Warning => log::warn!("{text}"),
+            RecordLogLevel::Error => log::error!("{text}"),
+        }
     }
 
     /// The stream ended: one record.
@@ -98,7 +128,7 @@ impl AuditStage {
         }
         let worker = &mut *worker;
         if let Some(text) = worker.log.as_mut().and_then(|log| log.push(&sealed, facts.now_ns / 1_000_000)) {
-            log::info!("{text}");
+            self.write_log(&text);
         }
         if let Some(outbox) = worker.outbox.as_mut() {
             let dropped = outbox.push(&sealed, &draft, &worker.chain, facts.now_ns);
@@ -159,9 +189,19 @@ impl AuditStage {
 /// Writes the records that waited their longest for Envoy's log; called on every tick of the
 /// root's timer, whichever service set its period.
 pub fn write_due_log(stage: &AuditStage, now_ms: u64) {
-    let mut worker = stage.worker.borrow_mut();
-    if let Some(text) = worker.log.as_mut().and_then(|log| log.due(now_ms)) {
-        log::info!("{text}");
+    let due = stage.worker.borrow_mut().log.as_mut().and_then(|log| log.due(now_ms));
+    if let Some(text) = due {
+        stage.write_log(&text);
+    }
+}
+
+/// The host's level of a record level.
+fn host_level(level: RecordLogLevel) -> proxy_wasm::types::LogLevel {
+    use proxy_wasm::types::LogLevel;
+    match level {
+        RecordLogLevel::Info => LogLevel::Info,
+        RecordLogLevel::Warning => LogLevel::Warn,
+        RecordLogLevel::Error => LogLevel::Error,
     }
 }
 

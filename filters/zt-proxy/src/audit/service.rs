@@ -26,9 +26,9 @@ impl AuditService {
     /// The VM stops (Envoy drains the plugin or shuts down): what waits for the log is written,
     /// and the records of streams that end after this are written as they come.
     pub fn on_done(&self, stage: &AuditStage) {
-        let mut worker = stage.worker.borrow_mut();
-        if let Some(text) = worker.log.as_mut().and_then(LogBatch::stop) {
-            log::info!("{text}");
+        let held = stage.worker.borrow_mut().log.as_mut().and_then(LogBatch::stop);
+        if let Some(text) = held {
+            stage.write_log(&text);
         }
     }
 

@@ -1,7 +1,7 @@
 use serde_json::json;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::audit::{AuditConfig, Format};
+use crate::audit::{AuditConfig, Format, RecordLogLevel};
 
 fn error_path(json: serde_json::Value) -> String {
     AuditConfig::from_json(json.to_string().as_bytes()).unwrap_err().path
@@ -12,6 +12,15 @@ fn an_empty_configuration_logs_every_request() {
     let config = AuditConfig::from_json(b"{}").unwrap();
     assert!(config.log() && config.collector().is_none());
     assert_eq!(config.log_batch().check_every_ms(), Some(100), "32 records or 200 ms per log call");
+    assert_eq!(config.log_level(), RecordLogLevel::Info);
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn records_can_be_written_at_the_level_istios_proxies_keep() {
+    let config = AuditConfig::from_json(br#"{"log_level": "warning"}"#).unwrap();
+    assert_eq!(config.log_level(), RecordLogLevel::Warning);
+    assert!(RecordLogLevel::Info < RecordLogLevel::Warning && RecordLogLevel::Warning < RecordLogLevel::Error);
+    assert_eq!(error_path(json!({"log_level": "debug"})), "log_level");
 }
 
 #[wasm_bindgen_test(unsupported = test)]
