@@ -26,6 +26,8 @@ stop_one() {
 stop() {
   stop_one envoy envoy
   stop_one echo zt-echo
+  # The demo's signing keys live only as long as the demo.
+  rm -rf "$OUT/keys"
 }
 
 running() {

@@ -52,6 +52,35 @@ impl KeySet {
         })
     }
 
+    /// The private keys as PEM files named by their `kid` (`demo-es256.pem`, ...; readable by
+    /// the owner only) and the public keys as `jwks.json`, in `dir`: what `ztctl token mint`
+    /// and `token verify` take, so that the demo can hand out fresh tokens while it runs.
+    pub fn write_to(&self, dir: &std::path::Path) -> Result<(), BedError> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::create_dir_all(dir).map_err(BedError::io(format!("create {}", dir.display())))?;
+        let pem = |pem: Result<String, jwt_simple::Error>| pem.map_err(|e| BedError::Token(format!("PEM: {e}")));
+        let keys = [
+            (self.rs256.key_id(), pem(self.rs256.to_pem())?),
+            (self.es256.key_id(), pem(self.es256.to_pem())?),
+            (self.ed25519.key_id(), self.ed25519.to_pem()),
+        ];
+        for (kid, pem) in keys {
+            let kid = kid.as_deref().ok_or_else(|| BedError::Token("a demo key without kid".to_owned()))?;
+            let path = dir.join(format!("{kid}.pem"));
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)
+                .and_then(|mut file| file.write_all(pem.as_bytes()))
+                .map_err(BedError::io(format!("write {}", path.display())))?;
+        }
+        let jwks = dir.join("jwks.json");
+        std::fs::write(&jwks, self.jwks().to_string()).map_err(BedError::io(format!("write {}", jwks.display())))
+    }
+
     /// The public keys as a JWKS (`{"keys": [...]}`).
     pub fn jwks(&self) -> Value {
         let keys: Vec<Value> =

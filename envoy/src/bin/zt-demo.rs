@@ -3,9 +3,9 @@
 //! `OUT_DIR/certs`), renders `envoy/configs/zero-trust-suite.yaml` (zt-suite: the JWT,
 //! authorization, rate-limit and audit stages; records to Envoy's log) with the demo's
 //! fixed ports into `OUT_DIR/envoy.yaml`, the ports into `OUT_DIR/ports.env`, and writes
-//! `OUT_DIR/curl.txt`: `curl` lines that show each decision. The private signing keys live only
-//! in this process; the tokens only in that file (under `build/`, which git ignores) and on the
-//! terminal.
+//! `OUT_DIR/curl.txt`: `curl` lines that show each decision, and how to mint fresh tokens. The
+//! private signing keys are kept in `OUT_DIR/keys` (owner-only files under `build/`, which git
+//! ignores) while the demo runs, for `ztctl token mint`; `make demo-stop` removes them.
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use serde_json::json;
 use zt_envoy_tests::full_chain::{Layout, audit_plugin_config, chain_ratelimit_plugin_config, render_full_chain};
 use zt_envoy_tests::zero_trust::{BILLING_SPIFFE_ID, Certs, SHOP_SPIFFE_ID};
-use zt_envoy_tests::{Alg, BedError, KeySet, Ports, tamper};
+use zt_envoy_tests::{AUDIENCE, Alg, BedError, ISSUER, KeySet, Ports, SUBJECT, tamper};
 
 const PORTS: Ports = Ports { listener: 10000, admin: 9901, upstream: 10080, idp: 10081 };
 
@@ -64,11 +64,13 @@ fn prepare(out: &std::path::Path) -> Result<(), BedError> {
     let ports =
         format!("LISTENER_PORT={}\nADMIN_PORT={}\nUPSTREAM_PORT={}\n", PORTS.listener, PORTS.admin, PORTS.upstream);
     write("ports.env", &ports)?;
-    write("curl.txt", &curl_lines(&keys, &certs)?)
+    // Kept while the demo runs (`make demo-stop` removes them), for fresh tokens.
+    keys.write_to(&out.join("keys"))?;
+    write("curl.txt", &curl_lines(&keys, &certs, &out.join("keys"))?)
 }
 
-/// One line per decision the chain takes; tokens valid for five minutes.
-fn curl_lines(keys: &KeySet, certs: &Certs) -> Result<String, BedError> {
+/// One line per decision the chain takes; tokens valid for five minutes, and how to mint more.
+fn curl_lines(keys: &KeySet, certs: &Certs, key_dir: &std::path::Path) -> Result<String, BedError> {
     let reader = keys.valid_with(Alg::Es256, json!({"scope": "orders:read", "env": "production"}))?;
     let no_scope = keys.valid_with(Alg::Es256, json!({"scope": "profile", "env": "production"}))?;
     let dev = keys.valid_with(Alg::Rs256, json!({"scope": "orders:read", "env": "dev"}))?;
@@ -96,7 +98,14 @@ fn curl_lines(keys: &KeySet, certs: &Certs) -> Result<String, BedError> {
          curl -i {shop} {tls}/admin/users\n\
          # a public route: 200; any route without a rule: 403 default-deny\n\
          curl -i {http}/public/hello\n\
-         curl -i {http}/hello\n",
+         curl -i {http}/hello\n\
+         # these tokens expire after 5 minutes: mint fresh ones with the demo's keys (in {keys} while it runs)\n\
+         TOKEN=$(cargo run -q -p ztctl -- token mint --key {keys}/demo-es256.pem --alg ES256 --kid demo-es256 \
+         --issuer {ISSUER} --audience {AUDIENCE} --subject {SUBJECT} --claim scope=orders:read --claim env=production)\n\
+         curl -i -H \"Authorization: Bearer $TOKEN\" {http}/orders/1\n\
+         # why is a token refused? the filter's own code says, by its reason name\n\
+         echo \"$TOKEN\" | cargo run -q -p ztctl -- token verify --jwks {keys}/jwks.json --issuer {ISSUER} --audience {AUDIENCE} -\n",
+        keys = key_dir.display(),
         tampered = tamper(&reader)?,
         billing = client(0),
         shop = client(1),

@@ -11,12 +11,17 @@ usage:
   ztctl inventory [--mid-chain] [--key KEYFILE] [--draft-policy OUT.json] FILE...
   ztctl package --wasm-dir DIR --out DIR [--version V]
   ztctl check FILTER FILE...
+  ztctl token mint --key KEYFILE --alg ALG --issuer ISS [--audience AUD] [--subject SUB]
+                   [--kid KID] [--claim NAME=VALUE]... [--lifetime SECONDS]
+  ztctl token inspect TOKEN|-
+  ztctl token verify (--config JWT.json [--jwks JWKS.json] | --jwks JWKS.json --issuer ISS
+                     [--audience AUD]) [--at UNIX_SECONDS] TOKEN|-
   ztctl --help | --version
 
 subcommands:
   verify     check the zt-audit record chains in FILE... (Envoy log lines, also in Istio's text
-             and JSON log formats, NDJSON or OTLP JSON, detected line by line) and report the first break: a missing, reordered, duplicated,
-             edited or malformed record. Files are read in the order given, as one stream, so
+             and JSON log formats, NDJSON or OTLP JSON, detected line by line) and report the
+             first break: a missing, reordered, duplicated, edited or malformed record. Files are read in the order given, as one stream, so
              rotated logs are passed oldest first.
   inventory  print who called what (caller, route, method, count, outcomes) from the same inputs;
              warns on stderr when the chains are broken, but does not require them intact.
@@ -29,6 +34,15 @@ subcommands:
              WasmPlugin's `pluginConfig`) offline with the filter's own parser: FILTER is jwt,
              authz, ratelimit, audit or suite (a section per filter). Prints the field and the reason of each error, as the
              filter would log it before Envoy refuses to start it.
+  token      mint: sign a token (demos, tests) with KEYFILE, a PEM private key (RS*, PS*, ES256,
+             ES384, EdDSA) or an HMAC secret's bytes (HS*), valid for --lifetime seconds (default
+             300); a --claim VALUE that parses as JSON is JSON, else a string. inspect: print a
+             token's header and claims and its times as dates, the signature unchecked. verify:
+             check a token with the JWT filter's own code against a zt-jwt configuration (its
+             keys replaced by --jwks FILE when given) or one provider given by --issuer, --jwks
+             and --audience, at --at (default now); prints who it names, or the refusal by the
+             reason the filter's metrics and logs use. A token is read from standard input with
+             `-` (a token on the command line stays in the shell's history).
 
 options:
   --mid-chain             the log starts in the middle of the chains: a chain first seen at seq N > 0
@@ -51,8 +65,9 @@ options:
 
 FILE `-` reads standard input.
 
-exit status: 0 intact (verify) or done (inventory, package) or valid (check), 1 a chain is
-             broken (verify) or a configuration is invalid (check),
+exit status: 0 intact (verify) or done (inventory, package, token mint|inspect) or valid
+             (check, token verify), 1 a chain is broken (verify) or a configuration is invalid
+             (check) or the token is refused (token verify),
              2 usage error, unreadable input or unwritable output, or a bad --key file,
              3 not verified (verify): keyed records (prev_alg hmac-sha256) and no --key";
 
@@ -67,11 +82,21 @@ pub enum Command {
         draft_policy: Option<String>,
     },
     Package(Package),
+    Token(Token),
     /// Each file's configuration through `filter`'s parser.
     Check {
         filter: String,
         files: Vec<String>,
     },
+}
+
+/// What `token` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    Mint(crate::token::Mint),
+    /// The token, or `-` for standard input.
+    Inspect(String),
+    Verify(crate::token::Verify),
 }
 
 /// What `package` builds, and where.
@@ -120,6 +145,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
         }
         "package" => parse_package(args),
         "check" => parse_check(args),
+        "token" => parse_token(args),
         other if other.starts_with('-') => Err(usage(format!("expected a subcommand before {other:?}"))),
         other => Err(usage(format!("unknown subcommand {other:?}"))),
     }
@@ -217,6 +243,83 @@ fn parse_check(args: impl Iterator<Item = String>) -> Result<Command, CliError> 
         return Err(usage(format!("unknown option {option:?} for `check`")));
     }
     Ok(Command::Check { filter, files })
+}
+
+/// `token mint|inspect|verify` with their flags (`--flag VALUE` or `--flag=VALUE`, once each but
+/// `--claim`) and the token (`verify`, `inspect`).
+fn parse_token(mut args: impl Iterator<Item = String>) -> Result<Command, CliError> {
+    let action = args.next().ok_or_else(|| usage("`token` needs mint, inspect or verify"))?;
+    let (mut flags, mut claims, mut positional) = (std::collections::BTreeMap::new(), Vec::new(), Vec::new());
+    while let Some(arg) = args.next() {
+        if arg == "-h" || arg == "--help" {
+            return Ok(Command::Help);
+        }
+        if arg == "-" || !arg.starts_with('-') {
+            positional.push(arg);
+            continue;
+        }
+        let (flag, value) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), value.to_owned()),
+            None => (arg.clone(), args.next().ok_or_else(|| usage(format!("{arg} needs a value")))?),
+        };
+        if flag == "--claim" {
+            claims.push(value);
+        } else if flags.insert(flag.clone(), value).is_some() {
+            return Err(usage(format!("{flag} given more than once")));
+        }
+    }
+    let allowed: &[&str] = match action.as_str() {
+        "mint" => &["--key", "--alg", "--kid", "--issuer", "--audience", "--subject", "--lifetime"],
+        "verify" => &["--config", "--jwks", "--issuer", "--audience", "--at"],
+        "inspect" => &[],
+        other => return Err(usage(format!("unknown `token` action {other:?}: mint, inspect or verify"))),
+    };
+    if let Some(flag) = flags.keys().find(|flag| !allowed.contains(&flag.as_str())) {
+        return Err(usage(format!("unknown option {flag:?} for `token {action}`")));
+    }
+    if action != "mint" && !claims.is_empty() {
+        return Err(usage(format!("--claim belongs to `token mint`, not `token {action}`")));
+    }
+    let number = |flag: &str, value: &str| {
+        value.parse::<u64>().map_err(|_| usage(format!("{flag} needs a whole number of seconds, not {value:?}")))
+    };
+    let one_token = |positional: Vec<String>| match <[String; 1]>::try_from(positional) {
+        Ok([token]) => Ok(token),
+        Err(_) => Err(usage(format!("`token {action}` takes one TOKEN (or `-` for standard input)"))),
+    };
+    match action.as_str() {
+        "mint" => {
+            if !positional.is_empty() {
+                return Err(usage("`token mint` takes no TOKEN"));
+            }
+            let required = |flags: &mut std::collections::BTreeMap<String, String>, flag: &str| {
+                flags.remove(flag).ok_or_else(|| usage(format!("`token mint` needs {flag}")))
+            };
+            let lifetime = flags.remove("--lifetime").map(|v| number("--lifetime", &v)).transpose()?;
+            Ok(Command::Token(Token::Mint(crate::token::Mint {
+                key: required(&mut flags, "--key")?,
+                alg: required(&mut flags, "--alg")?,
+                issuer: required(&mut flags, "--issuer")?,
+                kid: flags.remove("--kid"),
+                audience: flags.remove("--audience"),
+                subject: flags.remove("--subject"),
+                claims,
+                lifetime_seconds: lifetime.unwrap_or(300),
+            })))
+        }
+        "inspect" => Ok(Command::Token(Token::Inspect(one_token(positional)?))),
+        _ => {
+            let at = flags.remove("--at").map(|v| number("--at", &v)).transpose()?;
+            Ok(Command::Token(Token::Verify(crate::token::Verify {
+                config: flags.remove("--config"),
+                jwks: flags.remove("--jwks"),
+                issuer: flags.remove("--issuer"),
+                audience: flags.remove("--audience"),
+                at,
+                token: one_token(positional)?,
+            })))
+        }
+    }
 }
 
 /// The flags of `package`: each `--flag VALUE` or `--flag=VALUE`, once.
@@ -362,6 +465,17 @@ mod tests {
             (&["package", "--wasm-dir", "w", "--out", "o", "--version", ".1"], "not a valid image tag"),
             (&["package", "--wasm-dir", "w", "--out", "o", "--mid-chain"], "unknown option"),
             (&["package", "--wasm-dir", "w", "--out", "o", "extra"], "takes no FILE"),
+            (&["token"], "needs mint, inspect or verify"),
+            (&["token", "forge"], "unknown `token` action"),
+            (&["token", "mint", "--alg", "ES256", "--issuer", "i"], "needs --key"),
+            (&["token", "mint", "--key", "k", "--alg", "ES256", "--issuer", "i", "t"], "takes no TOKEN"),
+            (&["token", "mint", "--key", "k", "--key", "k2"], "--key given more than once"),
+            (&["token", "mint", "--key", "k", "--alg", "ES256", "--issuer", "i", "--lifetime", "5m"], "whole number"),
+            (&["token", "verify", "--issuer", "i", "--subject", "s", "-"], "unknown option \"--subject\""),
+            (&["token", "verify", "--claim", "a=b", "-"], "belongs to `token mint`"),
+            (&["token", "verify", "--jwks", "j"], "takes one TOKEN"),
+            (&["token", "inspect", "a", "b"], "takes one TOKEN"),
+            (&["token", "inspect", "--at"], "--at needs a value"),
         ];
         for (args, want) in cases {
             match parsed(args) {

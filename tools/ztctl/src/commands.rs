@@ -217,3 +217,29 @@ fn write(to: &mut dyn Write, text: &str) -> Result<(), CliError> {
         .and_then(|()| to.flush())
         .map_err(|source| CliError::Unwritable { path: "standard output or error".to_owned(), source })
 }
+
+/// `token mint|inspect|verify`: the token read from standard input for `-`.
+pub fn token(command: &crate::args::Token, out: &mut dyn Write) -> Result<ExitCode, CliError> {
+    use crate::args::Token;
+    use crate::token::{Verdict, describe, inspect, mint, now, verify};
+    let read = |token: &str| -> Result<String, CliError> {
+        if token != "-" {
+            return Ok(token.to_owned());
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|source| CliError::Unreadable { path: "<stdin>".to_owned(), source })?;
+        Ok(text.trim().to_owned())
+    };
+    let (text, code) = match command {
+        Token::Mint(spec) => (format!("{}\n", mint(spec)?), ExitCode::SUCCESS),
+        Token::Inspect(token) => (inspect(&read(token)?, now())?, ExitCode::SUCCESS),
+        Token::Verify(spec) => {
+            let verdict = verify(spec, &read(&spec.token)?, now())?;
+            let code = if matches!(verdict, Verdict::Valid(_)) { ExitCode::SUCCESS } else { ExitCode::from(1) };
+            (describe(&verdict, spec.at.unwrap_or_else(now)), code)
+        }
+    };
+    line(out, text.trim_end())?;
+    Ok(code)
+}

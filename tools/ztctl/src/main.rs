@@ -15,6 +15,7 @@ mod record;
 mod scan;
 #[cfg(test)]
 mod testutil;
+mod token;
 
 use std::io::{ErrorKind, Write};
 use std::process::ExitCode;
@@ -54,6 +55,7 @@ fn run(out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode, CliError> {
         Command::Verify(inputs) => commands::verify(&inputs, out, err),
         Command::Inventory { inputs, draft_policy } => commands::inventory(&inputs, draft_policy.as_deref(), out, err),
         Command::Check { filter, files } => commands::check(&filter, &files, out),
+        Command::Token(token) => commands::token(&token, out),
         Command::Package(package) => {
             let source_date_epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
             commands::package(&package, source_date_epoch.as_deref(), out, err)

@@ -25,6 +25,7 @@ pub use facts::{Handed, StageRecord, StreamFacts};
 pub use log_batch::LogBatch;
 pub use outbox::{Batch, Dropped, Outbox};
 pub use record::{Draft, Outcome, REDACTED};
+pub use time::rfc3339_millis;
 
 /// The marker before every record in Envoy's log, so that a log shipper (and `ztctl verify`)
 /// can pick the records out of everything else Envoy logs.

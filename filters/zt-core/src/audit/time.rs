@@ -2,7 +2,7 @@
 //! conversion of Howard Hinnant's `chrono`-compatible algorithms, proleptic Gregorian.
 
 /// `2026-11-23T19:56:31.123Z` for nanoseconds since the Unix epoch.
-pub(crate) fn rfc3339_millis(unix_ns: u64) -> String {
+pub fn rfc3339_millis(unix_ns: u64) -> String {
     let millis = unix_ns / 1_000_000;
     let seconds = millis / 1000;
     let days = seconds / 86_400;
