@@ -22,7 +22,7 @@ pub mod zero_trust;
 pub use echo::{EchoUpstream, Echoed};
 pub use error::BedError;
 pub use http::{Response, get};
-pub use paths::{configs_dir, envoy_binary, shipped_configs, wasm_dir, workspace_root};
+pub use paths::{configs_dir, envoy_binary, shipped_configs, wasm_dir, workspace_root, ztctl};
 pub use process::{Envoy, Heap, Started, validate};
 pub(crate) use render::wasm_filter;
 pub use render::{Ports, render, render_with, template, with_the_suite, yaml_string};

@@ -10,6 +10,25 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
+/// Runs the operator tool (`cargo run -p ztctl`) from the workspace root: whether it exited 0,
+/// and what it printed on both outputs. For the tests that check what the tool says of what
+/// Envoy wrote or loaded.
+pub fn ztctl(args: &[&str]) -> (bool, String) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = std::process::Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["run", "-q", "-p", "ztctl", "--"])
+        .args(args)
+        .output();
+    match output {
+        Ok(output) => (
+            output.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+        ),
+        Err(error) => (false, format!("cannot run cargo: {error}")),
+    }
+}
+
 /// The directory of the compiled release modules: `ZT_WASM_DIR` if set (builds with another
 /// `CARGO_TARGET_DIR`), else `<root>/target/wasm`, where `make build` leaves them after wasm-opt.
 pub fn wasm_dir() -> PathBuf {

@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,7 @@ use zt_envoy_tests::collector::Collector;
 use zt_envoy_tests::full_chain::{Layout, audit_plugin_config, render_full_chain};
 use zt_envoy_tests::otlp::decode_with_official_proto;
 use zt_envoy_tests::zero_trust::Certs;
-use zt_envoy_tests::{Alg, EchoUpstream, Envoy, KeySet, Ports, Started, get, workspace_root};
+use zt_envoy_tests::{Alg, EchoUpstream, Envoy, KeySet, Ports, Started, get};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const MARKER: &str = "zt.audit.v1 ";
@@ -71,17 +70,7 @@ fn assert_chains(records: &[String]) -> BTreeMap<String, u64> {
 
 /// `ztctl verify` on a file: the operator's check of the same log.
 fn ztctl_verify(path: &std::path::Path) -> (bool, String) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let output = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args(["run", "-q", "-p", "ztctl", "--", "verify"])
-        .arg(path)
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
-    )
+    zt_envoy_tests::ztctl(&["verify", path.to_str().unwrap()])
 }
 
 struct Sent {

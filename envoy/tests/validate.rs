@@ -1,4 +1,5 @@
-//! Every shipped Envoy configuration passes `envoy --mode validate`.
+//! Every shipped Envoy configuration passes `envoy --mode validate`, and `ztctl check` accepts
+//! every plugin configuration in it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use serde_json::json;
@@ -7,7 +8,7 @@ use zt_envoy_tests::ratelimit::{ratelimit_plugin_config, render_ratelimit};
 use zt_envoy_tests::zero_trust::Certs;
 use zt_envoy_tests::{
     ISSUER, KeySet, Ports, jwt_oidc_plugin_config, jwt_plugin_config, render, shipped_configs, template, validate,
-    wasm_dir,
+    wasm_dir, ztctl,
 };
 
 /// The demo's ports: validation binds nothing, and port 0 reads as a mistake in a static cluster.
@@ -41,6 +42,14 @@ fn every_shipped_config_passes_envoy_validate() {
         };
         let (status, output) = validate(&config).unwrap_or_else(|e| panic!("{e}"));
         assert!(status.success(), "{name} fails envoy --mode validate ({status}):\n{output}");
+        // The operator's offline check finds and accepts every plugin configuration in it.
+        if config.contains("/zt_") {
+            let file = std::env::temp_dir().join(format!("zt-validate-{}-{name}", std::process::id()));
+            std::fs::write(&file, &config).unwrap();
+            let (valid, report) = ztctl(&["check", file.to_str().unwrap()]);
+            std::fs::remove_file(&file).unwrap();
+            assert!(valid && report.contains("valid: ") && !report.contains("invalid"), "{name}: {report}");
+        }
     }
 }
 

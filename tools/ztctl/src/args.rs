@@ -10,7 +10,7 @@ usage:
   ztctl verify [--mid-chain] [--key KEYFILE] [--checkpoints FILE]... FILE...
   ztctl inventory [--mid-chain] [--key KEYFILE] [--draft-policy OUT.json] FILE...
   ztctl package --wasm-dir DIR --out DIR [--version V]
-  ztctl check FILTER FILE...
+  ztctl check [FILTER] FILE...
   ztctl token mint --key KEYFILE --alg ALG --issuer ISS [--audience AUD] [--subject SUB]
                    [--kid KID] [--claim NAME=VALUE]... [--lifetime SECONDS]
   ztctl token inspect TOKEN|-
@@ -30,10 +30,13 @@ subcommands:
              and OUT/<filter>-oci (Istio WasmPlugin and solo-io Wasm image spec), tagged V, and
              print their digests. The same modules give the same bytes (SOURCE_DATE_EPOCH, when
              set, is the images' creation time; else 1970-01-01T00:00:00Z).
-  check      check plugin configurations (the JSON of Envoy's `config.configuration`, or of a
-             WasmPlugin's `pluginConfig`) offline with the filter's own parser: FILTER is jwt,
-             authz, ratelimit, audit or suite (a section per filter). Prints the field and the reason of each error, as the
-             filter would log it before Envoy refuses to start it.
+  check      check plugin configurations offline with the filter's own parser. With FILTER
+             (jwt, authz, ratelimit, audit or suite), each FILE is one configuration's JSON (Envoy's
+             `config.configuration`, a WasmPlugin's `pluginConfig`). Without, each FILE is a
+             deployment: Istio WasmPlugin manifests (the filter named by the image, else the
+             resource) or an Envoy configuration (every Wasm filter whose module is zt_*.wasm),
+             YAML or JSON, several documents allowed. Prints the field and the reason of each
+             error, as the filter would log it before Envoy refuses to start it.
   token      mint: sign a token (demos, tests) with KEYFILE, a PEM private key (RS*, PS*, ES256,
              ES384, EdDSA) or an HMAC secret's bytes (HS*), valid for --lifetime seconds (default
              300); a --claim VALUE that parses as JSON is JSON, else a string. inspect: print a
@@ -83,9 +86,11 @@ pub enum Command {
     },
     Package(Package),
     Token(Token),
-    /// Each file's configuration through `filter`'s parser.
+    /// Each file's configuration through `filter`'s parser; without a filter, each file is a
+    /// deployment (WasmPlugin manifests, an Envoy configuration) whose plugin configurations are
+    /// checked by the parser of the filter each configures.
     Check {
-        filter: String,
+        filter: Option<String>,
         files: Vec<String>,
     },
 }
@@ -229,9 +234,16 @@ fn parse_check(args: impl Iterator<Item = String>) -> Result<Command, CliError> 
     if args.iter().any(|a| a == "-h" || a == "--help") {
         return Ok(Command::Help);
     }
-    let mut args = args.into_iter();
-    let filter =
-        args.next().ok_or_else(|| usage("`check` needs a FILTER (jwt, authz, ratelimit, audit, suite) and FILE..."))?;
+    let mut args = args.into_iter().peekable();
+    let first = args.peek().ok_or_else(|| {
+        usage("`check` needs FILE... (optionally after a FILTER: jwt, authz, ratelimit, audit, suite)")
+    })?;
+    // A first word that is no filter, no file and no path was meant as a FILTER.
+    let path_like = first == "-" || first.contains(['.', '/']) || std::path::Path::new(first).exists();
+    if crate::check::Filter::parse(first).is_none() && !path_like {
+        return Err(usage(format!("unknown FILTER {first:?}: jwt, authz, ratelimit, audit or suite")));
+    }
+    let filter = crate::check::Filter::parse(first).is_some().then(|| args.next()).flatten();
     let files: Vec<String> = args.collect();
     if files.is_empty() {
         return Err(usage("`check` needs at least one FILE (use `-` for standard input)"));

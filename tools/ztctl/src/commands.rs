@@ -13,6 +13,7 @@ use crate::check::Filter;
 use crate::draft;
 use crate::error::CliError;
 use crate::inventory::Inventory;
+use crate::manifest::PluginConfig;
 use crate::oci::{self, FILTERS, Source, Variant, archive, layout};
 use crate::scan::{Kind, scan_path};
 use zt_core::audit::ChainKey;
@@ -183,10 +184,15 @@ pub fn package(
 }
 
 /// `ztctl check`: exit 0 when every configuration is valid, 1 when one is not (each reported).
-pub fn check(filter: &str, files: &[String], out: &mut dyn Write) -> Result<ExitCode, CliError> {
-    let filter = Filter::parse(filter)
-        .ok_or_else(|| CliError::Usage(format!("unknown FILTER {filter:?}: jwt, authz, ratelimit or audit")))?;
-    let mut all_valid = true;
+pub fn check(filter: Option<&str>, files: &[String], out: &mut dyn Write) -> Result<ExitCode, CliError> {
+    let filter = filter
+        .map(|name| {
+            Filter::parse(name).ok_or_else(|| {
+                CliError::Usage(format!("unknown FILTER {name:?}: jwt, authz, ratelimit, audit or suite"))
+            })
+        })
+        .transpose()?;
+    let (mut all_valid, mut checked) = (true, 0);
     for file in files {
         let bytes = if file == "-" {
             let mut bytes = Vec::new();
@@ -196,15 +202,55 @@ pub fn check(filter: &str, files: &[String], out: &mut dyn Write) -> Result<Exit
         } else {
             std::fs::read(file).map_err(|source| CliError::Unreadable { path: file.clone(), source })?
         };
-        match filter.check(&bytes) {
-            Ok(()) => line(out, &format!("valid: {file} ({})", filter.name()))?,
-            Err(error) => {
-                all_valid = false;
-                line(out, &format!("invalid: {file} ({}): {error}", filter.name()))?;
+        let configs = match filter {
+            Some(filter) => vec![PluginConfig { place: String::new(), filter, json: bytes }],
+            None => match deployment_configs(file, &bytes, out)? {
+                Some(configs) => configs,
+                None => {
+                    all_valid = false;
+                    continue;
+                }
+            },
+        };
+        for PluginConfig { place, filter, json } in configs {
+            checked += 1;
+            let place = if place.is_empty() { String::new() } else { format!(" {place}") };
+            match filter.check(&json) {
+                Ok(()) => line(out, &format!("valid: {file}{place} ({})", filter.name()))?,
+                Err(error) => {
+                    all_valid = false;
+                    line(out, &format!("invalid: {file}{place} ({}): {error}", filter.name()))?;
+                }
             }
         }
     }
+    if checked == 0 && all_valid {
+        // Deployment files without one plugin configuration of the suite: nothing was checked,
+        // which must not read as a pass.
+        all_valid = false;
+        line(out, "invalid: no plugin configuration of the suite in the files given")?;
+    }
     Ok(if all_valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The suite's plugin configurations in a deployment file (other Wasm plugins, and a file with
+/// none, reported as skipped); `None` (reported) when the file is not YAML or JSON.
+fn deployment_configs(file: &str, bytes: &[u8], out: &mut dyn Write) -> Result<Option<Vec<PluginConfig>>, CliError> {
+    let contents = std::str::from_utf8(bytes).map_err(|e| e.to_string()).and_then(crate::manifest::read);
+    let contents = match contents {
+        Ok(contents) => contents,
+        Err(why) => {
+            line(out, &format!("invalid: {file}: {why}"))?;
+            return Ok(None);
+        }
+    };
+    for other in &contents.others {
+        line(out, &format!("skipped: {file} {other}: not one of the suite's filters"))?;
+    }
+    if contents.configs.is_empty() {
+        line(out, &format!("skipped: {file}: no WasmPlugin or Envoy Wasm filter of the suite in it"))?;
+    }
+    Ok(Some(contents.configs))
 }
 
 /// One line; text from the log in it is shown with control characters escaped.

@@ -10,6 +10,7 @@ mod commands;
 mod draft;
 mod error;
 mod inventory;
+mod manifest;
 mod oci;
 mod record;
 mod scan;
@@ -54,7 +55,7 @@ fn run(out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode, CliError> {
         }
         Command::Verify(inputs) => commands::verify(&inputs, out, err),
         Command::Inventory { inputs, draft_policy } => commands::inventory(&inputs, draft_policy.as_deref(), out, err),
-        Command::Check { filter, files } => commands::check(&filter, &files, out),
+        Command::Check { filter, files } => commands::check(filter.as_deref(), &files, out),
         Command::Token(token) => commands::token(&token, out),
         Command::Package(package) => {
             let source_date_epoch = std::env::var("SOURCE_DATE_EPOCH").ok();

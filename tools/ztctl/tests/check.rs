@@ -53,3 +53,25 @@ fn reads_standard_input_and_refuses_an_unknown_filter() {
     let (code, _) = ztctl(&["check", "jwt"], b"");
     assert_eq!(code, 2);
 }
+
+/// Deployment files as they are: the Istio manifests in the repository, each WasmPlugin's
+/// configuration through its filter's parser; a broken copy names the plugin and the field.
+#[test]
+fn the_istio_manifests_are_checked_plugin_by_plugin() {
+    let istio = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../envoy/istio");
+    let file = |name: &str| istio.join(name).to_str().unwrap().to_owned();
+    let (suite, chain) = (file("wasmplugin-suite.yaml"), file("wasmplugins.yaml"));
+    let (code, text) = ztctl(&["check", &suite, &chain], b"");
+    assert_eq!(code, 0, "{text}");
+    for plugin in
+        ["zt-suite (zt-suite)", "zt-jwt (zt-jwt)", "zt-authz (zt-authz)", "zt-ratelimit", "zt-audit (zt-audit)"]
+    {
+        assert!(text.contains(&format!("WasmPlugin shop/{plugin}")), "{plugin}: {text}");
+    }
+    let broken = std::fs::read_to_string(&chain).unwrap().replacen("quota: 100", "quota: 0", 1);
+    let (code, text) = ztctl(&["check", "-"], broken.as_bytes());
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("invalid: - WasmPlugin shop/zt-ratelimit (zt-ratelimit): limits.per-user.quota"), "{text}");
+    let (code, text) = ztctl(&["check", &file("peer-authentication.yaml")], b"");
+    assert_eq!(code, 1, "nothing checked is no pass: {text}");
+}
