@@ -88,12 +88,16 @@ fn check(document: &Value, schema: &Value) -> Vec<String> {
 fn every_manifest_matches_the_field_list_of_its_kind() {
     let wasm = schema("wasmplugin.schema.json");
     let peer = schema("peerauthentication.schema.json");
+    let service_entry = schema("serviceentry.schema.json");
+    let destination_rule = schema("destinationrule.schema.json");
     let mut checked = 0;
-    for file in ["wasmplugins.yaml", "wasmplugin-suite.yaml", "peer-authentication.yaml"] {
+    for file in ["wasmplugins.yaml", "wasmplugin-suite.yaml", "peer-authentication.yaml", "jwks-egress.yaml"] {
         for document in documents(file) {
             let schema = match document["kind"].as_str() {
                 Some("WasmPlugin") => &wasm,
                 Some("PeerAuthentication") => &peer,
+                Some("ServiceEntry") => &service_entry,
+                Some("DestinationRule") => &destination_rule,
                 other => panic!("{file}: no schema for kind {other:?}"),
             };
             let broken = check(&document, schema);
@@ -101,7 +105,32 @@ fn every_manifest_matches_the_field_list_of_its_kind() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 6);
+    assert_eq!(checked, 8);
+}
+
+/// The remote JWKS cluster the plugins name is the one Istio builds for the ServiceEntry's host
+/// and port (`outbound|<port>||<host>`), and that cluster originates TLS to the issuer.
+#[test]
+fn the_remote_jwks_cluster_exists_and_speaks_tls_to_the_issuer() {
+    let egress = documents("jwks-egress.yaml");
+    let (entry, rule) = (&egress[0], &egress[1]);
+    let host = entry["spec"]["hosts"][0].as_str().unwrap();
+    let port = entry["spec"]["ports"][0]["number"].as_u64().unwrap();
+    let cluster = format!("outbound|{port}||{host}");
+    for file in ["wasmplugin-suite.yaml", "wasmplugins.yaml"] {
+        let plugin = documents(file).remove(0);
+        let jwt = match file {
+            "wasmplugin-suite.yaml" => plugin["spec"]["pluginConfig"]["jwt"].clone(),
+            _ => plugin["spec"]["pluginConfig"].clone(),
+        };
+        let remote = &jwt["providers"][0]["jwks"]["remote"];
+        assert_eq!(remote["cluster"], cluster.as_str(), "{file}");
+        assert!(remote["uri"].as_str().unwrap().starts_with(&format!("https://{host}/")), "{file}");
+    }
+    assert_eq!(rule["spec"]["host"], host);
+    let settings = &rule["spec"]["trafficPolicy"]["portLevelSettings"][0];
+    assert_eq!(settings["port"]["number"].as_u64(), Some(port));
+    assert_eq!((settings["tls"]["mode"].as_str(), settings["tls"]["sni"].as_str()), (Some("SIMPLE"), Some(host)));
 }
 
 #[test]
