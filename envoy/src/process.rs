@@ -48,6 +48,17 @@ impl Envoy {
     /// The same with Envoy's logging options `log_args` (`-l`, `--component-log-level`,
     /// `--log-format`), as a deployment such as Istio's sets them.
     pub fn start_logging(config: &str, concurrency: u32, log_args: &[&str]) -> Result<Started, BedError> {
+        Self::start_with(config, concurrency, log_args, &[])
+    }
+
+    /// The same with variables `env` in Envoy's process environment (what a Kubernetes Secret
+    /// mapped to an environment variable of the proxy's container gives it).
+    pub fn start_with(
+        config: &str,
+        concurrency: u32,
+        log_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Started, BedError> {
         let dir = instance_dir()?;
         let config_path = write(&dir, "envoy.yaml", config)?;
         let log_path = dir.join("envoy.log");
@@ -58,6 +69,7 @@ impl Envoy {
             .arg(&config_path)
             .args(["--disable-hot-restart", "--concurrency", &concurrency.to_string()])
             .args(log_args)
+            .envs(env.iter().copied())
             .arg("--admin-address-path")
             .arg(dir.join("admin.addr"))
             .stdin(Stdio::null())
@@ -199,6 +211,11 @@ impl Envoy {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
+    }
+
+    /// Envoy's admin `/config_dump`, as an operator (or anyone reaching the admin port) sees it.
+    pub fn config_dump(&self) -> Option<String> {
+        self.admin_get("/config_dump").map(|response| response.body)
     }
 
     fn admin_get(&self, path: &str) -> Option<crate::Response> {

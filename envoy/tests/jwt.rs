@@ -101,3 +101,39 @@ fn an_invalid_plugin_configuration_stops_envoy() {
         }
     }
 }
+
+/// An HMAC secret kept out of the configuration: the plugin names the variable
+/// (`{"env": "ZT_HMAC_SECRET"}`), the VM takes it from Envoy's own environment
+/// (`vm_config.environment_variables.host_env_keys`), tokens signed with it are accepted, and
+/// neither Envoy's config dump nor its log shows it.
+#[test]
+fn an_hmac_secret_from_envoys_environment_never_appears_in_the_config_dump() {
+    use base64::Engine as _;
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0x61u8; 48]);
+    let plugin = json!({"realm": "zt-demo", "providers": [{"name": "shared", "issuer": ISSUER, "audiences": ["demo-api"],
+        "hmac_keys": [{"alg": "HS384", "secret": {"env": "ZT_HMAC_SECRET"}}]}]});
+    let echo = EchoUpstream::start().unwrap();
+    let config = jwt_config(echo.port(), &plugin.to_string()).replacen(
+        "runtime: envoy.wasm.runtime.v8\n",
+        "runtime: envoy.wasm.runtime.v8\n                  environment_variables: { host_env_keys: [ZT_HMAC_SECRET] }\n",
+        1,
+    );
+    assert!(config.contains("host_env_keys"), "{config}");
+    let envoy = match Envoy::start_with(&config, 1, &["-l", "info"], &[("ZT_HMAC_SECRET", &secret)]).unwrap() {
+        Started::Ready(envoy) => envoy,
+        Started::Exited { log, .. } => panic!("Envoy exited:\n{log}"),
+    };
+    use jwt_simple::prelude::*;
+    let claims = Claims::create(jwt_simple::prelude::Duration::from_mins(5))
+        .with_issuer(ISSUER)
+        .with_audience("demo-api")
+        .with_subject("svc");
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&secret).unwrap();
+    let token = HS384Key::from_bytes(&key).authenticate(claims).unwrap();
+    let answer = get_with_token(&envoy, &token);
+    assert_eq!(answer.status, 200, "{answer:?}\n{}", envoy.log());
+    let dump = envoy.config_dump().expect("the admin config dump");
+    assert!(dump.contains("ZT_HMAC_SECRET"), "the reference is there");
+    assert!(!dump.contains(&secret), "the secret is not in the config dump");
+    assert!(!envoy.log().contains(&secret), "nor in the log");
+}

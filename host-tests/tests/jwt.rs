@@ -335,3 +335,36 @@ fn a_route_can_require_tokens_of_several_providers_together() {
     assert_eq!(one.status(), Some(401), "the workload token is missing");
     assert!(envoy.send(bearer(&user)).reached_upstream(), "other routes need one token");
 }
+
+/// An HMAC secret named by an environment variable of the VM (`{"env": "NAME"}`) verifies
+/// tokens as an inline one does, in zt-jwt and in the suite; the variable missing from the VM
+/// refuses the configuration, naming the field.
+#[test]
+fn an_hmac_secret_from_the_vms_environment_verifies_tokens() {
+    use base64::Engine as _;
+    let secret = [0x42u8; 32];
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let provider = json!({"name": "shared", "issuer": "https://hs.test", "audiences": ["api"],
+        "hmac_keys": [{"alg": "HS256", "secret": {"env": "ZT_TEST_HMAC"}}]});
+    let jwt = json!({"realm": "api", "providers": [provider]});
+    let mut claims = claims(300).with_issuer("https://hs.test");
+    claims.issued_at = Some(UnixTimeStamp::from_secs(NOW));
+    let token = HS256Key::from_bytes(&secret).authenticate(claims).unwrap();
+    for layout in zt_host_tests::Layout::ALL {
+        let mut envoy = Harness::new();
+        envoy.clock().set_unix_seconds(NOW);
+        for filter in layout.filters(&[("jwt", &jwt)], &[("ZT_TEST_HMAC", &encoded)]) {
+            envoy.load(filter).unwrap();
+        }
+        let exchange = envoy.send(bearer(&token));
+        assert_eq!(exchange.status(), Some(200), "{layout:?}: {}", envoy.log_text());
+        assert!(!envoy.log_text().contains(&encoded), "the secret is never logged");
+
+        let mut envoy = Harness::new();
+        for filter in layout.filters(&[("jwt", &jwt)], &[]) {
+            assert!(matches!(envoy.load(filter), Err(HarnessError::ConfigureRefused { .. })), "{layout:?}");
+        }
+        let log = envoy.log_text();
+        assert!(log.contains("providers[0].hmac_keys[0].secret.env") && log.contains("ZT_TEST_HMAC"), "{log}");
+    }
+}

@@ -15,6 +15,7 @@ pub mod jwt;
 pub mod ratelimit;
 pub mod reply;
 mod routes;
+pub mod secrets;
 mod shared_name;
 pub mod shared_store;
 pub(crate) mod spiffe;

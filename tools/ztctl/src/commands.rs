@@ -216,7 +216,15 @@ pub fn check(filter: Option<&str>, files: &[String], out: &mut dyn Write) -> Res
             checked += 1;
             let place = if place.is_empty() { String::new() } else { format!(" {place}") };
             match filter.check(&json) {
-                Ok(()) => line(out, &format!("valid: {file}{place} ({})", filter.name()))?,
+                Ok(unset) if unset.is_empty() => line(out, &format!("valid: {file}{place} ({})", filter.name()))?,
+                Ok(unset) => line(
+                    out,
+                    &format!(
+                        "valid: {file}{place} ({}); the secrets from {} are not set here: checked in form only",
+                        filter.name(),
+                        unset.join(", ")
+                    ),
+                )?,
                 Err(error) => {
                     all_valid = false;
                     line(out, &format!("invalid: {file}{place} ({}): {error}", filter.name()))?;

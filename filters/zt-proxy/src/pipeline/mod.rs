@@ -21,6 +21,7 @@ use zt_core::authz::AuthzConfig;
 use zt_core::filter_state::{AUTHZ_DECISION, IDENTITY, JWT_DECISION, RATELIMIT_DECISION, SUITE as SUITE_STATE};
 use zt_core::jwt::{Identity, JwtFilterConfig, VerifiedToken};
 use zt_core::ratelimit::RateLimitConfig;
+use zt_core::secrets::{SecretScope, resolve_env};
 use zt_core::suite::{Principal, SuiteConfig, SuiteState};
 use zt_core::{ConfigError, LocalReply};
 
@@ -90,6 +91,8 @@ impl Module {
 /// The module's configuration: a single filter's is that filter's schema, the suite's has a
 /// section per stage. Branches on the constant `M`, so only the module's own parsers are linked.
 fn parse<const M: u8>(bytes: &[u8]) -> Result<SuiteConfig, ConfigError> {
+    let resolved = with_secrets::<M>(bytes)?;
+    let bytes = resolved.as_deref().unwrap_or(bytes);
     let none = SuiteConfig { jwt: None, authz: None, ratelimit: None, audit: None, filter_state: false };
     Ok(match M {
         JWT => SuiteConfig { jwt: Some(JwtFilterConfig::from_json(bytes)?), ..none },
@@ -98,6 +101,24 @@ fn parse<const M: u8>(bytes: &[u8]) -> Result<SuiteConfig, ConfigError> {
         AUDIT => SuiteConfig { audit: Some(AuditConfig::from_json(bytes)?), ..none },
         _ => SuiteConfig::from_json(bytes)?,
     })
+}
+
+/// The configuration with its secret fields' `{"env": "NAME"}` replaced by the VM's environment
+/// variables ([`zt_core::secrets`]); `None` when nothing was replaced, so the parser reads the
+/// bytes as the operator wrote them (and a text that is no JSON gets the parser's own error).
+fn with_secrets<const M: u8>(bytes: &[u8]) -> Result<Option<Vec<u8>>, ConfigError> {
+    let scope = match M {
+        JWT => SecretScope::Jwt,
+        AUDIT => SecretScope::Audit,
+        AUTHZ | RATELIMIT => return Ok(None),
+        _ => SecretScope::Suite,
+    };
+    let Ok(mut config) = serde_json::from_slice::<serde_json::Value>(bytes) else { return Ok(None) };
+    // WASI's environment: Envoy's `vm_config.environment_variables`, Istio's `vmConfig.env`.
+    if !resolve_env(&mut config, scope, &|name, _| std::env::var(name).ok())? {
+        return Ok(None);
+    }
+    serde_json::to_vec(&config).map(Some).map_err(|e| ConfigError::new("(root)", e.to_string()))
 }
 
 /// How identity and decisions travel between stages.
