@@ -30,6 +30,11 @@ pub struct NextHopJson {
     /// The private signing key as a JWK: `OKP`/`Ed25519` (EdDSA) or `EC`/`P-256` (ES256), with
     /// a `kid`. Never logged; its public half is served at `jwks_path`.
     pub signing_key: Value,
+    /// Default none: public JWKs (Ed25519 or P-256, each with its own `kid`, never a private
+    /// part) served at `jwks_path` besides the signing key's, for rotation: the next key before
+    /// it becomes `signing_key`, the previous one until the tokens it signed have expired.
+    #[serde(default)]
+    pub publish_keys: Vec<Value>,
     /// Default `/.well-known/jwks.json`. A `GET` for this exact path is answered by the filter
     /// with the public JWKS (before any token check: the keys are public).
     #[serde(default = "default_jwks_path")]
@@ -147,9 +152,13 @@ impl NextHop {
             }
         };
         let (key, public_jwk) = import_signing_key(&json.signing_key, &field("signing_key"))?;
+        let mut published = vec![public_jwk];
+        for (i, jwk) in json.publish_keys.iter().enumerate() {
+            published.push(published_key(jwk, &published, &field(&format!("publish_keys[{i}]")))?);
+        }
         // The keys are public; a next hop may cache them for a while.
         let cache = vec![("cache-control".to_owned(), "max-age=300".to_owned())];
-        let jwks_reply = LocalReply::json(200, cache, &json!({ "keys": [public_jwk] }));
+        let jwks_reply = LocalReply::json(200, cache, &json!({ "keys": published }));
         Ok(Self {
             issuer: json.issuer,
             jwks_path: json.jwks_path,
@@ -207,6 +216,34 @@ fn base64_url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A public key published for rotation, as the next hop will read it (with `alg` and `use`):
+/// one this filter could verify itself, under a `kid` of its own, with no private part.
+fn published_key(jwk: &Value, published: &[Value], path: &str) -> Result<Value, ConfigError> {
+    let member = |name: &str| jwk.get(name).and_then(Value::as_str);
+    if jwk.get("d").is_some() {
+        return Err(ConfigError::new(format!("{path}.d"), "a published key is public: remove its private part"));
+    }
+    let kid = member("kid")
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ConfigError::new(format!("{path}.kid"), "missing: the next hop selects the key by kid"))?;
+    if published.iter().any(|other| other.get("kid").and_then(Value::as_str) == Some(kid)) {
+        return Err(ConfigError::new(format!("{path}.kid"), format!("{kid:?} is published already")));
+    }
+    let alg = match (member("kty"), member("crv")) {
+        (Some("OKP"), Some("Ed25519")) => "EdDSA",
+        (Some("EC"), Some("P-256")) => "ES256",
+        _ => return Err(ConfigError::new(path, "must be an OKP Ed25519 or EC P-256 public JWK")),
+    };
+    let mut public = jwk.clone();
+    if let Some(object) = public.as_object_mut() {
+        object.insert("alg".into(), json!(alg));
+        object.insert("use".into(), json!("sig"));
+    }
+    // Checked as the next hop's zt-jwt will import it.
+    super::keys::KeySet::from_jwks(&json!({ "keys": [&public] }), super::keys::KeyUse::Signature, path)?;
+    Ok(public)
+}
+
 /// The key pair and the public JWK to publish (with `kid`, `alg` and `use`).
 fn import_signing_key(jwk: &Value, path: &str) -> Result<(SigningKey, Value), ConfigError> {
     let member = |name: &str| jwk.get(name).and_then(Value::as_str);
@@ -262,6 +299,31 @@ mod tests {
 
     fn p256() -> Value {
         private(include_str!("../../testdata/A.3_ES256.jwk.json"), "gw-ec")
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn rotation_publishes_the_next_and_previous_keys_and_signs_with_one() {
+        let public = |jwk: Value| {
+            let mut jwk = jwk;
+            jwk.as_object_mut().unwrap().remove("d");
+            jwk
+        };
+        let next = public(p256());
+        let json = json!({"issuer": "https://gw.internal", "signing_key": ed25519(), "actor": "a",
+            "publish_keys": [next], "profiles": {"o": {"audience": "o", "lifetime_seconds": 30}}});
+        let hop = NextHop::validate(serde_json::from_value(json.clone()).unwrap(), "next_hop").unwrap();
+        let jwks: Value = serde_json::from_str(&hop.jwks_reply().body).unwrap();
+        let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        assert_eq!(kids, ["gw-ed", "gw-ec"]);
+        assert_eq!(jwks["keys"][1]["alg"], "ES256");
+        assert!(jwks["keys"].as_array().unwrap().iter().all(|k| k.get("d").is_none()), "never a private part");
+        let refused = |publish: Value| {
+            let mut json = json.clone();
+            json["publish_keys"] = json!([publish]);
+            NextHop::validate(serde_json::from_value(json).unwrap(), "next_hop").err().unwrap().path
+        };
+        assert_eq!(refused(p256()), "next_hop.publish_keys[0].d");
+        assert_eq!(refused(public(ed25519())), "next_hop.publish_keys[0].kid", "the signing key's kid");
     }
 
     fn next_hop(key: Value) -> Result<NextHop, ConfigError> {
