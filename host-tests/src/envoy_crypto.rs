@@ -1,6 +1,5 @@
-//! Envoy 1.40's `verify_signature` foreign function, answered as Envoy answers it
-//! (`shared/ENVOY-FACTS.md`, checked on the real binary), with native crypto in place of
-//! BoringSSL:
+//! Envoy 1.40's `verify_signature` foreign function, answered as Envoy answers it (checked on
+//! the real binary with the abi-probe fixture), with native crypto in place of BoringSSL:
 //! - `hash_function` `sha1` to `sha512`, any case; another name: `result=false` and an error;
 //! - the key as SubjectPublicKeyInfo DER (field 2) or PEM (field 5); both: `BadArgument`;
 //!   a key that does not load: `Ok`, `result=false`, "Failed to initialize digest verify.";

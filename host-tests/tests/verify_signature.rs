@@ -1,5 +1,5 @@
 //! Envoy's `verify_signature` foreign function as the harness answers it, called from inside a
-//! module (the probe), against the facts recorded on Envoy 1.40 in `shared/ENVOY-FACTS.md`.
+//! module (the probe), against what the real Envoy 1.40 answers (observed with the same probe).
 
 use std::sync::OnceLock;
 

@@ -51,7 +51,7 @@ impl StringMatch {
         self.matches_bytes(value.as_bytes())
     }
 
-    /// Header values are bytes (a non-UTF-8 value must not make the proxy panic, see STYLE.md).
+    /// Header values are bytes: a non-UTF-8 value must never make the proxy panic.
     pub(crate) fn matches_bytes(&self, value: &[u8]) -> bool {
         match self {
             Self::Exact(s) => value == s.as_bytes(),

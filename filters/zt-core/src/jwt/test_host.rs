@@ -1,5 +1,6 @@
-//! A native stand-in for Envoy's `verify_signature` (BoringSSL), answering as ENVOY-FACTS.md
-//! records: SPKI DER keys, PKCS#1 v1.5 RSA, ECDSA with DER signatures only.
+//! A native stand-in for Envoy's `verify_signature` (BoringSSL), answering as Envoy 1.40 does
+//! (checked by `host-tests/tests/verify_signature.rs` against the harness and by the real-Envoy
+//! tests): SPKI DER keys, PKCS#1 v1.5 RSA, ECDSA with DER signatures only.
 
 use std::cell::Cell;
 
