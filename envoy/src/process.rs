@@ -213,6 +213,11 @@ impl Envoy {
         }
     }
 
+    /// Envoy's statistics as Prometheus scrapes them (admin `/stats/prometheus`).
+    pub fn prometheus(&self) -> Option<String> {
+        self.admin_get("/stats/prometheus").map(|response| response.body)
+    }
+
     /// Envoy's admin `/config_dump`, as an operator (or anyone reaching the admin port) sees it.
     pub fn config_dump(&self) -> Option<String> {
         self.admin_get("/config_dump").map(|response| response.body)

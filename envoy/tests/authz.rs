@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use zt_envoy_tests::full_chain::{
-    Layout, StageConfigs, audit_plugin_config, render_full_chain, render_stages, unlimited_ratelimit_plugin_config,
+    Layout, StageConfigs, audit_plugin_config, chain_ratelimit_plugin_config, render_full_chain, render_stages,
+    unlimited_ratelimit_plugin_config,
 };
 use zt_envoy_tests::zero_trust::{BILLING_SPIFFE_ID, Certs, SHOP_SPIFFE_ID, mtls_get};
 use zt_envoy_tests::{Alg, EchoUpstream, Envoy, KeySet, Ports, SUBJECT, get, template};
@@ -29,20 +30,17 @@ struct Bed {
 }
 
 fn bed(layout: Layout) -> Bed {
+    // No limits here: these tests send many requests from one address to probe the policy.
+    bed_with(layout, &unlimited_ratelimit_plugin_config())
+}
+
+fn bed_with(layout: Layout, ratelimit_config: &str) -> Bed {
     let certs = Certs::generate(&[BILLING_SPIFFE_ID, SHOP_SPIFFE_ID]).unwrap_or_else(|e| panic!("{e}"));
     let echo = EchoUpstream::start().unwrap();
     let ports = Ports { upstream: echo.port(), ..Ports::default() };
-    // No limits here: these tests send many requests from one address to probe the policy.
-    let config = render_full_chain(
-        layout,
-        ports,
-        1,
-        certs.dir(),
-        &keys().jwks(),
-        &unlimited_ratelimit_plugin_config(),
-        &audit_plugin_config(None),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let config =
+        render_full_chain(layout, ports, 1, certs.dir(), &keys().jwks(), ratelimit_config, &audit_plugin_config(None))
+            .unwrap_or_else(|e| panic!("{e}"));
     let envoy = Envoy::serve(&config).unwrap_or_else(|e| panic!("{e}"));
     Bed { echo, envoy, certs }
 }
@@ -213,4 +211,91 @@ fn the_suites_decisions_reach_envoys_access_log_when_asked() {
     let decided = (refused["jwt"]["decision"].as_str(), refused["authz"]["policy"].as_str());
     assert_eq!(decided, (Some("anonymous"), Some("default-deny")), "{refused}");
     let _ = std::fs::remove_file(&access_log);
+}
+
+/// `/stats/prometheus` of the shipped configurations: each refusal counted under its family
+/// with its reason as a label (Envoy's tag extraction in the config), never as an untagged
+/// total; and every metric and label the shipped alert rules and dashboard query exists there.
+#[test]
+fn prometheus_sees_reasons_as_labels_and_the_rules_and_dashboard_query_real_metrics() {
+    for layout in Layout::ALL {
+        // The shipped limits, so that the per-limit family exists.
+        let bed = bed_with(layout, &chain_ratelimit_plugin_config());
+        let port = bed.envoy.port();
+        assert_eq!(get(port, "/elsewhere", &[], TIMEOUT).unwrap().status, 403);
+        assert_eq!(get(port, "/orders/1", &[], TIMEOUT).unwrap().status, 401);
+        let expected = [
+            r#"zt_authz_denied{reason="no_policy_matched"} 1"#,
+            r#"zt_authz_denied{reason="identity_missing"} 1"#,
+            r#"zt_audit_records{outcome="deny"} 2"#,
+        ];
+        // The audit stage counts its record as the stream ends, which may be just after the
+        // client has its answer: read until every count is there (bounded).
+        let complete = |text: &str| expected.iter().all(|line| text.lines().any(|l| l == *line));
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        let mut text = bed.envoy.prometheus().unwrap_or_default();
+        while !complete(&text) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            text = bed.envoy.prometheus().unwrap_or_default();
+        }
+        assert!(complete(&text), "{layout:?}: not all of {expected:?} in\n{text}");
+        assert!(!text.contains("zt_authz_denied{}"), "{layout:?}: an untagged total would double the family's sum");
+        let families: std::collections::BTreeSet<&str> =
+            text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).collect();
+        for (file, query) in observability_queries() {
+            for metric in
+                query.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("zt_"))
+            {
+                assert!(families.contains(metric), "{file}: {metric} is not exported ({layout:?})");
+            }
+            for (label, value) in label_matchers(&query) {
+                assert!(["reason", "limit", "outcome"].contains(&label.as_str()), "{file}: label {label}");
+                if label == "reason" {
+                    for value in value.split('|') {
+                        assert!(known_reason(value), "{file}: reason {value} is none a stage gives");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every PromQL expression of `envoy/observability/`: the alert rules' and the dashboard's.
+fn observability_queries() -> Vec<(&'static str, String)> {
+    let dir = zt_envoy_tests::workspace_root().join("envoy/observability");
+    let rules: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("prometheus-rules.yaml")).unwrap()).unwrap();
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("grafana-dashboard.json")).unwrap()).unwrap();
+    let mut queries = Vec::new();
+    for rule in rules["groups"][0]["rules"].as_sequence().unwrap() {
+        queries.push(("prometheus-rules.yaml", rule["expr"].as_str().unwrap().to_owned()));
+    }
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            queries.push(("grafana-dashboard.json", target["expr"].as_str().unwrap().to_owned()));
+        }
+    }
+    assert!(queries.len() > 10, "{queries:?}");
+    queries
+}
+
+/// The `label="value"` and `label=~"a|b"` matchers of a query.
+fn label_matchers(query: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for part in query.split('{').skip(1) {
+        let inner = part.split('}').next().unwrap_or_default();
+        for matcher in inner.split(',').filter(|m| !m.trim().is_empty()) {
+            let (label, value) = matcher.split_once('=').unwrap();
+            found.push((label.trim().to_owned(), value.trim_start_matches('~').trim().trim_matches('"').to_owned()));
+        }
+    }
+    found
+}
+
+fn known_reason(value: &str) -> bool {
+    let ratelimit = zt_core::ratelimit::Reason::ALL.map(|r| r.as_str());
+    zt_core::jwt::JwtError::REASONS.contains(&value)
+        || zt_core::authz::AuthzReason::REASONS.contains(&value)
+        || ratelimit.contains(&value)
 }

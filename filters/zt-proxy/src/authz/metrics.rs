@@ -6,19 +6,21 @@ use zt_core::authz::{AuthzReason, Decision, Verdict};
 
 pub struct AuthzMetrics {
     allowed: Counter,
-    denied: Counter,
     advisory_denied: Counter,
     /// Requests some AUDIT policy matched.
     audited: Counter,
-    /// Denials (enforced or advisory) by reason.
+    /// Denials (enforced or advisory) by reason: one family, `zt_authz.denied` with the label
+    /// `reason` under the shipped tag extraction (so there is no untagged total of that name;
+    /// enforced denials are the family's sum less `advisory_denied`).
     reasons: Vec<(&'static str, Counter)>,
+    /// Requests refused because their facts were unreadable.
+    unevaluated: Counter,
 }
 
 impl AuthzMetrics {
     pub fn define() -> Self {
         Self {
             allowed: Counter::define("zt_authz.allowed"),
-            denied: Counter::define("zt_authz.denied"),
             advisory_denied: Counter::define("zt_authz.advisory_denied"),
             audited: Counter::define("zt_authz.audited"),
             reasons: AuthzReason::REASONS
@@ -26,13 +28,14 @@ impl AuthzMetrics {
                 .filter(|reason| **reason != "policy_allowed")
                 .map(|reason| (*reason, Counter::define(&format!("zt_authz.denied.{reason}"))))
                 .collect(),
+            unevaluated: Counter::define("zt_authz.denied.unevaluated"),
         }
     }
 
     pub fn record(&self, decision: &Decision) {
         match decision.verdict {
             Verdict::Allow => self.allowed.increment(),
-            Verdict::Deny => self.denied.increment(),
+            Verdict::Deny => {}
             Verdict::AdvisoryDeny => self.advisory_denied.increment(),
         }
         if decision.verdict != Verdict::Allow {
@@ -48,6 +51,6 @@ impl AuthzMetrics {
 
     /// A request the filter could not evaluate (its facts were unreadable): denied.
     pub fn unreadable(&self) {
-        self.denied.increment();
+        self.unevaluated.increment();
     }
 }

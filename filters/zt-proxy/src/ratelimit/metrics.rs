@@ -6,11 +6,14 @@ use zt_core::ratelimit::{Decision, RateLimitConfig, Reason, Verdict};
 
 pub struct RateLimitMetrics {
     admitted: Counter,
-    limited: Counter,
     advisory_limited: Counter,
-    /// Refusals (enforced or advisory) by reason, and by limit.
+    /// Refusals (enforced or advisory) by reason, and by limit: the families
+    /// `zt_ratelimit.limited` (label `reason`) and `zt_ratelimit.limit.limited` (label `limit`)
+    /// under the shipped tag extraction, so there is no untagged total of the first name.
     reasons: Vec<(Reason, Counter)>,
     limits: Vec<(String, Counter)>,
+    /// Requests refused because their facts were unreadable.
+    unevaluated: Counter,
     /// CAS writes another worker's write made retry: the cost of exactness under contention.
     cas_retries: Counter,
     lock_waits: Counter,
@@ -26,7 +29,6 @@ impl RateLimitMetrics {
     pub fn define(config: &RateLimitConfig) -> Self {
         Self {
             admitted: Counter::define("zt_ratelimit.admitted"),
-            limited: Counter::define("zt_ratelimit.limited"),
             advisory_limited: Counter::define("zt_ratelimit.advisory_limited"),
             reasons: Reason::ALL
                 .iter()
@@ -37,6 +39,7 @@ impl RateLimitMetrics {
                 .limit_names()
                 .map(|name| (name.to_owned(), Counter::define(&format!("zt_ratelimit.limit.{name}.limited"))))
                 .collect(),
+            unevaluated: Counter::define("zt_ratelimit.limited.unevaluated"),
             cas_retries: Counter::define("zt_ratelimit.cas_retries"),
             lock_waits: Counter::define("zt_ratelimit.lock_waits"),
             reclaimed: Counter::define("zt_ratelimit.reclaimed"),
@@ -50,7 +53,7 @@ impl RateLimitMetrics {
     pub fn record(&self, decision: &Decision) {
         match decision.verdict {
             Verdict::Admitted => self.admitted.increment(),
-            Verdict::Limited => self.limited.increment(),
+            Verdict::Limited => {}
             Verdict::AdvisoryLimited => self.advisory_limited.increment(),
         }
         if decision.verdict != Verdict::Admitted {
@@ -68,7 +71,7 @@ impl RateLimitMetrics {
 
     /// A request the filter could not evaluate (its facts were unreadable): refused.
     pub fn unreadable(&self) {
-        self.limited.increment();
+        self.unevaluated.increment();
     }
 
     pub fn global_call(&self) {
