@@ -23,7 +23,7 @@ pub use echo::{EchoUpstream, Echoed};
 pub use error::BedError;
 pub use http::{Response, get};
 pub use paths::{configs_dir, envoy_binary, shipped_configs, wasm_dir, workspace_root, ztctl};
-pub use process::{Envoy, Heap, Started, validate};
+pub use process::{Envoy, Heap, Started, Surroundings, validate, validate_with};
 pub(crate) use render::wasm_filter;
 pub use render::{Ports, render, render_with, template, with_the_suite, yaml_string};
 pub use tokens::{

@@ -48,16 +48,15 @@ impl Envoy {
     /// The same with Envoy's logging options `log_args` (`-l`, `--component-log-level`,
     /// `--log-format`), as a deployment such as Istio's sets them.
     pub fn start_logging(config: &str, concurrency: u32, log_args: &[&str]) -> Result<Started, BedError> {
-        Self::start_with(config, concurrency, log_args, &[])
+        Self::start_with(config, concurrency, log_args, &Surroundings::default())
     }
 
-    /// The same with variables `env` in Envoy's process environment (what a Kubernetes Secret
-    /// mapped to an environment variable of the proxy's container gives it).
+    /// The same with Envoy's process environment and working directory as `around` says.
     pub fn start_with(
         config: &str,
         concurrency: u32,
         log_args: &[&str],
-        env: &[(&str, &str)],
+        around: &Surroundings<'_>,
     ) -> Result<Started, BedError> {
         let dir = instance_dir()?;
         let config_path = write(&dir, "envoy.yaml", config)?;
@@ -69,7 +68,8 @@ impl Envoy {
             .arg(&config_path)
             .args(["--disable-hot-restart", "--concurrency", &concurrency.to_string()])
             .args(log_args)
-            .envs(env.iter().copied())
+            .envs(around.env.iter().copied())
+            .current_dir(around.dir.unwrap_or(Path::new(".")))
             .arg("--admin-address-path")
             .arg(dir.join("admin.addr"))
             .stdin(Stdio::null())
@@ -254,8 +254,23 @@ fn cumulative_median(stats: &str) -> Option<f64> {
     after.split(')').next()?.split(',').nth(1)?.trim().parse().ok()
 }
 
+/// What Envoy starts with besides its configuration: variables in its process environment (what
+/// a Kubernetes Secret mapped to an environment variable of the proxy's container gives it), and
+/// the directory it starts in (relative paths in the configuration resolve from there; default
+/// the test's own).
+#[derive(Debug, Default)]
+pub struct Surroundings<'a> {
+    pub env: &'a [(&'a str, &'a str)],
+    pub dir: Option<&'a Path>,
+}
+
 /// `envoy --mode validate` on a rendered configuration: its exit status and output.
 pub fn validate(config: &str) -> Result<(ExitStatus, String), BedError> {
+    validate_with(config, &Surroundings::default())
+}
+
+/// The same with Envoy's environment and working directory as `around` says.
+pub fn validate_with(config: &str, around: &Surroundings<'_>) -> Result<(ExitStatus, String), BedError> {
     let dir = instance_dir()?;
     let config_path = write(&dir, "envoy.yaml", config)?;
     let log_path = dir.join("validate.log");
@@ -264,6 +279,8 @@ pub fn validate(config: &str) -> Result<(ExitStatus, String), BedError> {
     let mut child = Command::new(envoy_binary()?)
         .args(["--mode", "validate", "--disable-hot-restart", "-l", "warn", "-c"])
         .arg(&config_path)
+        .envs(around.env.iter().copied())
+        .current_dir(around.dir.unwrap_or(Path::new(".")))
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use zt_envoy_tests::{
-    Alg, EchoUpstream, Envoy, ISSUER, KeySet, Ports, Response, Started, get, jwt_plugin_config, render, tamper,
-    template, wasm_dir,
+    Alg, EchoUpstream, Envoy, ISSUER, KeySet, Ports, Response, Started, Surroundings, get, jwt_plugin_config, render,
+    tamper, template, wasm_dir,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -119,7 +119,8 @@ fn an_hmac_secret_from_envoys_environment_never_appears_in_the_config_dump() {
         1,
     );
     assert!(config.contains("host_env_keys"), "{config}");
-    let envoy = match Envoy::start_with(&config, 1, &["-l", "info"], &[("ZT_HMAC_SECRET", &secret)]).unwrap() {
+    let around = Surroundings { env: &[("ZT_HMAC_SECRET", &secret)], dir: None };
+    let envoy = match Envoy::start_with(&config, 1, &["-l", "info"], &around).unwrap() {
         Started::Ready(envoy) => envoy,
         Started::Exited { log, .. } => panic!("Envoy exited:\n{log}"),
     };

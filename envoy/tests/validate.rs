@@ -1,5 +1,5 @@
 //! Every shipped Envoy configuration passes `envoy --mode validate`, and `ztctl check` accepts
-//! every plugin configuration in it.
+//! every plugin configuration in it; the ready-to-run configuration runs as shipped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use serde_json::json;
@@ -7,9 +7,11 @@ use zt_envoy_tests::full_chain::{Layout, audit_plugin_config, chain_ratelimit_pl
 use zt_envoy_tests::ratelimit::{ratelimit_plugin_config, render_ratelimit};
 use zt_envoy_tests::zero_trust::Certs;
 use zt_envoy_tests::{
-    ISSUER, KeySet, Ports, jwt_oidc_plugin_config, jwt_plugin_config, render, shipped_configs, template, validate,
-    wasm_dir, ztctl,
+    EchoUpstream, Envoy, ISSUER, KeySet, Ports, Started, Surroundings, get, jwt_oidc_plugin_config, jwt_plugin_config,
+    render, shipped_configs, template, validate, validate_with, wasm_dir, workspace_root, ztctl,
 };
+
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The demo's ports: validation binds nothing, and port 0 reads as a mistake in a static cluster.
 const PORTS: Ports = Ports { listener: 10000, admin: 9901, upstream: 10080, idp: 10081 };
@@ -62,4 +64,59 @@ fn validate_runs_the_plugin_on_configure_and_refuses_a_bad_configuration() {
     let (status, output) = validate(&rendered("jwt.yaml", &refused.to_string())).unwrap_or_else(|e| panic!("{e}"));
     assert!(!status.success(), "envoy --mode validate accepted a configuration zt-jwt refuses:\n{output}");
     assert!(output.contains("providers[0].audiences"), "the output does not name the field:\n{output}");
+}
+
+/// `envoy/standalone/zt-suite.yaml` as shipped: `envoy --mode validate` accepts it from the
+/// repository's root, and run from there (only its three ports changed to free ones) it gives
+/// the answers its header promises, to a token `ztctl token mint` signed with the issuer's
+/// secret, which Envoy's environment holds and its config dump never shows.
+#[test]
+fn the_standalone_suite_runs_as_shipped() {
+    use base64::Engine as _;
+    let root = workspace_root();
+    let shipped = std::fs::read_to_string(root.join("envoy/standalone/zt-suite.yaml")).unwrap();
+    let key = [0x33u8; 32];
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key);
+    let around = Surroundings { env: &[("ZT_DEMO_HMAC_SECRET", &secret)], dir: Some(&root) };
+    let (status, output) = validate_with(&shipped, &around).unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success(), "envoy --mode validate:\n{output}");
+
+    let echo = EchoUpstream::start().unwrap();
+    let config = shipped
+        .replace("port_value: 9901", "port_value: 0")
+        .replace("port_value: 10000", "port_value: 0")
+        .replace("port_value: 10080", &format!("port_value: {}", echo.port()));
+    let envoy = match Envoy::start_with(&config, 2, &["-l", "info"], &around).unwrap_or_else(|e| panic!("{e}")) {
+        Started::Ready(envoy) => envoy,
+        Started::Exited { log, .. } => panic!("Envoy exited:\n{log}"),
+    };
+    let key_file = std::env::temp_dir().join(format!("zt-standalone-{}.key", std::process::id()));
+    std::fs::write(&key_file, key).unwrap();
+    let (minted, token) = ztctl(&[
+        "token",
+        "mint",
+        "--key",
+        key_file.to_str().unwrap(),
+        "--alg",
+        "HS256",
+        "--issuer",
+        "https://issuer.standalone.local",
+        "--audience",
+        "demo-api",
+        "--subject",
+        "alice",
+        "--claim",
+        "scope=orders:read",
+    ]);
+    std::fs::remove_file(&key_file).unwrap();
+    assert!(minted, "{token}");
+    let bearer = format!("Bearer {}", token.trim());
+    let status = |path: &str, headers: &[(&str, &str)]| get(envoy.port(), path, headers, TIMEOUT).unwrap().status;
+    assert_eq!(status("/orders/1", &[("authorization", &bearer)]), 200, "{}", envoy.log());
+    assert_eq!(status("/orders/1", &[]), 401);
+    assert_eq!(status("/public/hello", &[]), 200);
+    assert_eq!(status("/elsewhere", &[]), 403);
+    assert_eq!(status("/healthz", &[]), 200);
+    assert_eq!(echo.count("/orders/1"), 1);
+    assert!(!envoy.config_dump().unwrap().contains(&secret), "the issuer's secret is not in the config dump");
 }
