@@ -90,14 +90,22 @@ fn every_manifest_matches_the_field_list_of_its_kind() {
     let peer = schema("peerauthentication.schema.json");
     let service_entry = schema("serviceentry.schema.json");
     let destination_rule = schema("destinationrule.schema.json");
+    let virtual_service = schema("virtualservice.schema.json");
     let mut checked = 0;
-    for file in ["wasmplugins.yaml", "wasmplugin-suite.yaml", "peer-authentication.yaml", "jwks-egress.yaml"] {
+    for file in [
+        "wasmplugins.yaml",
+        "wasmplugin-suite.yaml",
+        "peer-authentication.yaml",
+        "jwks-egress.yaml",
+        "wasmplugin-gateway.yaml",
+    ] {
         for document in documents(file) {
             let schema = match document["kind"].as_str() {
                 Some("WasmPlugin") => &wasm,
                 Some("PeerAuthentication") => &peer,
                 Some("ServiceEntry") => &service_entry,
                 Some("DestinationRule") => &destination_rule,
+                Some("VirtualService") => &virtual_service,
                 other => panic!("{file}: no schema for kind {other:?}"),
             };
             let broken = check(&document, schema);
@@ -105,7 +113,32 @@ fn every_manifest_matches_the_field_list_of_its_kind() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 8);
+    assert_eq!(checked, 10);
+}
+
+/// On a gateway the route names exist: every Envoy route name the gateway plugin's rules list is
+/// a route of its VirtualService, and the plugin configuration passes the suite's parser. The
+/// sidecar examples name no route at all (Istio's inbound routes are its own).
+#[test]
+fn the_gateway_plugin_selects_routes_its_virtual_service_names() {
+    let documents = documents("wasmplugin-gateway.yaml");
+    let (plugin, service) = (&documents[0], &documents[1]);
+    let config = &plugin["spec"]["pluginConfig"];
+    assert!(zt_core::suite::SuiteConfig::from_json(config.to_string().as_bytes()).is_ok());
+    let routes: Vec<&str> =
+        service["spec"]["http"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    let named: Vec<&str> = config["authz"]["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|rule| rule["route_names"].as_array().unwrap())
+        .map(|name| name.as_str().unwrap())
+        .collect();
+    assert!(!named.is_empty() && named.iter().all(|name| routes.contains(name)), "{named:?} not all in {routes:?}");
+    for file in ["wasmplugin-suite.yaml", "wasmplugins.yaml"] {
+        let text = std::fs::read_to_string(istio_dir().join(file)).unwrap();
+        assert!(!text.contains("route_names") && !text.contains("_route:"), "{file}: sidecars have no route names");
+    }
 }
 
 /// The remote JWKS cluster the plugins name is the one Istio builds for the ServiceEntry's host
