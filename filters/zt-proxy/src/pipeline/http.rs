@@ -8,7 +8,7 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use super::{Flow, Next, Pass, SharedPass, Stages, run};
+use super::{Flow, Next, Pass, SharedPass, Stages, publish_state, run};
 
 pub struct PipelineHttp<const M: u8> {
     stages: Rc<Stages<M>>,
@@ -22,22 +22,15 @@ impl<const M: u8> PipelineHttp<M> {
 
     /// A stage that waited let the request go on: the later stages run, then it resumes.
     fn go_on(&self, flow: Flow, after: Next) {
-        let mut action = Action::Pause;
-        if let Flow::Continue = flow {
-            self.pass.borrow_mut().next = after;
-            action = run(self, &self.stages, &self.pass);
-        }
-        self.publish_state();
-        if action == Action::Continue {
-            self.resume_http_request();
-        }
-    }
-
-    /// After every pass of the stages (the request goes on, was answered, or waits), so that
-    /// the entry is in place before a later filter or the access log looks.
-    fn publish_state(&self) {
-        if self.stages.publishes_state {
-            self.pass.borrow().publish_state();
+        match flow {
+            Flow::Continue => {
+                self.pass.borrow_mut().next = after;
+                if run(self, &self.stages, &self.pass) == Action::Continue {
+                    self.resume_http_request();
+                }
+            }
+            // The stage answered the request itself: its decision is final.
+            Flow::Stop => publish_state(&self.stages, &self.pass.borrow()),
         }
     }
 }
@@ -83,9 +76,7 @@ impl<const M: u8> HttpContext for PipelineHttp<M> {
             // filters (the router's path rewrite, its trace headers) change what Envoy holds.
             let _ = self.pass.borrow().facts.request_headers();
         }
-        let action = run(self, &self.stages, &self.pass);
-        self.publish_state();
-        action
+        run(self, &self.stages, &self.pass)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {

@@ -271,8 +271,23 @@ impl Pass {
 
 /// Runs the request's remaining stages from `pass.next`, in the HTTP context in effect (the
 /// request's own, or the root's after it switched to a held request). `Continue` lets the
-/// request go upstream; `Pause` means a stage answered it or it waits.
+/// request go upstream; `Pause` means a stage answered it or it waits. Every pass ends by
+/// publishing what is decided so far (the suite's `filter_state` option), so that the entry is
+/// in place before a later filter or the access log looks, whichever callback ran the stages.
 pub fn run<const M: u8>(http: &dyn HttpContext, stages: &Stages<M>, shared: &SharedPass) -> Action {
+    let action = run_stages(http, stages, shared);
+    publish_state(stages, &shared.borrow());
+    action
+}
+
+/// The suite's filter-state entry, when its configuration asks for one.
+pub fn publish_state<const M: u8>(stages: &Stages<M>, pass: &Pass) {
+    if stages.publishes_state {
+        pass.publish_state();
+    }
+}
+
+fn run_stages<const M: u8>(http: &dyn HttpContext, stages: &Stages<M>, shared: &SharedPass) -> Action {
     shared.borrow_mut().facts.clock_moved();
     loop {
         let next = shared.borrow().next;
