@@ -80,6 +80,10 @@ fn the_standalone_suite_runs_as_shipped() {
     let around = Surroundings { env: &[("ZT_DEMO_HMAC_SECRET", &secret)], dir: Some(&root) };
     let (status, output) = validate_with(&shipped, &around).unwrap_or_else(|e| panic!("{e}"));
     assert!(status.success(), "envoy --mode validate:\n{output}");
+    // The check its header suggests, as a user runs it.
+    let file = root.join("envoy/standalone/zt-suite.yaml");
+    let (valid, report) = ztctl(&["check", file.to_str().unwrap()]);
+    assert!(valid && report.contains("valid: ") && !report.contains("invalid"), "{report}");
 
     let echo = EchoUpstream::start().unwrap();
     let config = shipped
