@@ -46,13 +46,17 @@ pub fn now(context: &dyn Context) -> UnixSeconds {
 
 /// The host's clock in milliseconds, for rate arithmetic finer than a second.
 pub fn now_ms(context: &dyn Context) -> u64 {
-    let millis = context.get_current_time().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-    u64::try_from(millis).unwrap_or(u64::MAX)
+    now_ns(context) / 1_000_000
 }
 
 /// The host's clock in nanoseconds.
 pub fn now_ns(context: &dyn Context) -> u64 {
-    let nanos = context.get_current_time().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    since_epoch_ns(context.get_current_time())
+}
+
+/// A host time as nanoseconds since the Unix epoch (0 before it, saturating far after).
+pub(crate) fn since_epoch_ns(time: std::time::SystemTime) -> u64 {
+    let nanos = time.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     u64::try_from(nanos).unwrap_or(u64::MAX)
 }
 

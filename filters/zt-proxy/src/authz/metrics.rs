@@ -35,6 +35,7 @@ impl AuthzMetrics {
     pub fn record(&self, decision: &Decision) {
         match decision.verdict {
             Verdict::Allow => self.allowed.increment(),
+            // Counted by reason below: the `zt_authz.denied` family.
             Verdict::Deny => {}
             Verdict::AdvisoryDeny => self.advisory_denied.increment(),
         }

@@ -3,7 +3,6 @@
 //! share one read of the request headers, of the route's metadata, name and addresses.
 
 use std::cell::OnceCell;
-use std::time::UNIX_EPOCH;
 
 use proxy_wasm::types::MapType;
 use zt_core::SourceAddresses;
@@ -78,11 +77,7 @@ impl Facts {
     /// The host clock, read once for the stages that decide the request together; a request
     /// that waited reads it again when it goes on ([`Facts::clock_moved`]).
     pub fn now_ns(&self) -> u64 {
-        *self.now_ns.get_or_init(|| {
-            let now = proxy_wasm::hostcalls::get_current_time().ok();
-            let nanos = now.and_then(|now| now.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-            u64::try_from(nanos).unwrap_or(u64::MAX)
-        })
+        *self.now_ns.get_or_init(|| proxy_wasm::hostcalls::get_current_time().map_or(0, crate::since_epoch_ns))
     }
 
     pub fn now_ms(&self) -> u64 {

@@ -53,6 +53,7 @@ impl RateLimitMetrics {
     pub fn record(&self, decision: &Decision) {
         match decision.verdict {
             Verdict::Admitted => self.admitted.increment(),
+            // Counted by reason below: the `zt_ratelimit.limited` family.
             Verdict::Limited => {}
             Verdict::AdvisoryLimited => self.advisory_limited.increment(),
         }
