@@ -47,6 +47,7 @@ fn violations(value: &Value, schema: &Value, root: &Value, path: &str, out: &mut
         Some("array") => value.is_array(),
         Some("string") => value.is_string(),
         Some("integer") => value.is_i64() || value.is_u64(),
+        Some("boolean") => value.is_boolean(),
         Some(other) => panic!("schema type {other} not handled"),
         None => true,
     };
@@ -91,6 +92,7 @@ fn every_manifest_matches_the_field_list_of_its_kind() {
     let service_entry = schema("serviceentry.schema.json");
     let destination_rule = schema("destinationrule.schema.json");
     let virtual_service = schema("virtualservice.schema.json");
+    let request_authentication = schema("requestauthentication.schema.json");
     let mut checked = 0;
     for file in [
         "wasmplugins.yaml",
@@ -98,6 +100,7 @@ fn every_manifest_matches_the_field_list_of_its_kind() {
         "peer-authentication.yaml",
         "jwks-egress.yaml",
         "wasmplugin-gateway.yaml",
+        "requestauthentication-adoption.yaml",
     ] {
         for document in documents(file) {
             let schema = match document["kind"].as_str() {
@@ -106,6 +109,7 @@ fn every_manifest_matches_the_field_list_of_its_kind() {
                 Some("ServiceEntry") => &service_entry,
                 Some("DestinationRule") => &destination_rule,
                 Some("VirtualService") => &virtual_service,
+                Some("RequestAuthentication") => &request_authentication,
                 other => panic!("{file}: no schema for kind {other:?}"),
             };
             let broken = check(&document, schema);
@@ -113,7 +117,7 @@ fn every_manifest_matches_the_field_list_of_its_kind() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 10);
+    assert_eq!(checked, 14);
 }
 
 /// On a gateway the route names exist: every Envoy route name the gateway plugin's rules list is
@@ -229,4 +233,33 @@ fn each_plugin_config_is_accepted_by_its_filter_and_the_order_is_the_documented_
     assert_eq!(phase(3).0, "STATS");
     let peer = documents("peer-authentication.yaml").remove(0);
     assert_eq!(peer["spec"]["mtls"]["mode"], "STRICT");
+}
+
+/// Adoption beside RequestAuthentication: each plugin names the payload key Istio gives
+/// `jwt_authn` (`payload`), its filter's parser accepts it, and every plugin runs after Istio's
+/// authentication filters (no AUTHN phase), where the payload is already in the metadata.
+#[test]
+fn the_plugins_beside_request_authentication_read_istios_payload_after_it() {
+    let documents = documents("requestauthentication-adoption.yaml");
+    assert_eq!(documents[0]["kind"], "RequestAuthentication");
+    let selector = &documents[0]["spec"]["selector"];
+    let plugins = &documents[1..];
+    let names: Vec<&str> = plugins.iter().map(|p| p["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["zt-authz", "zt-ratelimit", "zt-audit"]);
+    for plugin in plugins {
+        let name = plugin["metadata"]["name"].as_str().unwrap();
+        let spec = &plugin["spec"];
+        assert_eq!(&spec["selector"], selector, "{name}: the same workloads as the RequestAuthentication");
+        assert_ne!(spec["phase"], "AUTHN", "{name} would run before jwt_authn");
+        assert_eq!(spec["pluginConfig"]["identity_source"]["jwt_authn"][0]["payload_in_metadata"], "payload", "{name}");
+        let config = spec["pluginConfig"].to_string();
+        let source = match name {
+            "zt-authz" => AuthzConfig::from_json(config.as_bytes()).map(|c| c.identity_source().clone()),
+            "zt-ratelimit" => RateLimitConfig::from_json(config.as_bytes()).map(|c| c.identity_source().clone()),
+            "zt-audit" => AuditConfig::from_json(config.as_bytes()).map(|c| c.identity_source().clone()),
+            other => panic!("unknown plugin {other}"),
+        };
+        let source = source.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(matches!(source, zt_core::identity_source::IdentitySource::JwtAuthn(_)), "{name}: {source:?}");
+    }
 }

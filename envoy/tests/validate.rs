@@ -66,34 +66,38 @@ fn validate_runs_the_plugin_on_configure_and_refuses_a_bad_configuration() {
     assert!(output.contains("providers[0].audiences"), "the output does not name the field:\n{output}");
 }
 
-/// `envoy/standalone/zt-suite.yaml` as shipped: `envoy --mode validate` accepts it from the
-/// repository's root, and run from there (only its three ports changed to free ones) it gives
-/// the answers its header promises, to a token `ztctl token mint` signed with the issuer's
-/// secret, which Envoy's environment holds and its config dump never shows.
-#[test]
-fn the_standalone_suite_runs_as_shipped() {
+/// The demo issuer's HMAC secret, raw, and as the base64url text the configurations take.
+fn demo_secret() -> ([u8; 32], String) {
     use base64::Engine as _;
-    let root = workspace_root();
-    let shipped = std::fs::read_to_string(root.join("envoy/standalone/zt-suite.yaml")).unwrap();
     let key = [0x33u8; 32];
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key);
-    let around = Surroundings { env: &[("ZT_DEMO_HMAC_SECRET", &secret)], dir: Some(&root) };
-    let (status, output) = validate_with(&shipped, &around).unwrap_or_else(|e| panic!("{e}"));
-    assert!(status.success(), "envoy --mode validate:\n{output}");
-    // The check its header suggests, as a user runs it.
-    let file = root.join("envoy/standalone/zt-suite.yaml");
-    let (valid, report) = ztctl(&["check", file.to_str().unwrap()]);
-    assert!(valid && report.contains("valid: ") && !report.contains("invalid"), "{report}");
+    (key, base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key))
+}
 
-    let echo = EchoUpstream::start().unwrap();
+/// A standalone configuration as a user runs it from the repository's root with `env` in
+/// Envoy's environment: `envoy --mode validate` and `ztctl check` accept the shipped file, and
+/// Envoy serves it with only its three ports changed (the upstream's to `echo`'s).
+fn run_standalone(file: &str, env: &[(&str, &str)], echo: &EchoUpstream) -> Envoy {
+    let root = workspace_root();
+    let path = root.join(file);
+    let shipped = std::fs::read_to_string(&path).unwrap();
+    let around = Surroundings { env, dir: Some(&root) };
+    let (status, output) = validate_with(&shipped, &around).unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success(), "{file}: envoy --mode validate:\n{output}");
+    // The check its header suggests, as a user runs it.
+    let (valid, report) = ztctl(&["check", path.to_str().unwrap()]);
+    assert!(valid && report.contains("valid: ") && !report.contains("invalid"), "{file}: {report}");
     let config = shipped
         .replace("port_value: 9901", "port_value: 0")
         .replace("port_value: 10000", "port_value: 0")
         .replace("port_value: 10080", &format!("port_value: {}", echo.port()));
-    let envoy = match Envoy::start_with(&config, 2, &["-l", "info"], &around).unwrap_or_else(|e| panic!("{e}")) {
+    match Envoy::start_with(&config, 2, &["-l", "info"], &around).unwrap_or_else(|e| panic!("{e}")) {
         Started::Ready(envoy) => envoy,
-        Started::Exited { log, .. } => panic!("Envoy exited:\n{log}"),
-    };
+        Started::Exited { log, .. } => panic!("{file}: Envoy exited:\n{log}"),
+    }
+}
+
+/// `ztctl token mint` as the standalone headers show it: alice, scope `orders:read`.
+fn mint_demo_token(key: &[u8]) -> String {
     let key_file = std::env::temp_dir().join(format!("zt-standalone-{}.key", std::process::id()));
     std::fs::write(&key_file, key).unwrap();
     let (minted, token) = ztctl(&[
@@ -114,7 +118,18 @@ fn the_standalone_suite_runs_as_shipped() {
     ]);
     std::fs::remove_file(&key_file).unwrap();
     assert!(minted, "{token}");
-    let bearer = format!("Bearer {}", token.trim());
+    token.trim().to_owned()
+}
+
+/// `envoy/standalone/zt-suite.yaml` as shipped gives the answers its header promises, to a
+/// token signed with the issuer's secret, which Envoy's environment holds (`host_env_keys`) and
+/// its config dump never shows.
+#[test]
+fn the_standalone_suite_runs_as_shipped() {
+    let (key, secret) = demo_secret();
+    let echo = EchoUpstream::start().unwrap();
+    let envoy = run_standalone("envoy/standalone/zt-suite.yaml", &[("ZT_DEMO_HMAC_SECRET", &secret)], &echo);
+    let bearer = format!("Bearer {}", mint_demo_token(&key));
     let status = |path: &str, headers: &[(&str, &str)]| get(envoy.port(), path, headers, TIMEOUT).unwrap().status;
     assert_eq!(status("/orders/1", &[("authorization", &bearer)]), 200, "{}", envoy.log());
     assert_eq!(status("/orders/1", &[]), 401);
@@ -123,4 +138,40 @@ fn the_standalone_suite_runs_as_shipped() {
     assert_eq!(status("/healthz", &[]), 200);
     assert_eq!(echo.count("/orders/1"), 1);
     assert!(!envoy.config_dump().unwrap().contains(&secret), "the issuer's secret is not in the config dump");
+}
+
+/// `envoy/standalone/jwt-authn-adoption.yaml` as shipped: Envoy's `jwt_authn`, configured as
+/// Istio's RequestAuthentication configures it, verifies the token; zt-authz, zt-ratelimit and
+/// zt-audit take the caller it verified from the stream's metadata: its scope opens the route,
+/// its subject keys the limit, and the audit record names it.
+#[test]
+fn the_jwt_authn_adoption_runs_as_shipped() {
+    let (key, secret) = demo_secret();
+    let jwks = json!({"keys": [{"kty": "oct", "alg": "HS256", "k": secret}]}).to_string();
+    let echo = EchoUpstream::start().unwrap();
+    let envoy = run_standalone("envoy/standalone/jwt-authn-adoption.yaml", &[("ZT_DEMO_JWKS", &jwks)], &echo);
+    let bearer = format!("Bearer {}", mint_demo_token(&key));
+    let answer = |path: &str, headers: &[(&str, &str)]| get(envoy.port(), path, headers, TIMEOUT).unwrap();
+    let allowed = answer("/orders/1", &[("authorization", &bearer)]);
+    assert_eq!(allowed.status, 200, "{}", envoy.log());
+    // zt-ratelimit keyed the request by the subject jwt_authn verified.
+    assert_eq!(allowed.header("ratelimit-policy"), Some(r#""per-user";q=100;w=60"#), "{allowed:?}");
+    assert_eq!(answer("/orders/1", &[]).status, 401, "no token: no caller");
+    assert_eq!(answer("/orders/1", &[("authorization", "Bearer x.y.z")]).status, 401, "jwt_authn refuses");
+    assert_eq!(answer("/public/hello", &[]).status, 200);
+    assert_eq!(answer("/elsewhere", &[]).status, 403);
+    assert_eq!(echo.count("/orders/1"), 1);
+    let log = envoy.log_when(|log| log.matches("zt.audit.v1 ").count() >= 5);
+    let caller = log
+        .lines()
+        .filter(|line| line.contains("zt.audit.v1 ") && line.contains(r#""status":200"#) && line.contains("/orders/1"))
+        .find_map(|line| {
+            let record: serde_json::Value =
+                serde_json::from_str(&line[line.find("zt.audit.v1 ").unwrap() + 12..]).ok()?;
+            Some(record["identity"].clone())
+        });
+    let caller = caller.unwrap_or_else(|| panic!("no record of the allowed request:\n{log}"));
+    assert_eq!((caller["provider"].as_str(), caller["sub"].as_str()), (Some("demo"), Some("alice")), "{caller}");
+    assert_eq!(caller["scopes"], json!(["orders:read"]));
+    assert!(!envoy.config_dump().unwrap().contains(&secret), "the key set is not in the config dump");
 }

@@ -106,6 +106,14 @@ impl Request {
         self
     }
 
+    /// What Envoy's `jwt_authn` filter leaves when it verified a token of a provider with
+    /// `payload_in_metadata: key`: the payload under `envoy.filters.http.jwt_authn.<key>` in the
+    /// stream's dynamic metadata (the `metadata` attribute).
+    pub fn jwt_authn_payload(self, key: &str, claims: &serde_json::Value) -> Self {
+        let namespace = serde_json::json!({ key: claims });
+        self.attribute("metadata", metadata::dynamic_metadata(&[("envoy.filters.http.jwt_authn", &namespace)]))
+    }
+
     /// The status and headers the upstream answers with, when the request gets there.
     pub fn upstream_response(mut self, status: u16, headers: &[(&str, &str)]) -> Self {
         self.upstream_status = status;

@@ -16,7 +16,7 @@ mod native {
 
     use criterion::{Criterion, criterion_group};
     use serde_json::json;
-    use zt_core::audit::{AuditConfig, Chain, Handed, Outbox, StreamFacts};
+    use zt_core::audit::{AuditConfig, Chain, Handed, HandedIdentity, Outbox, StreamFacts};
 
     /// A request the whole chain allowed, as the adapter reads it in Envoy.
     fn facts() -> StreamFacts {
@@ -46,7 +46,7 @@ mod native {
             bytes_in: Some(0),
             bytes_out: Some(512),
             headers: vec![("user-agent".into(), b"curl/8.5.0".to_vec()), ("cookie".into(), b"s=1".to_vec())],
-            identity: Some(Handed::FilterState(identity.to_string().into_bytes())),
+            identity: Some(HandedIdentity::FilterState(identity.to_string().into_bytes())),
             jwt: Some(Handed::FilterState(
                 br#"{"decision":"allow","reason":null,"requirement":"default","provider":"corp"}"#.to_vec(),
             )),

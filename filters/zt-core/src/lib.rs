@@ -11,6 +11,7 @@ pub mod audit;
 pub mod authz;
 pub mod config_error;
 pub mod filter_state;
+pub mod identity_source;
 pub mod jwt;
 pub mod ratelimit;
 pub mod reply;

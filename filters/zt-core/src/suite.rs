@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::ConfigError;
 use crate::audit::{AuditConfig, StageRecord};
 use crate::authz::AuthzConfig;
+use crate::identity_source::{self, IdentitySource};
 use crate::jwt::{Identity, JwtFilterConfig};
 use crate::ratelimit::RateLimitConfig;
 
@@ -29,12 +30,15 @@ pub struct SuiteConfig {
     /// Whether the stages' results are written to filter state ([`SuiteState`]); off by
     /// default, since it costs a host call and a serialisation per request.
     pub filter_state: bool,
+    /// Without a `jwt` section, where the later stages take the caller from (beside the
+    /// sections, once for all of them: [`crate::identity_source`]).
+    pub identity_source: IdentitySource,
 }
 
 impl SuiteConfig {
     /// Parses `{"jwt": {...}, "authz": {...}, "ratelimit": {...}, "audit": {...}}`, and the
-    /// optional `filter_state: true|false`. An error inside a section names its path with the
-    /// section first (`authz.policies.admin...`).
+    /// optional `filter_state: true|false` and `identity_source`. An error inside a section
+    /// names its path with the section first (`authz.policies.admin...`).
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         let mut sections = ConfigError::parse_json::<Map<String, Value>>(bytes)?;
         let filter_state = match sections.remove(FILTER_STATE) {
@@ -42,18 +46,42 @@ impl SuiteConfig {
             Some(Value::Bool(on)) => on,
             Some(_) => return Err(ConfigError::new(FILTER_STATE, "expected true or false")),
         };
+        let identity_source = sections.remove(identity_source::FIELD);
         if let Some(unknown) = sections.keys().find(|name| !SECTIONS.contains(&name.as_str())) {
             return Err(ConfigError::new(
                 unknown.clone(),
-                format!("unknown section, expected one of {} (or {FILTER_STATE})", SECTIONS.join(", ")),
+                format!(
+                    "unknown section, expected one of {} (or {FILTER_STATE}, {})",
+                    SECTIONS.join(", "),
+                    identity_source::FIELD
+                ),
             ));
         }
+        // One source for every stage: a section of its own would let two stages of one request
+        // see two different callers.
+        if let Some((name, _)) = sections.iter().find(|(_, section)| section.get(identity_source::FIELD).is_some()) {
+            return Err(ConfigError::new(
+                format!("{name}.{}", identity_source::FIELD),
+                "set it once for the suite, beside the sections",
+            ));
+        }
+        let identity_source = match identity_source {
+            None => IdentitySource::ZtJwt,
+            Some(_) if sections.contains_key("jwt") => {
+                return Err(ConfigError::new(
+                    identity_source::FIELD,
+                    "the jwt section verifies the caller: a suite takes identity_source only without one",
+                ));
+            }
+            Some(value) => identity_source::from_value(&value)?,
+        };
         let config = Self {
             jwt: section(&mut sections, "jwt", JwtFilterConfig::from_json)?,
             authz: section(&mut sections, "authz", AuthzConfig::from_json)?,
             ratelimit: section(&mut sections, "ratelimit", RateLimitConfig::from_json)?,
             audit: section(&mut sections, "audit", AuditConfig::from_json)?,
             filter_state,
+            identity_source,
         };
         if config.jwt.is_none() && config.authz.is_none() && config.ratelimit.is_none() && config.audit.is_none() {
             return Err(ConfigError::new(
@@ -154,6 +182,26 @@ mod tests {
         assert!(err.message.contains("no section"), "{err}");
         let err = SuiteConfig::from_json(br#"{"filter_state": true}"#).err().unwrap();
         assert!(err.message.contains("no section"), "the option alone configures no stage: {err}");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn the_identity_source_is_set_once_and_only_without_a_jwt_section() {
+        let adopted = r#""identity_source": {"jwt_authn": [{"payload_in_metadata": "payload", "provider": "corp"}]}"#;
+        let config = SuiteConfig::from_json(format!(r#"{{"audit": {{}}, {adopted}}}"#).as_bytes()).unwrap();
+        let IdentitySource::JwtAuthn(payloads) = &config.identity_source else { panic!("not adopted") };
+        assert_eq!((payloads[0].payload_in_metadata.as_str(), payloads[0].provider.as_str()), ("payload", "corp"));
+        assert_eq!(SuiteConfig::from_json(br#"{"audit": {}}"#).unwrap().identity_source, IdentitySource::ZtJwt);
+
+        let jwt =
+            r#""jwt": {"providers": [{"name": "p", "issuer": "https://p", "audiences": ["a"], "jwks": {"keys": []}}]}"#;
+        let err = SuiteConfig::from_json(format!(r#"{{{jwt}, "audit": {{}}, {adopted}}}"#).as_bytes()).err().unwrap();
+        assert_eq!(err.path, "identity_source", "{err}");
+        let err = SuiteConfig::from_json(br#"{"audit": {"identity_source": "zt_jwt"}}"#).err().unwrap();
+        assert_eq!(err.path, "audit.identity_source", "{err}");
+        let err = SuiteConfig::from_json(br#"{"audit": {}, "identity_source": {"jwt_authn": [{"key": "x"}]}}"#)
+            .err()
+            .unwrap();
+        assert!(err.path.starts_with("identity_source.jwt_authn[0]"), "{err}");
     }
 
     #[wasm_bindgen_test(unsupported = test)]

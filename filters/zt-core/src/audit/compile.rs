@@ -8,6 +8,7 @@ use super::config::{AuditConfigJson, ChainKeyJson, CollectorJson, FormatJson, Id
 use super::log_batch::LogBatch;
 use crate::authz::matchers::parse_header_name;
 use crate::config_error::ConfigError;
+use crate::identity_source::{self, IdentitySource};
 use crate::routes::{RouteSpec, RouteTable};
 
 /// Sampling is in parts per million: exact, no floats on the request path.
@@ -40,6 +41,8 @@ pub struct AuditConfig {
     pub(crate) collector: Option<Collector>,
     /// The environment variable holding the chain key, when the chain is keyed.
     pub(crate) chain_key_env: Option<String>,
+    /// Where the caller comes from ([`crate::identity_source`]).
+    pub(crate) identity_source: IdentitySource,
 }
 
 /// The level records are written at in Envoy's log, by Envoy's names.
@@ -126,6 +129,11 @@ impl AuditConfig {
         compile(ConfigError::parse_json::<AuditConfigJson>(bytes)?)
     }
 
+    /// Where the verified caller comes from: zt-jwt's filter state or `jwt_authn`'s metadata.
+    pub fn identity_source(&self) -> &IdentitySource {
+        &self.identity_source
+    }
+
     pub fn collector(&self) -> Option<&Collector> {
         self.collector.as_ref()
     }
@@ -205,6 +213,7 @@ fn compile(json: AuditConfigJson) -> Result<AuditConfig, ConfigError> {
     }
     redacted_params.extend(ALWAYS_REDACTED_PARAMS.iter().map(|p| (*p).to_owned()));
     Ok(AuditConfig {
+        identity_source: identity_source::compile_field(json.identity_source)?,
         defaults,
         routes,
         route_recording,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::identity_source::IdentitySourceJson;
 use crate::routes::RouteMatchJson;
 
 use super::compile::RecordLogLevel;
@@ -12,6 +13,12 @@ use super::compile::RecordLogLevel;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditConfigJson {
+    /// Default `"zt_jwt"`: the caller zt-jwt verified (its filter-state entry). `{"jwt_authn":
+    /// [{"payload_in_metadata": "payload", "provider": "corp"}]}` takes the payload Envoy's
+    /// `jwt_authn` filter (or Istio's `RequestAuthentication`) verified, from the stream's
+    /// dynamic metadata ([`crate::identity_source`]).
+    #[serde(default)]
+    pub(crate) identity_source: Option<IdentitySourceJson>,
     /// Share of ALLOWED requests recorded, 0.0 to 1.0. Default 1.0 (every request). Denials,
     /// limits and advisory decisions are always recorded whatever this says.
     #[serde(default)]

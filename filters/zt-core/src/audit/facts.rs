@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::record::Outcome;
 use crate::address::SourceAddresses;
-use crate::jwt::VerifiedToken;
+use crate::identity_source::AdoptError;
+use crate::jwt::{Identity, VerifiedToken};
 use crate::{authz, jwt, ratelimit};
 
 /// What an earlier stage handed on: as another module wrote it to filter state (raw JSON,
@@ -16,6 +17,17 @@ use crate::{authz, jwt, ratelimit};
 pub enum Handed<T> {
     FilterState(Vec<u8>),
     Stage(T),
+}
+
+/// The caller as the audit stage learns it.
+#[derive(Debug, Clone)]
+pub enum HandedIdentity {
+    /// An earlier zt-jwt filter's entry (raw JSON, read back and checked).
+    FilterState(Vec<u8>),
+    /// This module's JWT stage verified it.
+    Verified(Rc<VerifiedToken>),
+    /// Envoy's `jwt_authn` verified it (`identity_source`), or what was there did not decode.
+    Adopted(Result<Identity, AdoptError>),
 }
 
 /// One stage's decision record, as the stage made it.
@@ -82,7 +94,7 @@ pub struct StreamFacts {
     /// The configured request headers that were present, with their values.
     pub headers: Vec<(String, Vec<u8>)>,
     /// The verified identity and the decisions of the JWT, authorization and rate-limit stages.
-    pub identity: Option<Handed<Rc<VerifiedToken>>>,
+    pub identity: Option<HandedIdentity>,
     pub jwt: Option<Handed<StageRecord>>,
     pub authz: Option<Handed<StageRecord>>,
     pub ratelimit: Option<Handed<StageRecord>>,

@@ -21,7 +21,7 @@ mod time;
 
 pub use chain::{Chain, ChainKey, ChainKeyError, GENESIS, Head, MIN_CHAIN_KEY, PrevAlg, Sealed, VERSION};
 pub use compile::{AuditConfig, Collector, Format, RecordLogLevel};
-pub use facts::{Handed, StageRecord, StreamFacts};
+pub use facts::{Handed, HandedIdentity, StageRecord, StreamFacts};
 pub use log_batch::LogBatch;
 pub use outbox::{Batch, Dropped, Outbox};
 pub use record::{Draft, Outcome, REDACTED};

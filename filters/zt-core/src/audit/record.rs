@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::compile::{AuditConfig, PPM, Recording};
-use super::facts::{Handed, StageRecord, StreamFacts};
+use super::facts::{Handed, HandedIdentity, StageRecord, StreamFacts};
 use super::flags::flag_names;
 use super::identity::{ProjectedIdentity, project_identity};
 use super::time::rfc3339_millis;
@@ -268,8 +268,11 @@ impl AuditConfig {
         }
         let identity = facts.identity.as_ref().map(|handed| {
             let projected = match handed {
-                Handed::Stage(token) => Some(project_identity(&token.identity, &self.identity)),
-                Handed::FilterState(raw) => {
+                HandedIdentity::Verified(token) => Some(project_identity(&token.identity, &self.identity)),
+                HandedIdentity::Adopted(adopted) => {
+                    adopted.as_ref().ok().map(|identity| project_identity(identity, &self.identity))
+                }
+                HandedIdentity::FilterState(raw) => {
                     serde_json::from_slice(raw).ok().map(|identity| project_identity(&identity, &self.identity))
                 }
             };

@@ -14,6 +14,7 @@ use super::matchers::parse_header_name;
 use super::time_window::TimeWindow;
 use super::{DEFAULT_DENY, Inputs, istio};
 use crate::config_error::ConfigError;
+use crate::identity_source::{self, IdentitySource};
 use crate::routes::{RouteSpec, RouteTable, check_name, list};
 use crate::spiffe::{SpiffeId, check_path_prefix, check_trust_domain};
 
@@ -29,6 +30,8 @@ pub struct AuthzConfig {
     pub(crate) defaults: Option<Vec<usize>>,
     pub(crate) routes: RouteTable,
     pub(crate) inputs: Inputs,
+    /// Where the caller comes from ([`crate::identity_source`]).
+    pub(crate) identity_source: IdentitySource,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +50,11 @@ impl AuthzConfig {
     /// Parses and validates the plugin configuration bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         compile(ConfigError::parse_json::<AuthzConfigJson>(bytes)?)
+    }
+
+    /// Where the verified caller comes from: zt-jwt's filter state or `jwt_authn`'s metadata.
+    pub fn identity_source(&self) -> &IdentitySource {
+        &self.identity_source
     }
 
     /// Realm for `WWW-Authenticate`, to hand to [`super::denial`].
@@ -154,6 +162,7 @@ fn compile(json: AuthzConfigJson) -> Result<AuthzConfig, ConfigError> {
         rule.inputs(&mut inputs);
     }
     Ok(AuthzConfig {
+        identity_source: identity_source::compile_field(json.identity_source)?,
         realm: json.realm,
         environment: json.environment,
         advisory: json.advisory,

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::condition_json::{ClaimPathJson, ConditionJson};
+use crate::identity_source::IdentitySourceJson;
 use crate::routes::RouteMatchJson;
 
 /// The plugin configuration (`config.configuration` of the Envoy Wasm filter).
@@ -33,6 +34,12 @@ pub(crate) struct AuthzConfigJson {
     /// array of strings, for issuers that put scopes elsewhere.
     #[serde(default)]
     pub(crate) scope_claim: Option<ClaimPathJson>,
+    /// Default `"zt_jwt"`: the caller zt-jwt verified (its filter-state entry). `{"jwt_authn":
+    /// [{"payload_in_metadata": "payload", "provider": "corp"}]}` takes the payload Envoy's
+    /// `jwt_authn` filter (or Istio's `RequestAuthentication`) verified, from the stream's
+    /// dynamic metadata ([`crate::identity_source`]).
+    #[serde(default)]
+    pub(crate) identity_source: Option<IdentitySourceJson>,
     /// Default none. Named policies, id → policy; each must be used by a route rule or by
     /// `defaults`.
     #[serde(default, deserialize_with = "unique_keys")]

@@ -33,14 +33,14 @@ impl Identity {
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
             _ => Vec::new(),
         };
-        // Entra ID writes `scp` space-delimited like `scope`; Okta writes it as an array.
-        let scopes = match (claims.get("scope"), claims.get("scp")) {
-            (Some(Value::String(scope)), _) | (_, Some(Value::String(scope))) => {
-                scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
-            }
-            (_, Some(Value::Array(items))) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-            _ => Vec::new(),
+        // Entra ID writes `scp` space-delimited like `scope`; Okta writes it as an array, and
+        // so does Envoy's `jwt_authn` with `scope` when it normalizes the payload (Istio's way).
+        let listed = |value: Option<&Value>| match value {
+            Some(Value::String(scope)) => Some(scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()),
+            Some(Value::Array(items)) => Some(items.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
+            _ => None,
         };
+        let scopes = listed(claims.get("scope")).or_else(|| listed(claims.get("scp"))).unwrap_or_default();
         Self {
             provider: provider.to_owned(),
             iss: string("iss").unwrap_or_default(),
@@ -89,6 +89,7 @@ mod tests {
     fn reads_scopes_from_scope_or_scp() {
         assert_eq!(identity(json!({"scope": "read  write"})).scopes, ["read", "write"]);
         assert_eq!(identity(json!({"scp": ["a", "b"]})).scopes, ["a", "b"]);
+        assert_eq!(identity(json!({"scope": ["a", "b"], "scp": "c"})).scopes, ["a", "b"]);
         // Entra ID: `scp` space-delimited.
         assert_eq!(identity(json!({"scp": "User.Read  Mail.Send"})).scopes, ["User.Read", "Mail.Send"]);
         assert!(identity(json!({})).scopes.is_empty());

@@ -9,6 +9,7 @@ use super::config::{ClaimPath, GlobalJson, KeyPartJson, LimitJson, Mode, OnError
 use super::table::Table;
 use crate::authz::matchers::parse_header_name;
 use crate::config_error::ConfigError;
+use crate::identity_source::{self, IdentitySource};
 use crate::routes::{RouteSpec, RouteTable, check_name};
 use crate::shared_name::Definition;
 
@@ -29,6 +30,8 @@ pub struct RateLimitConfig {
     pub(crate) x_ratelimit: bool,
     pub(crate) global: Option<Global>,
     pub(crate) inputs: Inputs,
+    /// Where the caller comes from ([`crate::identity_source`]).
+    pub(crate) identity_source: IdentitySource,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +71,11 @@ impl RateLimitConfig {
     /// Parses and validates the plugin configuration bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         compile(ConfigError::parse_json::<RateLimitConfigJson>(bytes)?)
+    }
+
+    /// Where the verified caller comes from: zt-jwt's filter state or `jwt_authn`'s metadata.
+    pub fn identity_source(&self) -> &IdentitySource {
+        &self.identity_source
     }
 
     /// Which request facts the configuration reads; the adapter skips the other host calls.
@@ -199,6 +207,7 @@ fn compile(json: RateLimitConfigJson) -> Result<RateLimitConfig, ConfigError> {
         }
     }
     Ok(RateLimitConfig {
+        identity_source: identity_source::compile_field(json.identity_source)?,
         limits,
         defaults,
         routes,

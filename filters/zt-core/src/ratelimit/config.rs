@@ -5,12 +5,19 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::identity_source::IdentitySourceJson;
 use crate::routes::RouteMatchJson;
 
 /// The plugin configuration (`config.configuration` of the Envoy Wasm filter).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RateLimitConfigJson {
+    /// Default `"zt_jwt"`: the caller zt-jwt verified (its filter-state entry). `{"jwt_authn":
+    /// [{"payload_in_metadata": "payload", "provider": "corp"}]}` takes the payload Envoy's
+    /// `jwt_authn` filter (or Istio's `RequestAuthentication`) verified, from the stream's
+    /// dynamic metadata ([`crate::identity_source`]).
+    #[serde(default)]
+    pub(crate) identity_source: Option<IdentitySourceJson>,
     /// Named limits, name → limit; each used by a route rule, `defaults` or a fallback.
     pub(crate) limits: BTreeMap<String, LimitJson>,
     /// Required: the limits of requests no route rule selects, and (unless a rule says

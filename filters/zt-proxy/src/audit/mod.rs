@@ -12,8 +12,11 @@ mod service;
 use std::cell::{Cell, RefCell};
 
 use proxy_wasm::traits::HttpContext;
-use zt_core::audit::{AuditConfig, Chain, Dropped, Handed, LogBatch, Outbox, RecordLogLevel, StageRecord, StreamFacts};
+use zt_core::audit::{
+    AuditConfig, Chain, Dropped, Handed, HandedIdentity, LogBatch, Outbox, RecordLogLevel, StageRecord, StreamFacts,
+};
 use zt_core::filter_state::{AUTHZ_DECISION, IDENTITY, JWT_DECISION, RATELIMIT_DECISION};
+use zt_core::identity_source::IdentitySource;
 
 pub use service::AuditService;
 
@@ -146,10 +149,14 @@ impl AuditStage {
             .filter_map(|name| pass.facts.request_header(name).map(|value| (name.clone(), value.to_vec())))
             .collect();
         // A stage of this module hands its result in memory; without that stage, an earlier
-        // filter's is read from filter state.
-        let identity = match stages.jwt() {
-            Some(_) => pass.identity.clone().map(Handed::Stage),
-            None => property(&[IDENTITY]).map(Handed::FilterState),
+        // filter's is read from filter state, or jwt_authn's from the stream's metadata.
+        let identity = match (stages.jwt(), &stages.identity_source) {
+            (Some(_), _) => pass.identity.clone().map(HandedIdentity::Verified),
+            (None, IdentitySource::ZtJwt) => property(&[IDENTITY]).map(HandedIdentity::FilterState),
+            (None, IdentitySource::JwtAuthn(payloads)) => match pass.facts.adopted_identity(payloads) {
+                Ok(identity) => identity.cloned().map(Ok).map(HandedIdentity::Adopted),
+                Err(why) => Some(HandedIdentity::Adopted(Err(why.clone()))),
+            },
         };
         let handed = |present: bool, record: Option<&StageRecord>, key: &str| match present {
             true => record.cloned().map(Handed::Stage),

@@ -6,6 +6,8 @@ use std::cell::OnceCell;
 
 use proxy_wasm::types::MapType;
 use zt_core::SourceAddresses;
+use zt_core::identity_source::{AdoptError, JwtAuthnPayload, adopt};
+use zt_core::jwt::Identity;
 
 use crate::route_metadata::RouteMetadata;
 
@@ -23,6 +25,8 @@ pub struct Facts {
     route_name: OnceCell<Option<String>>,
     addresses: OnceCell<SourceAddresses>,
     peer_uri_san: OnceCell<Option<String>>,
+    /// The caller Envoy's `jwt_authn` verified, read once for every stage that asks.
+    adopted_identity: OnceCell<Result<Option<Identity>, AdoptError>>,
 }
 
 impl Facts {
@@ -111,5 +115,23 @@ impl Facts {
     /// The mTLS peer certificate's URI SAN (`connection.uri_san_peer_certificate`).
     pub fn peer_uri_san(&self) -> Option<&str> {
         self.peer_uri_san.get_or_init(|| crate::property_string(&["connection", "uri_san_peer_certificate"])).as_deref()
+    }
+
+    /// The caller Envoy's `jwt_authn` verified and left in the stream's dynamic metadata (the
+    /// `metadata` attribute, one read for the whole namespace): the first of `payloads` present.
+    /// A stream without that metadata has an anonymous caller.
+    pub fn adopted_identity(&self, payloads: &[JwtAuthnPayload]) -> Result<Option<&Identity>, &AdoptError> {
+        self.adopted_identity
+            .get_or_init(|| match crate::property(&["metadata"]) {
+                Some(metadata) => adopt(&metadata, payloads),
+                None => Ok(None),
+            })
+            .as_ref()
+            .map(Option::as_ref)
+    }
+
+    /// The adopted caller if a stage already read it; never a host call.
+    pub fn adopted_identity_read(&self) -> Option<Result<Option<&Identity>, &AdoptError>> {
+        self.adopted_identity.get().map(|read| read.as_ref().map(Option::as_ref))
     }
 }

@@ -19,6 +19,7 @@ use proxy_wasm::types::Action;
 use zt_core::audit::{AuditConfig, StageRecord};
 use zt_core::authz::AuthzConfig;
 use zt_core::filter_state::{AUTHZ_DECISION, IDENTITY, JWT_DECISION, RATELIMIT_DECISION, SUITE as SUITE_STATE};
+use zt_core::identity_source::IdentitySource;
 use zt_core::jwt::{Identity, JwtFilterConfig, VerifiedToken};
 use zt_core::ratelimit::RateLimitConfig;
 use zt_core::secrets::{SecretScope, resolve_env};
@@ -93,12 +94,28 @@ impl Module {
 fn parse<const M: u8>(bytes: &[u8]) -> Result<SuiteConfig, ConfigError> {
     let resolved = with_secrets::<M>(bytes)?;
     let bytes = resolved.as_deref().unwrap_or(bytes);
-    let none = SuiteConfig { jwt: None, authz: None, ratelimit: None, audit: None, filter_state: false };
+    let none = SuiteConfig {
+        jwt: None,
+        authz: None,
+        ratelimit: None,
+        audit: None,
+        filter_state: false,
+        identity_source: IdentitySource::ZtJwt,
+    };
     Ok(match M {
         JWT => SuiteConfig { jwt: Some(JwtFilterConfig::from_json(bytes)?), ..none },
-        AUTHZ => SuiteConfig { authz: Some(AuthzConfig::from_json(bytes)?), ..none },
-        RATELIMIT => SuiteConfig { ratelimit: Some(RateLimitConfig::from_json(bytes)?), ..none },
-        AUDIT => SuiteConfig { audit: Some(AuditConfig::from_json(bytes)?), ..none },
+        AUTHZ => {
+            let authz = AuthzConfig::from_json(bytes)?;
+            SuiteConfig { identity_source: authz.identity_source().clone(), authz: Some(authz), ..none }
+        }
+        RATELIMIT => {
+            let ratelimit = RateLimitConfig::from_json(bytes)?;
+            SuiteConfig { identity_source: ratelimit.identity_source().clone(), ratelimit: Some(ratelimit), ..none }
+        }
+        AUDIT => {
+            let audit = AuditConfig::from_json(bytes)?;
+            SuiteConfig { identity_source: audit.identity_source().clone(), audit: Some(audit), ..none }
+        }
         _ => SuiteConfig::from_json(bytes)?,
     })
 }
@@ -137,6 +154,9 @@ pub struct Stages<const M: u8> {
     pub handoff: Handoff,
     /// The suite's `filter_state` option: the results also go to one filter-state entry.
     pub publishes_state: bool,
+    /// Without a JWT stage, where the caller comes from: an earlier zt-jwt's filter state, or
+    /// what Envoy's `jwt_authn` verified.
+    pub identity_source: IdentitySource,
     jwt: Option<JwtStage>,
     authz: Option<AuthzStage>,
     ratelimit: Option<RateLimitStage>,
@@ -198,22 +218,33 @@ pub struct Pass {
 pub type SharedPass = Rc<RefCell<Pass>>;
 
 /// The verified identity, for a stage that reads it: the one this module's JWT stage verified,
-/// in memory, or else the one an earlier JWT filter left in filter state. `Err` says why filter
-/// state holds something that is not an identity: a broken chain, which the caller refuses.
+/// in memory; else the one an earlier JWT filter left in filter state, or the payload Envoy's
+/// `jwt_authn` verified, as the configuration's `identity_source` says. `Err` says why that
+/// holds something that is not an identity: a broken chain, which the caller refuses.
 pub fn identity<'p, const M: u8>(stages: &Stages<M>, pass: &'p Pass) -> Result<Option<Cow<'p, Identity>>, String> {
     if stages.jwt().is_some() {
         return Ok(pass.identity.as_ref().map(|token| Cow::Borrowed(&token.identity)));
     }
-    let identity = crate::verified_identity().map_err(|why| format!("filter state {IDENTITY}: {why}"))?;
-    Ok(identity.map(Cow::Owned))
+    match &stages.identity_source {
+        IdentitySource::ZtJwt => {
+            let identity = crate::verified_identity().map_err(|why| format!("filter state {IDENTITY}: {why}"))?;
+            Ok(identity.map(Cow::Owned))
+        }
+        IdentitySource::JwtAuthn(payloads) => match pass.facts.adopted_identity(payloads) {
+            Ok(identity) => Ok(identity.map(Cow::Borrowed)),
+            Err(why) => Err(why.to_string()),
+        },
+    }
 }
 
 impl Pass {
     /// Writes what the stages know so far to the suite's filter-state entry
     /// ([`zt_core::suite::SuiteState`]), for Envoy's access log and later filters.
     pub fn publish_state(&self) {
+        // An adopted caller is named when a stage read it; the entry never costs a read of its own.
+        let adopted = self.facts.adopted_identity_read().and_then(|read| read.ok().flatten());
         let state = SuiteState {
-            identity: self.identity.as_ref().map(|token| Principal::of(&token.identity)),
+            identity: self.identity.as_ref().map(|token| &token.identity).or(adopted).map(Principal::of),
             jwt: self.jwt_record.as_ref(),
             authz: self.authz_record.as_ref(),
             ratelimit: self.ratelimit_record.as_ref(),

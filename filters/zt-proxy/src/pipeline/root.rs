@@ -143,6 +143,7 @@ impl<const M: u8> RootContext for PipelineRoot<M> {
         let stages = Rc::new(Stages::<M> {
             handoff: module.handoff(),
             publishes_state: config.filter_state,
+            identity_source: config.identity_source,
             jwt: config.jwt.filter(|_| M & JWT != 0).map(JwtStage::new),
             authz: config.authz.filter(|_| M & AUTHZ != 0).map(AuthzStage::new),
             ratelimit,

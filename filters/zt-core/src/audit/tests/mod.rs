@@ -5,7 +5,7 @@ mod records;
 
 use serde_json::Value;
 
-use super::{AuditConfig, Handed, StreamFacts};
+use super::{AuditConfig, Handed, HandedIdentity, StreamFacts};
 use crate::address::SourceAddresses;
 
 pub(super) fn config(json: Value) -> AuditConfig {
@@ -38,7 +38,7 @@ pub(super) fn allowed_facts() -> StreamFacts {
             ("authorization".into(), b"Bearer SECRET-HEADER-TOKEN".to_vec()),
             ("cookie".into(), b"session=SECRET-COOKIE".to_vec()),
         ],
-        identity: Some(Handed::FilterState(
+        identity: Some(HandedIdentity::FilterState(
             serde_json::json!({
                 "provider": "corp", "iss": "https://issuer.example", "sub": "alice", "aud": ["api"],
                 "scopes": ["orders:read"], "exp": 1_795_467_391u64,

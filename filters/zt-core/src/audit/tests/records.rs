@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use super::{allowed_facts, config};
-use crate::audit::{Chain, Handed, Outcome, REDACTED, StreamFacts};
+use crate::audit::{Chain, Handed, HandedIdentity, Outcome, REDACTED, StreamFacts};
 
 fn record(config_json: Value, facts: &StreamFacts) -> Value {
     let draft = config(config_json).draft(facts);
@@ -138,12 +138,32 @@ fn a_request_answered_early_or_abandoned_is_recorded_with_what_is_known() {
 fn unreadable_filter_state_is_flagged_and_always_kept() {
     let mut facts = allowed_facts();
     facts.authz = Some(Handed::FilterState(b"not json".to_vec()));
-    facts.identity = Some(Handed::FilterState(b"{}".to_vec()));
+    facts.identity = Some(HandedIdentity::FilterState(b"{}".to_vec()));
     let config = config(json!({"sample_allowed": 0.0}));
     let draft = config.draft(&facts);
     assert!(draft.sampled(0));
     let r: Value = serde_json::from_str(&Chain::new([0; 16]).seal(&draft).text).unwrap();
     assert_eq!(r["decisions"]["authz"], json!({"decision": "unreadable"}));
+    assert_eq!(r["identity"], json!({"unreadable": true}));
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn a_caller_jwt_authn_verified_is_recorded_like_zt_jwts_and_an_undecodable_one_is_flagged() {
+    let mut facts = allowed_facts();
+    let claims = json!({"iss": "https://corp.example", "sub": "alice", "email": "a@corp.example"});
+    let adopted = crate::jwt::Identity::from_claims("corp", claims.as_object().unwrap().clone());
+    facts.identity = Some(HandedIdentity::FilterState(adopted.to_json()));
+    let from_filter_state = record(json!({}), &facts)["identity"].clone();
+    facts.identity = Some(HandedIdentity::Adopted(Ok(adopted)));
+    let r = record(json!({}), &facts);
+    assert_eq!(r["identity"], from_filter_state);
+    assert_eq!(r["identity"]["sub"], "alice");
+
+    facts.identity = Some(HandedIdentity::Adopted(Err(crate::identity_source::AdoptError::NotMetadata)));
+    let config = config(json!({"sample_allowed": 0.0}));
+    let draft = config.draft(&facts);
+    assert!(draft.sampled(0), "an anomaly is always kept");
+    let r: Value = serde_json::from_str(&Chain::new([0; 16]).seal(&draft).text).unwrap();
     assert_eq!(r["identity"], json!({"unreadable": true}));
 }
 
