@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # `demo.sh start|stop`, run by `make demo` / `make demo-stop`: the echo upstream and Envoy with
-# zt-suite (JWT, authorization, rate limit, audit in one filter) in front of it, in the background on 127.0.0.1, with pid files and logs in build/demo/
+# zt-suite (JWT, authorization, rate limit, audit in one filter) in front of it, in the background
+# on 127.0.0.1, with pid files and logs in build/demo/. Envoy runs the ready-to-run configuration
+# as shipped (envoy/standalone/zt-suite.yaml and its policy file, from the repository's root), with
+# one listener added for mutual TLS (the same routes and policy, the demo's certificates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,15 +44,18 @@ start() {
     exit 1
   fi
   mkdir -p "$OUT"
-  # Checks that the fixed ports are free, renders the config, mints the tokens.
+  # Checks that the fixed ports are free, makes the secret and certificates, mints the tokens.
   "$BIN/zt-demo" "$OUT"
   # shellcheck source=/dev/null
   source "$OUT/ports.env"
+  # The issuer's secret, for Envoy's environment only (the policy names the variable).
+  # shellcheck source=/dev/null
+  source "$OUT/keys/env"
 
   nohup "$BIN/zt-echo" "$UPSTREAM_PORT" >"$OUT/echo.log" 2>&1 &
   echo $! >"$OUT/echo.pid"
-  nohup "$ENVOY" -c "$OUT/envoy.yaml" --disable-hot-restart --concurrency 2 -l info \
-    --component-log-level main:warning >"$OUT/envoy.log" 2>&1 &
+  nohup "$ENVOY" -c envoy/standalone/zt-suite.yaml --config-yaml "$(<"$OUT/mtls-listener.yaml")" \
+    --disable-hot-restart --concurrency 2 -l info --component-log-level main:warning >"$OUT/envoy.log" 2>&1 &
   echo $! >"$OUT/envoy.pid"
 
   local waited=0
@@ -64,7 +70,8 @@ start() {
     waited=$((waited + 1))
   done
 
-  echo "Envoy (zt-suite: JWT, authorization, rate limit, audit; plaintext and mTLS) on 127.0.0.1:$LISTENER_PORT, admin 127.0.0.1:$ADMIN_PORT, echo upstream 127.0.0.1:$UPSTREAM_PORT"
+  echo "Envoy (envoy/standalone/zt-suite.yaml: zt-suite with JWT, authorization, rate limit, audit) on 127.0.0.1:$LISTENER_PORT, mTLS on 127.0.0.1:$MTLS_PORT, admin 127.0.0.1:$ADMIN_PORT, echo upstream 127.0.0.1:$UPSTREAM_PORT"
+  echo "the policy: envoy/standalone/policies/zt-suite.yaml (a new version moved into place is applied at once)"
   echo "logs and pid files in $OUT/; stop with: make demo-stop"
   echo "audit records (one per request) in $OUT/envoy.log: cargo run -q -p ztctl -- verify|inventory $OUT/envoy.log"
   echo

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod collector;
+pub mod demo;
 mod echo;
 mod error;
 pub mod full_chain;
@@ -28,4 +29,5 @@ pub(crate) use render::wasm_filter;
 pub use render::{Ports, render, render_with, template, with_the_suite, yaml_string};
 pub use tokens::{
     AUDIENCE, Alg, ISSUER, KeySet, REALM, SUBJECT, TokenLifetime, jwt_oidc_plugin_config, jwt_plugin_config, tamper,
+    write_private,
 };

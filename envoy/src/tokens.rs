@@ -56,8 +56,6 @@ impl KeySet {
     /// the owner only) and the public keys as `jwks.json`, in `dir`: what `ztctl token mint`
     /// and `token verify` take, so that the demo can hand out fresh tokens while it runs.
     pub fn write_to(&self, dir: &std::path::Path) -> Result<(), BedError> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
         std::fs::create_dir_all(dir).map_err(BedError::io(format!("create {}", dir.display())))?;
         let pem = |pem: Result<String, jwt_simple::Error>| pem.map_err(|e| BedError::Token(format!("PEM: {e}")));
         let keys = [
@@ -67,15 +65,7 @@ impl KeySet {
         ];
         for (kid, pem) in keys {
             let kid = kid.as_deref().ok_or_else(|| BedError::Token("a demo key without kid".to_owned()))?;
-            let path = dir.join(format!("{kid}.pem"));
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&path)
-                .and_then(|mut file| file.write_all(pem.as_bytes()))
-                .map_err(BedError::io(format!("write {}", path.display())))?;
+            write_private(&dir.join(format!("{kid}.pem")), pem.as_bytes())?;
         }
         let jwks = dir.join("jwks.json");
         std::fs::write(&jwks, self.jwks().to_string()).map_err(BedError::io(format!("write {}", jwks.display())))
@@ -150,6 +140,20 @@ impl KeySet {
         };
         token.map_err(|e| BedError::Token(format!("sign {alg:?}: {e}")))
     }
+}
+
+/// Writes `bytes` to `path`, readable and writable by the owner only (a private key, a secret).
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), BedError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(bytes))
+        .map_err(BedError::io(format!("write {}", path.display())))
 }
 
 /// The same token with its payload rewritten (`sub` becomes `admin`) and the original signature

@@ -34,9 +34,10 @@ subcommands:
              (jwt, authz, ratelimit, audit or suite), each FILE is one configuration's JSON (Envoy's
              `config.configuration`, a WasmPlugin's `pluginConfig`). Without, each FILE is a
              deployment: Istio WasmPlugin manifests (the filter named by the image, else the
-             resource) or an Envoy configuration (every Wasm filter whose module is zt_*.wasm),
-             YAML or JSON, several documents allowed. Prints the field and the reason of each
-             error, as the filter would log it before Envoy refuses to start it.
+             resource) or an Envoy configuration (every Wasm filter whose module is zt_*.wasm,
+             and the files its config_discovery loads, read from the current directory as Envoy
+             reads them), YAML or JSON, several documents allowed. Prints the field and the
+             reason of each error, as the filter would log it before Envoy refuses to start it.
   token      mint: sign a token (demos, tests) with KEYFILE, a PEM private key (RS*, PS*, ES256,
              ES384, EdDSA) or an HMAC secret's bytes (HS*), valid for --lifetime seconds (default
              300); a --claim VALUE that parses as JSON is JSON, else a string. inspect: print a

@@ -193,19 +193,47 @@ pub fn check(filter: Option<&str>, files: &[String], out: &mut dyn Write) -> Res
         })
         .transpose()?;
     let (mut all_valid, mut checked) = (true, 0);
-    for file in files {
+    // The files given, then the policy files their Envoy configurations load by
+    // `config_discovery`, each once.
+    let mut queue: std::collections::VecDeque<(String, Option<String>)> =
+        files.iter().map(|file| (file.clone(), None)).collect();
+    let mut seen: Vec<String> = Vec::new();
+    while let Some((file, loaded_by)) = queue.pop_front() {
+        if seen.contains(&file) {
+            continue;
+        }
+        seen.push(file.clone());
+        let file = &file;
         let bytes = if file == "-" {
             let mut bytes = Vec::new();
             std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
                 .map_err(|source| CliError::Unreadable { path: "standard input".to_owned(), source })?;
             bytes
+        } else if let Some(loader) = &loaded_by {
+            match std::fs::read(file) {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    all_valid = false;
+                    line(
+                        out,
+                        &format!(
+                            "invalid: {loader} loads {file}, which cannot be read here ({error}); its path is \
+                             relative to the directory Envoy starts in: run ztctl check from there"
+                        ),
+                    )?;
+                    continue;
+                }
+            }
         } else {
             std::fs::read(file).map_err(|source| CliError::Unreadable { path: file.clone(), source })?
         };
         let configs = match filter {
             Some(filter) => vec![PluginConfig { place: String::new(), filter, json: bytes }],
             None => match deployment_configs(file, &bytes, out)? {
-                Some(configs) => configs,
+                Some((configs, discovered)) => {
+                    queue.extend(discovered.into_iter().map(|path| (path, Some(file.clone()))));
+                    configs
+                }
                 None => {
                     all_valid = false;
                     continue;
@@ -242,8 +270,12 @@ pub fn check(filter: Option<&str>, files: &[String], out: &mut dyn Write) -> Res
 }
 
 /// The suite's plugin configurations in a deployment file (other Wasm plugins, and a file with
-/// none, reported as skipped); `None` (reported) when the file is not YAML or JSON.
-fn deployment_configs(file: &str, bytes: &[u8], out: &mut dyn Write) -> Result<Option<Vec<PluginConfig>>, CliError> {
+/// none, reported as skipped), and the files it loads filter configurations from
+/// (`config_discovery` from a path, relative to the directory Envoy starts in, as here); `None`
+/// (reported) when the file is not YAML or JSON.
+type Deployment = (Vec<PluginConfig>, Vec<String>);
+
+fn deployment_configs(file: &str, bytes: &[u8], out: &mut dyn Write) -> Result<Option<Deployment>, CliError> {
     let contents = std::str::from_utf8(bytes).map_err(|e| e.to_string()).and_then(crate::manifest::read);
     let contents = match contents {
         Ok(contents) => contents,
@@ -255,10 +287,13 @@ fn deployment_configs(file: &str, bytes: &[u8], out: &mut dyn Write) -> Result<O
     for other in &contents.others {
         line(out, &format!("skipped: {file} {other}: not one of the suite's filters"))?;
     }
-    if contents.configs.is_empty() {
+    for discovered in &contents.discovered {
+        line(out, &format!("following: {file} loads {discovered} (config_discovery)"))?;
+    }
+    if contents.configs.is_empty() && contents.discovered.is_empty() {
         line(out, &format!("skipped: {file}: no WasmPlugin or Envoy Wasm filter of the suite in it"))?;
     }
-    Ok(Some(contents.configs))
+    Ok(Some((contents.configs, contents.discovered)))
 }
 
 /// One line; text from the log in it is shown with control characters escaped.

@@ -26,6 +26,9 @@ pub struct PluginConfig {
 pub struct Contents {
     pub configs: Vec<PluginConfig>,
     pub others: Vec<String>,
+    /// Files an Envoy configuration loads filter configurations from (`config_discovery` with a
+    /// `path_config_source`), as written.
+    pub discovered: Vec<String>,
 }
 
 /// Reads every YAML (or JSON) document of `text`.
@@ -79,6 +82,12 @@ fn envoy_filters(value: &Value, contents: &mut Contents) {
                     None => contents.others.push(place),
                 }
                 return;
+            }
+            if let Some(path) =
+                object.get("path_config_source").and_then(|source| source.get("path")).and_then(Value::as_str)
+                && !contents.discovered.iter().any(|known| known == path)
+            {
+                contents.discovered.push(path.to_owned());
             }
             object.values().for_each(|child| envoy_filters(child, contents));
         }

@@ -75,3 +75,58 @@ fn the_istio_manifests_are_checked_plugin_by_plugin() {
     let (code, text) = ztctl(&["check", &file("peer-authentication.yaml")], b"");
     assert_eq!(code, 1, "nothing checked is no pass: {text}");
 }
+
+/// An Envoy configuration that loads its filters' configurations from files
+/// (`config_discovery`) is checked through those files, read from the current directory as
+/// Envoy reads them; a file it names that is not there fails the check, saying why.
+#[test]
+fn policy_files_an_envoy_configuration_loads_are_followed() {
+    let dir = std::env::temp_dir().join(format!("ztctl-check-discovery-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    let main = r#"
+static_resources:
+  listeners:
+  - filter_chains:
+    - filters:
+      - typed_config:
+          http_filters:
+          - name: zt-authz
+            config_discovery:
+              config_source: {path_config_source: {path: policies/zt-authz.yaml}}
+"#;
+    std::fs::write(dir.join("envoy.yaml"), main).unwrap();
+    let policy = |value: &str| {
+        format!(
+            r#"resources:
+- "@type": type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig
+  name: zt-authz
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+    config:
+      name: zt-authz
+      vm_config: {{code: {{local: {{filename: target/wasm/zt_authz.wasm}}}}}}
+      configuration: {{"@type": type.googleapis.com/google.protobuf.StringValue, value: '{value}'}}
+"#
+        )
+    };
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_ztctl")).args(args).current_dir(&dir).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.code().unwrap(), text)
+    };
+    let (code, text) = run(&["check", "envoy.yaml"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("invalid: envoy.yaml loads policies/zt-authz.yaml, which cannot be read here"), "{text}");
+
+    let good = r#"{"policies": {"open": {"action": "ALLOW", "rules": [{}]}}, "defaults": {"policies": ["open"]}}"#;
+    std::fs::write(dir.join("policies/zt-authz.yaml"), policy(good)).unwrap();
+    let (code, text) = run(&["check", "envoy.yaml"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("valid: policies/zt-authz.yaml Envoy filter zt-authz (zt-authz)"), "{text}");
+
+    std::fs::write(dir.join("policies/zt-authz.yaml"), policy(r#"{"defaultz": {}}"#)).unwrap();
+    let (code, text) = run(&["check", "envoy.yaml", "policies/zt-authz.yaml"]);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(text.matches("invalid: policies/zt-authz.yaml").count(), 1, "checked once: {text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
