@@ -1,85 +1,176 @@
-//! The command line, parsed by hand: a subcommand, a few flags, and input files. No CLI crate,
-//! to keep the build small (CI has two cores). Never touches the files themselves.
+//! The command line, declared with clap's derive: the help text, the usage lines and the shell
+//! completions are generated from these declarations, so they cannot drift from what is parsed.
+//! What clap cannot say (`-` read once, a FILTER before the files, a valid image tag) is checked
+//! after it, in [`parse`]. Never touches the files themselves.
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::error::CliError;
 
-pub const USAGE: &str = "\
-ztctl: operator tool of the zero-trust filter suite
+/// Printed after the subcommands in `ztctl --help`.
+const EXIT_STATUS: &str = "\
+Exit status: 0 intact (verify) or done (inventory, package, token mint|inspect, completions) or
+valid (check, token verify); 1 a chain is broken (verify), a configuration is invalid (check) or
+the token is refused (token verify); 2 usage error, unreadable input or unwritable output, or a bad
+--key file; 3 not verified (verify): keyed records (prev_alg hmac-sha256) and no --key.
 
-usage:
-  ztctl verify [--mid-chain] [--key KEYFILE] [--checkpoints FILE]... FILE...
-  ztctl inventory [--mid-chain] [--key KEYFILE] [--draft-policy OUT.json] FILE...
-  ztctl package --wasm-dir DIR --out DIR [--version V]
-  ztctl check [FILTER] FILE...
-  ztctl token mint --key KEYFILE --alg ALG --issuer ISS [--audience AUD] [--subject SUB]
-                   [--kid KID] [--claim NAME=VALUE]... [--lifetime SECONDS]
-  ztctl token inspect TOKEN|-
-  ztctl token verify (--config JWT.json [--jwks JWKS.json] | --jwks JWKS.json --issuer ISS
-                     [--audience AUD]) [--at UNIX_SECONDS] TOKEN|-
-  ztctl --help | --version
+FILE `-` reads standard input.";
 
-subcommands:
-  verify     check the zt-audit record chains in FILE... (Envoy log lines, also in Istio's text
-             and JSON log formats, NDJSON or OTLP JSON, detected line by line) and report the
-             first break: a missing, reordered, duplicated, edited or malformed record. Files are read in the order given, as one stream, so
-             rotated logs are passed oldest first.
-  inventory  print who called what (caller, route, method, count, outcomes) from the same inputs;
-             warns on stderr when the chains are broken, but does not require them intact.
-  package    build each filter module found in --wasm-dir (zt_jwt.wasm, zt_authz.wasm,
-             zt_ratelimit.wasm, zt_audit.wasm, zt_suite.wasm) into two OCI image layouts, OUT/<filter>-compat
-             and OUT/<filter>-oci (Istio WasmPlugin and solo-io Wasm image spec), tagged V, and
-             print their digests. The same modules give the same bytes (SOURCE_DATE_EPOCH, when
-             set, is the images' creation time; else 1970-01-01T00:00:00Z).
-  check      check plugin configurations offline with the filter's own parser. With FILTER
-             (jwt, authz, ratelimit, audit or suite), each FILE is one configuration's JSON (Envoy's
-             `config.configuration`, a WasmPlugin's `pluginConfig`). Without, each FILE is a
-             deployment: Istio WasmPlugin manifests (the filter named by the image, else the
-             resource) or an Envoy configuration (every Wasm filter whose module is zt_*.wasm,
-             and the files its config_discovery loads, read from the current directory as Envoy
-             reads them), YAML or JSON, several documents allowed. Prints the field and the
-             reason of each error, as the filter would log it before Envoy refuses to start it.
-  token      mint: sign a token (demos, tests) with KEYFILE, a PEM private key (RS*, PS*, ES256,
-             ES384, EdDSA) or an HMAC secret's bytes (HS*), valid for --lifetime seconds (default
-             300); a --claim VALUE that parses as JSON is JSON, else a string. inspect: print a
-             token's header and claims and its times as dates, the signature unchecked. verify:
-             check a token with the JWT filter's own code against a zt-jwt configuration (its
-             keys replaced by --jwks FILE when given) or one provider given by --issuer, --jwks
-             and --audience, at --at (default now); prints who it names, or the refusal by the
-             reason the filter's metrics and logs use. A token is read from standard input with
-             `-` (a token on the command line stays in the shell's history).
+/// Operator tool of the zero-trust filter suite.
+#[derive(Debug, Parser)]
+#[command(name = "ztctl", version, after_help = EXIT_STATUS)]
+struct Cli {
+    #[command(subcommand)]
+    command: Sub,
+}
 
-options:
-  --mid-chain             the log starts in the middle of the chains: a chain first seen at seq N > 0
-                          is checked from there instead of being a break
-  --key KEYFILE           the chain key (the file's bytes, leading and trailing white space cut; at
-                          least 32 bytes): records with prev_alg hmac-sha256 are checked under it, and
-                          every unkeyed record (sha256) is a break
-  --checkpoints FILE      (verify) the collector's copy (NDJSON or OTLP JSON): its chain checkpoints are
-                          checked against the records of FILE... (its records are not read), so that a
-                          tail cut from the log or an edited last record is a break. Checkpoints in
-                          FILE... themselves are always checked. May be given more than once
-  --draft-policy OUT.json (inventory) also write a draft zt-authz configuration allowing exactly the
-                          observed (caller, route, method) calls, default deny, in advisory mode
-  --wasm-dir DIR          (package) where the built modules are (`make build`: target/wasm)
-  --out DIR               (package) where the image layouts go; an existing OUT/<filter>-<variant>
-                          is replaced only if it is an image layout
-  --version V             (package) the tag; default the workspace version (ztctl's own)
-  -h, --help              this text
-  -V, --version           the version
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// Check the zt-audit record chains and report the first break.
+    ///
+    /// FILE... are Envoy log lines (also Istio's text and JSON log formats and `kubectl logs`
+    /// output), NDJSON or OTLP JSON, detected line by line. A missing, reordered, duplicated,
+    /// edited or malformed record is a break. Files are read in the order given, as one stream,
+    /// so rotated logs are passed oldest first.
+    Verify {
+        #[command(flatten)]
+        inputs: InputArgs,
+        /// The collector's copy (NDJSON or OTLP JSON): its chain checkpoints are checked against
+        /// the records of FILE... (its records are not read), so that a tail cut from the log or
+        /// an edited last record is a break. Checkpoints in FILE... themselves are always checked.
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Vec<String>,
+    },
+    /// Print who called what (caller, route, method, count, outcomes).
+    ///
+    /// From the same inputs as verify; warns on stderr when the chains are broken, but does not
+    /// require them intact.
+    Inventory {
+        #[command(flatten)]
+        inputs: InputArgs,
+        /// Also write a draft zt-authz configuration allowing exactly the observed (caller,
+        /// route, method) calls, default deny, in advisory mode.
+        #[arg(long, value_name = "OUT.json")]
+        draft_policy: Option<String>,
+    },
+    /// Build each filter module into two OCI image layouts and print their digests.
+    ///
+    /// Each module found in --wasm-dir (zt_jwt.wasm, zt_authz.wasm, zt_ratelimit.wasm,
+    /// zt_audit.wasm, zt_suite.wasm) becomes OUT/<filter>-compat and OUT/<filter>-oci (Istio
+    /// WasmPlugin and solo-io Wasm image spec), tagged V. The same modules give the same bytes
+    /// (SOURCE_DATE_EPOCH, when set, is the images' creation time; else 1970-01-01T00:00:00Z).
+    Package {
+        /// Where the built modules are (`make build`: target/wasm).
+        #[arg(long, value_name = "DIR")]
+        wasm_dir: String,
+        /// Where the image layouts go; an existing OUT/<filter>-<variant> is replaced only if it
+        /// is an image layout.
+        #[arg(long, value_name = "DIR")]
+        out: String,
+        /// The tag; default the workspace version (ztctl's own).
+        #[arg(long = "version", value_name = "V")]
+        tag: Option<String>,
+    },
+    /// Check plugin configurations offline with the filter's own parser.
+    ///
+    /// With FILTER (jwt, authz, ratelimit, audit or suite), each FILE is one configuration's JSON
+    /// (Envoy's `config.configuration`, a WasmPlugin's `pluginConfig`). Without, each FILE is a
+    /// deployment: Istio WasmPlugin manifests (the filter named by the image, else the resource)
+    /// or an Envoy configuration (every Wasm filter whose module is zt_*.wasm, and the files its
+    /// config_discovery loads, read from the current directory as Envoy reads them), YAML or
+    /// JSON, several documents allowed. Prints the field and the reason of each error, as the
+    /// filter would log it before Envoy refuses to start it.
+    Check {
+        /// [FILTER] FILE...
+        #[arg(value_name = "[FILTER] FILE", required = true, num_args = 1..)]
+        args: Vec<String>,
+    },
+    /// Mint, inspect or verify a token.
+    #[command(subcommand)]
+    Token(TokenSub),
+    /// Print the shell completion script for SHELL (bash: `source <(ztctl completions bash)`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
 
-FILE `-` reads standard input.
+/// The record inputs of `verify` and `inventory`.
+#[derive(Debug, Args)]
+struct InputArgs {
+    /// The log starts in the middle of the chains: a chain first seen at seq N > 0 is checked
+    /// from there instead of being a break.
+    #[arg(long)]
+    mid_chain: bool,
+    /// The chain key (the file's bytes, leading and trailing white space cut; at least 32
+    /// bytes): records with prev_alg hmac-sha256 are checked under it, and every unkeyed record
+    /// (sha256) is a break.
+    #[arg(long, value_name = "KEYFILE")]
+    key: Option<String>,
+    /// The records, in order.
+    #[arg(value_name = "FILE", required = true, num_args = 1..)]
+    files: Vec<String>,
+}
 
-exit status: 0 intact (verify) or done (inventory, package, token mint|inspect) or valid
-             (check, token verify), 1 a chain is broken (verify) or a configuration is invalid
-             (check) or the token is refused (token verify),
-             2 usage error, unreadable input or unwritable output, or a bad --key file,
-             3 not verified (verify): keyed records (prev_alg hmac-sha256) and no --key";
+#[derive(Debug, Subcommand)]
+enum TokenSub {
+    /// Sign a token (demos, tests) valid for --lifetime seconds.
+    Mint {
+        /// A PEM private key (RS*, PS*, ES256, ES384, EdDSA) or an HMAC secret's bytes (HS*).
+        #[arg(long, value_name = "KEYFILE")]
+        key: String,
+        #[arg(long)]
+        alg: String,
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        audience: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        kid: Option<String>,
+        /// NAME=VALUE; a VALUE that parses as JSON is JSON (`true`, `5`, `["a"]`), else a string.
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
+        #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+        lifetime: u64,
+    },
+    /// Print a token's header and claims and its times as dates, the signature unchecked.
+    Inspect {
+        /// The token, or `-` to read it from standard input (a token on the command line stays
+        /// in the shell's history).
+        #[arg(value_name = "TOKEN|-")]
+        token: String,
+    },
+    /// Check a token with the JWT filter's own code; print who it names, or the refusal by the
+    /// reason the filter's metrics and logs use.
+    ///
+    /// Against a zt-jwt configuration (its keys replaced by --jwks FILE when given), or one
+    /// provider given by --issuer, --jwks and --audience.
+    Verify {
+        /// A zt-jwt configuration (the `jwt` section of the suite's).
+        #[arg(long, value_name = "JWT.json", conflicts_with = "issuer")]
+        config: Option<String>,
+        #[arg(long, value_name = "JWKS.json")]
+        jwks: Option<String>,
+        #[arg(long, requires = "jwks")]
+        issuer: Option<String>,
+        #[arg(long, requires = "issuer")]
+        audience: Option<String>,
+        /// Unix seconds to judge the token at; default now.
+        #[arg(long, value_name = "UNIX_SECONDS")]
+        at: Option<u64>,
+        /// The token, or `-` to read it from standard input.
+        #[arg(value_name = "TOKEN|-")]
+        token: String,
+    },
+}
 
 /// What to do, as the command line says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Help,
-    Version,
+    /// Text clap made (help, version) for standard output.
+    Print(String),
     Verify(Inputs),
     Inventory {
         inputs: Inputs,
@@ -94,6 +185,8 @@ pub enum Command {
         filter: Option<String>,
         files: Vec<String>,
     },
+    /// The completion script for a shell.
+    Completions(String),
 }
 
 /// What `token` does.
@@ -128,118 +221,89 @@ pub struct Inputs {
 
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError> {
-    let mut args = args.into_iter();
-    let subcommand = match args.next() {
-        None => return Err(usage("missing subcommand")),
-        Some(first) => first,
-    };
-    match subcommand.as_str() {
-        "-h" | "--help" | "help" => Ok(Command::Help),
-        "-V" | "--version" => Ok(Command::Version),
-        "verify" | "inventory" => {
-            let (inputs, draft_policy, help) = parse_inputs(&subcommand, args)?;
-            if help {
-                return Ok(Command::Help);
-            }
-            if subcommand == "verify" {
-                if draft_policy.is_some() {
-                    return Err(usage("--draft-policy belongs to `inventory`, not `verify`"));
+    let cli = match Cli::try_parse_from(std::iter::once("ztctl".to_owned()).chain(args)) {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            return match error.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Ok(Command::Print(error.render().to_string())),
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    Err(usage(format!("missing subcommand\n\n{}", error.render())))
                 }
-                return Ok(Command::Verify(inputs));
-            }
-            Ok(Command::Inventory { inputs, draft_policy })
+                _ => Err(usage(clap_message(&error))),
+            };
         }
-        "package" => parse_package(args),
-        "check" => parse_check(args),
-        "token" => parse_token(args),
-        other if other.starts_with('-') => Err(usage(format!("expected a subcommand before {other:?}"))),
-        other => Err(usage(format!("unknown subcommand {other:?}"))),
-    }
+    };
+    Ok(match cli.command {
+        Sub::Verify { inputs, checkpoints } => Command::Verify(inputs_of(inputs, checkpoints)?),
+        Sub::Inventory { inputs, draft_policy } => {
+            if let Some(out) = &draft_policy
+                && (out.is_empty() || out == "-")
+            {
+                return Err(usage(format!("--draft-policy needs a file name, not {out:?}")));
+            }
+            Command::Inventory { inputs: inputs_of(inputs, Vec::new())?, draft_policy }
+        }
+        Sub::Package { wasm_dir, out, tag } => {
+            if let Some(tag) = &tag {
+                check_tag(tag)?;
+            }
+            Command::Package(Package { wasm_dir, out, version: tag })
+        }
+        Sub::Check { args } => check_args(args)?,
+        Sub::Token(token) => Command::Token(match token {
+            TokenSub::Mint { key, alg, issuer, audience, subject, kid, claims, lifetime } => {
+                Token::Mint(crate::token::Mint {
+                    key,
+                    alg,
+                    kid,
+                    issuer,
+                    audience,
+                    subject,
+                    claims,
+                    lifetime_seconds: lifetime,
+                })
+            }
+            TokenSub::Inspect { token } => Token::Inspect(token),
+            TokenSub::Verify { config, jwks, issuer, audience, at, token } => {
+                Token::Verify(crate::token::Verify { config, jwks, issuer, audience, at, token })
+            }
+        }),
+        Sub::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ztctl", &mut script);
+            Command::Completions(String::from_utf8_lossy(&script).into_owned())
+        }
+    })
 }
 
-/// The flags and files of `verify` and `inventory`; the third value says `--help` was asked.
-fn parse_inputs(
-    subcommand: &str,
-    mut args: impl Iterator<Item = String>,
-) -> Result<(Inputs, Option<String>, bool), CliError> {
-    let mut inputs = Inputs { files: Vec::new(), mid_chain: false, key: None, checkpoints: Vec::new() };
-    let mut draft_policy = None;
-    let mut only_files = false;
-    while let Some(arg) = args.next() {
-        if only_files || arg == "-" || !arg.starts_with('-') {
-            inputs.files.push(arg);
-            continue;
-        }
-        match arg.as_str() {
-            "--" => only_files = true,
-            "-h" | "--help" => return Ok((inputs, None, true)),
-            "--mid-chain" => inputs.mid_chain = true,
-            "--draft-policy" => {
-                let value = args.next().ok_or_else(|| usage("--draft-policy needs a file name"))?;
-                draft_policy = Some(set_once(draft_policy, value)?);
-            }
-            "--key" => {
-                let value = args.next().ok_or_else(|| usage("--key needs a file name"))?;
-                inputs.key = Some(set_once_named("--key", inputs.key.take(), value)?);
-            }
-            "--checkpoints" if subcommand == "verify" => {
-                inputs.checkpoints.push(args.next().ok_or_else(|| usage("--checkpoints needs a file name"))?);
-            }
-            _ => match arg.split_once('=') {
-                Some(("--draft-policy", value)) => draft_policy = Some(set_once(draft_policy, value.to_owned())?),
-                Some(("--key", value)) => {
-                    inputs.key = Some(set_once_named("--key", inputs.key.take(), value.to_owned())?)
-                }
-                Some(("--checkpoints", value)) if subcommand == "verify" => inputs.checkpoints.push(value.to_owned()),
-                _ => return Err(usage(format!("unknown option {arg:?} for `{subcommand}`"))),
-            },
-        }
-    }
-    for (flag, value) in
-        inputs.key.iter().map(|k| ("--key", k)).chain(inputs.checkpoints.iter().map(|c| ("--checkpoints", c)))
-    {
-        if value.is_empty() || value.starts_with('-') && value != "-" {
+/// clap's message without its `error: ` prefix, its usage line and its pointer to `--help`
+/// (the caller says where help is).
+fn clap_message(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let first = rendered.split("\n\n").next().unwrap_or_default();
+    first.trim_start_matches("error: ").trim().to_owned()
+}
+
+fn inputs_of(inputs: InputArgs, checkpoints: Vec<String>) -> Result<Inputs, CliError> {
+    let InputArgs { mid_chain, key, files } = inputs;
+    for (flag, value) in key.iter().map(|k| ("--key", k)).chain(checkpoints.iter().map(|c| ("--checkpoints", c))) {
+        if value.is_empty() {
             return Err(usage(format!("{flag} needs a file name, not {value:?}")));
         }
     }
-    if let Some(out) = &draft_policy
-        && (out.is_empty() || out == "-" || out.starts_with('-'))
-    {
-        return Err(usage(format!("--draft-policy needs a file name, not {out:?}")));
-    }
-    if inputs.files.is_empty() {
-        return Err(usage("no FILE given (use `-` for standard input)"));
-    }
     // Standard input can be read once; a second `-` would silently read nothing.
-    let all = inputs.files.iter().chain(&inputs.checkpoints).chain(&inputs.key);
-    if all.filter(|f| *f == "-").count() > 1 {
+    if files.iter().chain(&checkpoints).chain(&key).filter(|f| *f == "-").count() > 1 {
         return Err(usage("`-` (standard input) given more than once"));
     }
-    Ok((inputs, draft_policy, false))
+    Ok(Inputs { files, mid_chain, key, checkpoints })
 }
 
-fn set_once(current: Option<String>, value: String) -> Result<String, CliError> {
-    set_once_named("--draft-policy", current, value)
-}
-
-fn set_once_named(flag: &str, current: Option<String>, value: String) -> Result<String, CliError> {
-    match current {
-        Some(_) => Err(usage(format!("{flag} given more than once"))),
-        None => Ok(value),
-    }
-}
-
-/// `check FILTER FILE...`: the filter name is checked by the command, which knows the filters.
-fn parse_check(args: impl Iterator<Item = String>) -> Result<Command, CliError> {
-    let args: Vec<String> = args.collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        return Ok(Command::Help);
-    }
+/// `check [FILTER] FILE...`: a first word that names a filter is the FILTER (the command checks
+/// the name); one that is no filter, no file and no path was meant as one.
+fn check_args(args: Vec<String>) -> Result<Command, CliError> {
     let mut args = args.into_iter().peekable();
-    let first = args.peek().ok_or_else(|| {
-        usage("`check` needs FILE... (optionally after a FILTER: jwt, authz, ratelimit, audit, suite)")
-    })?;
-    // A first word that is no filter, no file and no path was meant as a FILTER.
+    let first = args.peek().ok_or_else(|| usage("`check` needs FILE..."))?;
     let path_like = first == "-" || first.contains(['.', '/']) || std::path::Path::new(first).exists();
     if crate::check::Filter::parse(first).is_none() && !path_like {
         return Err(usage(format!("unknown FILTER {first:?}: jwt, authz, ratelimit, audit or suite")));
@@ -252,122 +316,7 @@ fn parse_check(args: impl Iterator<Item = String>) -> Result<Command, CliError> 
     if files.iter().filter(|f| *f == "-").count() > 1 {
         return Err(usage("`-` (standard input) given more than once"));
     }
-    if let Some(option) = files.iter().find(|f| f.starts_with('-') && *f != "-") {
-        return Err(usage(format!("unknown option {option:?} for `check`")));
-    }
     Ok(Command::Check { filter, files })
-}
-
-/// `token mint|inspect|verify` with their flags (`--flag VALUE` or `--flag=VALUE`, once each but
-/// `--claim`) and the token (`verify`, `inspect`).
-fn parse_token(mut args: impl Iterator<Item = String>) -> Result<Command, CliError> {
-    let action = args.next().ok_or_else(|| usage("`token` needs mint, inspect or verify"))?;
-    let (mut flags, mut claims, mut positional) = (std::collections::BTreeMap::new(), Vec::new(), Vec::new());
-    while let Some(arg) = args.next() {
-        if arg == "-h" || arg == "--help" {
-            return Ok(Command::Help);
-        }
-        if arg == "-" || !arg.starts_with('-') {
-            positional.push(arg);
-            continue;
-        }
-        let (flag, value) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_owned(), value.to_owned()),
-            None => (arg.clone(), args.next().ok_or_else(|| usage(format!("{arg} needs a value")))?),
-        };
-        if flag == "--claim" {
-            claims.push(value);
-        } else if flags.insert(flag.clone(), value).is_some() {
-            return Err(usage(format!("{flag} given more than once")));
-        }
-    }
-    let allowed: &[&str] = match action.as_str() {
-        "mint" => &["--key", "--alg", "--kid", "--issuer", "--audience", "--subject", "--lifetime"],
-        "verify" => &["--config", "--jwks", "--issuer", "--audience", "--at"],
-        "inspect" => &[],
-        other => return Err(usage(format!("unknown `token` action {other:?}: mint, inspect or verify"))),
-    };
-    if let Some(flag) = flags.keys().find(|flag| !allowed.contains(&flag.as_str())) {
-        return Err(usage(format!("unknown option {flag:?} for `token {action}`")));
-    }
-    if action != "mint" && !claims.is_empty() {
-        return Err(usage(format!("--claim belongs to `token mint`, not `token {action}`")));
-    }
-    let number = |flag: &str, value: &str| {
-        value.parse::<u64>().map_err(|_| usage(format!("{flag} needs a whole number of seconds, not {value:?}")))
-    };
-    let one_token = |positional: Vec<String>| match <[String; 1]>::try_from(positional) {
-        Ok([token]) => Ok(token),
-        Err(_) => Err(usage(format!("`token {action}` takes one TOKEN (or `-` for standard input)"))),
-    };
-    match action.as_str() {
-        "mint" => {
-            if !positional.is_empty() {
-                return Err(usage("`token mint` takes no TOKEN"));
-            }
-            let required = |flags: &mut std::collections::BTreeMap<String, String>, flag: &str| {
-                flags.remove(flag).ok_or_else(|| usage(format!("`token mint` needs {flag}")))
-            };
-            let lifetime = flags.remove("--lifetime").map(|v| number("--lifetime", &v)).transpose()?;
-            Ok(Command::Token(Token::Mint(crate::token::Mint {
-                key: required(&mut flags, "--key")?,
-                alg: required(&mut flags, "--alg")?,
-                issuer: required(&mut flags, "--issuer")?,
-                kid: flags.remove("--kid"),
-                audience: flags.remove("--audience"),
-                subject: flags.remove("--subject"),
-                claims,
-                lifetime_seconds: lifetime.unwrap_or(300),
-            })))
-        }
-        "inspect" => Ok(Command::Token(Token::Inspect(one_token(positional)?))),
-        _ => {
-            let at = flags.remove("--at").map(|v| number("--at", &v)).transpose()?;
-            Ok(Command::Token(Token::Verify(crate::token::Verify {
-                config: flags.remove("--config"),
-                jwks: flags.remove("--jwks"),
-                issuer: flags.remove("--issuer"),
-                audience: flags.remove("--audience"),
-                at,
-                token: one_token(positional)?,
-            })))
-        }
-    }
-}
-
-/// The flags of `package`: each `--flag VALUE` or `--flag=VALUE`, once.
-fn parse_package(mut args: impl Iterator<Item = String>) -> Result<Command, CliError> {
-    let (mut wasm_dir, mut out, mut version) = (None, None, None);
-    while let Some(arg) = args.next() {
-        if arg == "-h" || arg == "--help" {
-            return Ok(Command::Help);
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let slot = match flag.as_str() {
-            "--wasm-dir" => &mut wasm_dir,
-            "--out" => &mut out,
-            "--version" => &mut version,
-            _ if flag.starts_with('-') => return Err(usage(format!("unknown option {arg:?} for `package`"))),
-            _ => return Err(usage(format!("`package` takes no FILE ({arg:?}); use --wasm-dir and --out"))),
-        };
-        let value = match inline {
-            Some(value) => value,
-            None => args.next().ok_or_else(|| usage(format!("{flag} needs a value")))?,
-        };
-        if value.is_empty() || value.starts_with('-') {
-            return Err(usage(format!("{flag} needs a value, not {value:?}")));
-        }
-        *slot = Some(set_once_named(&flag, slot.take(), value)?);
-    }
-    let wasm_dir = wasm_dir.ok_or_else(|| usage("`package` needs --wasm-dir DIR (`make build` writes target/wasm)"))?;
-    let out = out.ok_or_else(|| usage("`package` needs --out DIR"))?;
-    if let Some(tag) = &version {
-        check_tag(tag)?;
-    }
-    Ok(Command::Package(Package { wasm_dir, out, version }))
 }
 
 /// A tag as the distribution spec allows it (`[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`), with room
@@ -401,12 +350,13 @@ mod tests {
     }
 
     #[test]
+    fn the_declarations_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
     fn accepted_command_lines() {
         let cases: &[(&[&str], Command)] = &[
-            (&["--help"], Command::Help),
-            (&["help"], Command::Help),
-            (&["verify", "--help"], Command::Help),
-            (&["--version"], Command::Version),
             (&["verify", "a.log"], Command::Verify(files(&["a.log"], false))),
             (&["verify", "--mid-chain", "a", "-"], Command::Verify(files(&["a", "-"], true))),
             (&["verify", "a", "--mid-chain"], Command::Verify(files(&["a"], true))),
@@ -435,7 +385,6 @@ mod tests {
                     draft_policy: None,
                 },
             ),
-            (&["package", "--help"], Command::Help),
             (
                 &["package", "--wasm-dir", "target/wasm", "--out=build/oci"],
                 Command::Package(Package { wasm_dir: "target/wasm".into(), out: "build/oci".into(), version: None }),
@@ -444,6 +393,11 @@ mod tests {
                 &["package", "--version", "1.2.3-rc.1", "--out", "o", "--wasm-dir=w"],
                 Command::Package(Package { wasm_dir: "w".into(), out: "o".into(), version: Some("1.2.3-rc.1".into()) }),
             ),
+            (
+                &["check", "authz", "a.json"],
+                Command::Check { filter: Some("authz".into()), files: vec!["a.json".into()] },
+            ),
+            (&["check", "a.yaml", "-"], Command::Check { filter: None, files: vec!["a.yaml".into(), "-".into()] }),
         ];
         for (args, want) in cases {
             assert_eq!(parsed(args).unwrap(), *want, "{args:?}");
@@ -451,44 +405,63 @@ mod tests {
     }
 
     #[test]
+    fn help_version_and_completions_are_generated() {
+        for args in [&["--help"][..], &["help"], &["verify", "--help"], &["token", "verify", "--help"]] {
+            let Ok(Command::Print(text)) = parsed(args) else { panic!("{args:?}") };
+            assert!(text.contains("Usage: ztctl"), "{args:?}: {text}");
+        }
+        let Ok(Command::Print(top)) = parsed(&["--help"]) else { panic!() };
+        for sub in ["verify", "inventory", "package", "check", "token", "completions", "Exit status"] {
+            assert!(top.contains(sub), "{sub}: {top}");
+        }
+        let Ok(Command::Print(version)) = parsed(&["--version"]) else { panic!() };
+        assert_eq!(version.trim(), format!("ztctl {}", env!("CARGO_PKG_VERSION")));
+        let Ok(Command::Completions(script)) = parsed(&["completions", "bash"]) else { panic!() };
+        assert!(script.contains("ztctl") && script.contains("--draft-policy"), "{script}");
+    }
+
+    #[test]
     fn refused_command_lines() {
         let cases: &[(&[&str], &str)] = &[
             (&[], "missing subcommand"),
-            (&["frobnicate"], "unknown subcommand"),
-            (&["--mid-chain", "verify"], "expected a subcommand"),
-            (&["verify"], "no FILE given"),
-            (&["verify", "--mid-chain"], "no FILE given"),
-            (&["verify", "--bogus", "a"], "unknown option \"--bogus\""),
-            (&["verify", "--draft-policy", "o.json", "a"], "belongs to `inventory`"),
-            (&["inventory", "a", "--draft-policy"], "needs a file name"),
+            (&["frobnicate"], "unrecognized subcommand"),
+            (&["--mid-chain", "verify"], "unexpected argument '--mid-chain'"),
+            (&["verify"], "required arguments were not provided"),
+            (&["verify", "--mid-chain"], "required arguments were not provided"),
+            (&["verify", "--bogus", "a"], "unexpected argument '--bogus'"),
+            (&["verify", "--draft-policy", "o.json", "a"], "unexpected argument '--draft-policy'"),
+            (&["inventory", "a", "--draft-policy"], "a value is required for '--draft-policy"),
             (&["inventory", "a", "--draft-policy", "-"], "needs a file name"),
-            (&["inventory", "a", "--draft-policy=x", "--draft-policy=y"], "more than once"),
-            (&["verify", "--key", "k1", "--key=k2", "a"], "--key given more than once"),
-            (&["verify", "a", "--key"], "--key needs a file name"),
-            (&["verify", "--key", "--mid-chain", "a"], "--key needs a file name, not \"--mid-chain\""),
+            (&["inventory", "a", "--draft-policy=x", "--draft-policy=y"], "cannot be used multiple times"),
+            (&["verify", "--key", "k1", "--key=k2", "a"], "cannot be used multiple times"),
+            (&["verify", "a", "--key"], "a value is required for '--key"),
             (&["verify", "--checkpoints", "-", "-"], "more than once"),
-            (&["inventory", "--checkpoints", "c", "a"], "unknown option \"--checkpoints\" for `inventory`"),
+            (&["inventory", "--checkpoints", "c", "a"], "unexpected argument '--checkpoints'"),
             (&["verify", "-", "-"], "more than once"),
-            (&["package", "--out", "o"], "needs --wasm-dir"),
-            (&["package", "--wasm-dir", "w"], "needs --out"),
-            (&["package", "--wasm-dir", "w", "--out"], "--out needs a value"),
-            (&["package", "--wasm-dir", "w", "--out", "--version"], "needs a value, not"),
-            (&["package", "--wasm-dir", "w", "--wasm-dir", "x", "--out", "o"], "--wasm-dir given more than once"),
+            (&["package", "--out", "o"], "--wasm-dir <DIR>"),
+            (&["package", "--wasm-dir", "w"], "--out <DIR>"),
+            (&["package", "--wasm-dir", "w", "--out"], "a value is required for '--out"),
+            (&["package", "--wasm-dir", "w", "--wasm-dir", "x", "--out", "o"], "cannot be used multiple times"),
             (&["package", "--wasm-dir", "w", "--out", "o", "--version", "1.0+build"], "not a valid image tag"),
             (&["package", "--wasm-dir", "w", "--out", "o", "--version", ".1"], "not a valid image tag"),
-            (&["package", "--wasm-dir", "w", "--out", "o", "--mid-chain"], "unknown option"),
-            (&["package", "--wasm-dir", "w", "--out", "o", "extra"], "takes no FILE"),
-            (&["token"], "needs mint, inspect or verify"),
-            (&["token", "forge"], "unknown `token` action"),
-            (&["token", "mint", "--alg", "ES256", "--issuer", "i"], "needs --key"),
-            (&["token", "mint", "--key", "k", "--alg", "ES256", "--issuer", "i", "t"], "takes no TOKEN"),
-            (&["token", "mint", "--key", "k", "--key", "k2"], "--key given more than once"),
-            (&["token", "mint", "--key", "k", "--alg", "ES256", "--issuer", "i", "--lifetime", "5m"], "whole number"),
-            (&["token", "verify", "--issuer", "i", "--subject", "s", "-"], "unknown option \"--subject\""),
-            (&["token", "verify", "--claim", "a=b", "-"], "belongs to `token mint`"),
-            (&["token", "verify", "--jwks", "j"], "takes one TOKEN"),
-            (&["token", "inspect", "a", "b"], "takes one TOKEN"),
-            (&["token", "inspect", "--at"], "--at needs a value"),
+            (&["package", "--wasm-dir", "w", "--out", "o", "--mid-chain"], "unexpected argument '--mid-chain'"),
+            (&["package", "--wasm-dir", "w", "--out", "o", "extra"], "unexpected argument 'extra'"),
+            (&["check"], "required arguments were not provided"),
+            (&["check", "waf", "x.json"], "unknown FILTER \"waf\""),
+            (&["check", "authz"], "needs at least one FILE"),
+            (&["token"], "token"),
+            (&["token", "forge"], "unrecognized subcommand 'forge'"),
+            (&["token", "mint", "--alg", "ES256", "--issuer", "i"], "--key <KEYFILE>"),
+            (&["token", "mint", "--key", "k", "--alg", "ES256", "--issuer", "i", "t"], "unexpected argument 't'"),
+            (&["token", "mint", "--key", "k", "--key", "k2"], "cannot be used multiple times"),
+            (&["token", "mint", "--key", "k", "--alg", "ES256", "--issuer", "i", "--lifetime", "5m"], "'--lifetime"),
+            (&["token", "verify", "--issuer", "i", "--subject", "s", "-"], "unexpected argument '--subject'"),
+            (&["token", "verify", "--claim", "a=b", "-"], "unexpected argument '--claim'"),
+            (&["token", "verify", "--jwks", "j"], "<TOKEN|->"),
+            (&["token", "verify", "--config", "c", "--issuer", "i", "--jwks", "j", "-"], "cannot be used with"),
+            (&["token", "inspect", "a", "b"], "unexpected argument 'b'"),
+            (&["token", "inspect", "--at"], "unexpected argument '--at'"),
+            (&["completions", "tcsh"], "invalid value 'tcsh'"),
         ];
         for (args, want) in cases {
             match parsed(args) {

@@ -1,5 +1,5 @@
-//! `ztctl`, the operator tool of the zero-trust filter suite. `ztctl --help` (or `args::USAGE`)
-//! lists the subcommands; README.md shows them at work. This file only dispatches.
+//! `ztctl`, the operator tool of the zero-trust filter suite. `ztctl --help` (generated from
+//! `args.rs`) lists the subcommands; README.md shows them at work. This file only dispatches.
 #![forbid(unsafe_code)]
 
 mod args;
@@ -21,7 +21,7 @@ mod token;
 use std::io::{ErrorKind, Write};
 use std::process::ExitCode;
 
-use args::{Command, USAGE};
+use args::Command;
 use error::CliError;
 
 fn main() -> ExitCode {
@@ -49,10 +49,7 @@ fn run(out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode, CliError> {
         .map(|arg| arg.into_string().map_err(|arg| CliError::Usage(format!("argument {arg:?} is not UTF-8"))))
         .collect::<Result<Vec<String>, CliError>>()?;
     match args::parse(args)? {
-        Command::Help => write_out(out, &format!("{USAGE}\n")).map(|()| ExitCode::SUCCESS),
-        Command::Version => {
-            write_out(out, &format!("ztctl {}\n", env!("CARGO_PKG_VERSION"))).map(|()| ExitCode::SUCCESS)
-        }
+        Command::Print(text) | Command::Completions(text) => write_out(out, &text).map(|()| ExitCode::SUCCESS),
         Command::Verify(inputs) => commands::verify(&inputs, out, err),
         Command::Inventory { inputs, draft_policy } => commands::inventory(&inputs, draft_policy.as_deref(), out, err),
         Command::Check { filter, files } => commands::check(filter.as_deref(), &files, out),

@@ -136,5 +136,5 @@ fn draft_policy_is_refused_on_verify_and_needs_a_file() {
     assert_eq!(run.code, 2);
     let run = ztctl(&["inventory", "-", "--draft-policy"], "");
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("--draft-policy needs a file name"), "{}", run.stderr);
+    assert!(run.stderr.contains("a value is required for '--draft-policy"), "{}", run.stderr);
 }

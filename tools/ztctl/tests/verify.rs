@@ -217,8 +217,8 @@ fn usage_and_io_errors_exit_2() {
     let missing = scratch("io").join("missing.log");
     let cases: [(&[&str], &str); 4] = [
         (&[], "missing subcommand"),
-        (&["verify"], "no FILE given"),
-        (&["verify", "--strict", "x"], "unknown option"),
+        (&["verify"], "required arguments were not provided"),
+        (&["verify", "--strict", "x"], "unexpected argument '--strict'"),
         (&["verify", missing.to_str().unwrap()], "cannot read"),
     ];
     for (args, message) in cases {
@@ -230,14 +230,17 @@ fn usage_and_io_errors_exit_2() {
 
 #[test]
 fn help_prints_the_usage() {
-    let run = ztctl(&["--help"], "");
+    let run = ztctl(&["verify", "--help"], "");
     assert_eq!(run.code, 0);
-    assert!(
-        run.stdout.contains("ztctl verify [--mid-chain] [--key KEYFILE] [--checkpoints FILE]... FILE..."),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("ztctl inventory [--mid-chain] [--key KEYFILE] [--draft-policy OUT.json] FILE..."));
+    assert!(run.stdout.contains("Usage: ztctl verify [OPTIONS] <FILE>..."), "{}", run.stdout);
+    for option in ["--mid-chain", "--key <KEYFILE>", "--checkpoints <FILE>"] {
+        assert!(run.stdout.contains(option), "{option}: {}", run.stdout);
+    }
+    let run = ztctl(&["inventory", "--help"], "");
+    assert!(run.stdout.contains("--draft-policy <OUT.json>"), "{}", run.stdout);
+    let run = ztctl(&["completions", "bash"], "");
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("complete -F") && run.stdout.contains("ztctl"), "{}", run.stdout);
 }
 
 const KEY: &str = "a-chain-key-for-the-cli-tests-0123456789";
