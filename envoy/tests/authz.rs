@@ -299,3 +299,48 @@ fn known_reason(value: &str) -> bool {
         || zt_core::authz::AuthzReason::REASONS.contains(&value)
         || ratelimit.contains(&value)
 }
+
+/// With `latency_histogram: true` in each stage's configuration, `/stats/prometheus` shows a
+/// histogram per stage in the shipped configurations' microsecond buckets, one sample per
+/// request the stage decided on.
+#[test]
+fn stage_latency_histograms_reach_prometheus_in_microseconds() {
+    for layout in Layout::ALL {
+        let certs = Certs::generate(&[]).unwrap();
+        let echo = EchoUpstream::start().unwrap();
+        let mut stages =
+            StageConfigs::shipped(&keys().jwks(), &chain_ratelimit_plugin_config(), &audit_plugin_config(None));
+        for config in [&mut stages.jwt, &mut stages.authz, &mut stages.ratelimit, &mut stages.audit] {
+            let mut value: Value = serde_json::from_str(config).unwrap();
+            value["latency_histogram"] = json!(true);
+            *config = value.to_string();
+        }
+        let ports = Ports { upstream: echo.port(), ..Ports::default() };
+        let config = render_stages(&template(layout.template()).unwrap(), ports, 1, certs.dir(), &stages).unwrap();
+        // Histograms reach the admin endpoints when stats are flushed: sooner than every 5 s.
+        let config = config.replacen("stats_config:", "stats_flush_interval: 0.2s\nstats_config:", 1);
+        let envoy = Envoy::serve(&config).unwrap_or_else(|e| panic!("{e}"));
+        let bearer = format!("Bearer {}", token("orders:read", "production"));
+        assert_eq!(get(envoy.port(), "/orders/1", &[("authorization", &bearer)], TIMEOUT).unwrap().status, 200);
+        assert_eq!(get(envoy.port(), "/elsewhere", &[], TIMEOUT).unwrap().status, 403);
+        // Both requests pass the JWT and authorization stages and are recorded; only the first
+        // reaches the rate limit.
+        let expected = [
+            "zt_jwt_latency_us_count{} 2",
+            "zt_authz_latency_us_count{} 2",
+            "zt_ratelimit_latency_us_count{} 1",
+            "zt_audit_latency_us_count{} 2",
+            r#"zt_authz_latency_us_bucket{le="2.5"}"#,
+            r#"zt_authz_latency_us_bucket{le="1000000"} 2"#,
+        ];
+        let complete = |text: &str| expected.iter().all(|want| text.lines().any(|line| line.starts_with(want)));
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        let mut text = envoy.prometheus().unwrap_or_default();
+        while !complete(&text) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            text = envoy.prometheus().unwrap_or_default();
+        }
+        let ours: Vec<&str> = text.lines().filter(|line| line.contains("latency_us")).collect();
+        assert!(complete(&text), "{layout:?}: not all of {expected:?} in\n{}", ours.join("\n"));
+    }
+}

@@ -15,7 +15,7 @@ use proxy_wasm_host::abi::v0_2_1::{
 
 use crate::grpc::{self, GrpcDelivery, GrpcScripts, GrpcUpstream, RecordedGrpcCall, ScriptedGrpc};
 use crate::request::StreamData;
-use crate::services::{LogCapture, lock};
+use crate::services::{LogCapture, TestClock, lock};
 
 /// An HTTP call a filter made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +45,12 @@ pub enum ScriptedResponse {
     /// A slow upstream: the call stays open, unanswered, until the test scripts another
     /// answer (the call's timeout is then modelled by scripting `Fail`).
     Hold,
+    /// `reply`, `after` the call was made: the test clock moves on by `after` before the answer
+    /// is delivered, as Envoy's would while the upstream works.
+    After {
+        after: Duration,
+        reply: Box<ScriptedResponse>,
+    },
 }
 
 impl ScriptedResponse {
@@ -73,6 +79,7 @@ enum Answer {
 
 /// The scripted upstreams of one harness and the callouts waiting for delivery.
 pub(crate) struct ScriptedCallouts {
+    clock: Arc<TestClock>,
     script: Mutex<HashMap<String, ScriptedResponse>>,
     paths: Mutex<HashMap<(String, String), ScriptedResponse>>,
     pub(crate) grpc: GrpcScripts,
@@ -82,8 +89,9 @@ pub(crate) struct ScriptedCallouts {
 }
 
 impl ScriptedCallouts {
-    pub(crate) fn new(logs: Arc<LogCapture>) -> Self {
+    pub(crate) fn new(logs: Arc<LogCapture>, clock: Arc<TestClock>) -> Self {
         Self {
+            clock,
             script: Mutex::default(),
             paths: Mutex::default(),
             grpc: GrpcScripts::default(),
@@ -233,7 +241,13 @@ fn deliver_rounds(
                     held.push(Pending { call, callout, answer: Answer::Http(recorded) });
                 }
                 Answer::Http(recorded) => {
-                    let response = match callouts.response_for(&recorded) {
+                    let mut scripted = callouts.response_for(&recorded);
+                    if let Some(ScriptedResponse::After { after, reply }) = scripted {
+                        let later = u64::try_from(after.as_nanos()).unwrap_or(u64::MAX);
+                        callouts.clock.set_nanos(callouts.clock.now_nanos().saturating_add(later));
+                        scripted = Some(*reply);
+                    }
+                    let response = match scripted {
                         Some(ScriptedResponse::Reply { status, headers, body }) => {
                             let mut pairs: HeaderPairs<'static> =
                                 vec![(b":status".to_vec().into(), status.to_string().into_bytes().into())];
@@ -242,7 +256,8 @@ fn deliver_rounds(
                             );
                             HttpCallResponse::received(pairs).with_body(body)
                         }
-                        Some(ScriptedResponse::Fail | ScriptedResponse::Hold) | None => HttpCallResponse::failed(),
+                        Some(ScriptedResponse::Fail | ScriptedResponse::Hold | ScriptedResponse::After { .. })
+                        | None => HttpCallResponse::failed(),
                     };
                     scope.on_http_call_response(call.context, callout, response)?;
                 }

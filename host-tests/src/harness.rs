@@ -176,9 +176,10 @@ impl Default for Harness {
 impl Harness {
     pub fn new() -> Self {
         let logs: Arc<LogCapture> = Arc::default();
+        let clock: Arc<TestClock> = Arc::default();
         Self {
-            clock: Arc::default(),
-            callouts: Arc::new(ScriptedCallouts::new(Arc::clone(&logs))),
+            callouts: Arc::new(ScriptedCallouts::new(Arc::clone(&logs), Arc::clone(&clock))),
+            clock,
             logs,
             store: Arc::new(HarnessStore::new()),
             offer_verify_signature: true,
@@ -256,6 +257,11 @@ impl Harness {
         let mut calls = self.store.calls();
         calls.insert("proxy_log", u64::try_from(self.logs().len()).unwrap_or(u64::MAX));
         calls
+    }
+
+    /// Every value a filter recorded in histogram `name`, in order.
+    pub fn histogram(&self, name: &str) -> Vec<u64> {
+        self.store.histogram(name)
     }
 
     pub fn metric_names(&self) -> Vec<String> {

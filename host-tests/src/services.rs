@@ -92,6 +92,8 @@ impl LogSink for LogCapture {
 pub struct HarnessStore {
     inner: InMemoryStore,
     metrics: Mutex<Vec<(String, MetricType, i64)>>,
+    /// Every value recorded in each histogram, by name, in order.
+    samples: Mutex<BTreeMap<String, Vec<u64>>>,
     /// Queues that received an item since the harness last delivered `on_queue_ready`.
     pub(crate) enqueued: Arc<Mutex<Vec<QueueId>>>,
     /// Calls into the process-wide services by ABI function: shared data goes through one
@@ -105,7 +107,7 @@ impl HarnessStore {
         let observed = Arc::clone(&enqueued);
         let inner = InMemoryStore::new()
             .with_enqueue_observer(Arc::new(move |event: QueueEnqueued<'_>| lock(&observed).push(event.queue)));
-        Self { inner, metrics: Mutex::new(Vec::new()), enqueued, calls: Mutex::default() }
+        Self { inner, metrics: Mutex::new(Vec::new()), samples: Mutex::default(), enqueued, calls: Mutex::default() }
     }
 
     /// How many times each service function was called so far.
@@ -119,6 +121,11 @@ impl HarnessStore {
 
     pub fn metric(&self, name: &str) -> Option<i64> {
         lock(&self.metrics).iter().find(|(n, _, _)| n == name).map(|(_, _, value)| *value)
+    }
+
+    /// The values recorded in histogram `name` (Envoy keeps their distribution; tests see each).
+    pub fn histogram(&self, name: &str) -> Vec<u64> {
+        lock(&self.samples).get(name).cloned().unwrap_or_default()
     }
 
     pub fn metric_names(&self) -> Vec<String> {
@@ -187,7 +194,15 @@ impl SharedServices for HarnessStore {
 
     fn record_metric(&self, _: Invocation, metric: MetricId, value: u64) -> Result<(), Status> {
         self.count("proxy_record_metric");
-        self.with_metric(metric, |m| m.2 = i64::try_from(value).unwrap_or(i64::MAX))
+        // A gauge takes the value; a histogram (as in Envoy) records it as one more sample.
+        let histogram = self.with_metric(metric, |m| {
+            m.2 = i64::try_from(value).unwrap_or(i64::MAX);
+            (m.1 == MetricType::Histogram).then(|| m.0.clone())
+        })?;
+        if let Some(name) = histogram {
+            lock(&self.samples).entry(name).or_default().push(value);
+        }
+        Ok(())
     }
 
     fn increment_metric(&self, _: Invocation, metric: MetricId, delta: i64) -> Result<(), Status> {

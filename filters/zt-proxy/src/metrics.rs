@@ -28,3 +28,30 @@ impl Counter {
         }
     }
 }
+
+/// A histogram through Envoy stats: each recorded value is one sample.
+#[derive(Debug, Clone, Copy)]
+pub struct Histogram(Option<u32>);
+
+impl Histogram {
+    pub fn define(name: &str) -> Self {
+        match hostcalls::define_metric(MetricType::Histogram, name) {
+            Ok(id) => Histogram(Some(id)),
+            Err(status) => {
+                log::warn!("cannot define metric {name}: {status:?}");
+                Histogram(None)
+            }
+        }
+    }
+
+    pub fn record(self, value: u64) {
+        if let Some(id) = self.0 {
+            let _ = hostcalls::record_metric(id, value);
+        }
+    }
+}
+
+/// A stage's latency histogram, `zt_<stage>.latency_us`, when its configuration asks for one.
+pub fn latency_histogram(stage: &str, wanted: bool) -> Option<Histogram> {
+    wanted.then(|| Histogram::define(&format!("zt_{stage}.latency_us")))
+}

@@ -43,6 +43,7 @@ pub struct AuditConfig {
     pub(crate) chain_key_env: Option<String>,
     /// Where the caller comes from ([`crate::identity_source`]).
     pub(crate) identity_source: IdentitySource,
+    pub(crate) latency_histogram: bool,
 }
 
 /// The level records are written at in Envoy's log, by Envoy's names.
@@ -134,6 +135,11 @@ impl AuditConfig {
         &self.identity_source
     }
 
+    /// Whether the stage's time per request goes to its latency histogram.
+    pub fn latency_histogram(&self) -> bool {
+        self.latency_histogram
+    }
+
     pub fn collector(&self) -> Option<&Collector> {
         self.collector.as_ref()
     }
@@ -214,6 +220,7 @@ fn compile(json: AuditConfigJson) -> Result<AuditConfig, ConfigError> {
     redacted_params.extend(ALWAYS_REDACTED_PARAMS.iter().map(|p| (*p).to_owned()));
     Ok(AuditConfig {
         identity_source: identity_source::compile_field(json.identity_source)?,
+        latency_histogram: json.latency_histogram,
         defaults,
         routes,
         route_recording,

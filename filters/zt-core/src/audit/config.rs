@@ -65,6 +65,11 @@ pub(crate) struct AuditConfigJson {
     /// Per-route overrides of `sample_allowed` and `query`.
     #[serde(default)]
     pub(crate) routes: Vec<AuditRouteJson>,
+    /// Default `false`. `true` records the stage's time on each request in the histogram
+    /// `zt_audit.latency_us` (microseconds, the record's work when the stream ends); costs clock reads and a metric
+    /// call per request.
+    #[serde(default)]
+    pub(crate) latency_histogram: bool,
 }
 
 /// `{"env": "ZT_AUDIT_CHAIN_KEY"}`: the chain key is the value of this environment variable

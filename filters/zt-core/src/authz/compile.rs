@@ -32,6 +32,7 @@ pub struct AuthzConfig {
     pub(crate) inputs: Inputs,
     /// Where the caller comes from ([`crate::identity_source`]).
     pub(crate) identity_source: IdentitySource,
+    pub(crate) latency_histogram: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +56,11 @@ impl AuthzConfig {
     /// Where the verified caller comes from: zt-jwt's filter state or `jwt_authn`'s metadata.
     pub fn identity_source(&self) -> &IdentitySource {
         &self.identity_source
+    }
+
+    /// Whether the stage's time per request goes to its latency histogram.
+    pub fn latency_histogram(&self) -> bool {
+        self.latency_histogram
     }
 
     /// Realm for `WWW-Authenticate`, to hand to [`super::denial`].
@@ -163,6 +169,7 @@ fn compile(json: AuthzConfigJson) -> Result<AuthzConfig, ConfigError> {
     }
     Ok(AuthzConfig {
         identity_source: identity_source::compile_field(json.identity_source)?,
+        latency_histogram: json.latency_histogram,
         realm: json.realm,
         environment: json.environment,
         advisory: json.advisory,

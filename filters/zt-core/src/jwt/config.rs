@@ -64,6 +64,11 @@ pub struct JwtFilterConfigJson {
     /// What routes require: by default a valid token of any provider on every route.
     #[serde(default)]
     pub requirements: RequirementsJson,
+    /// Default `false`. `true` records the stage's time on each request in the histogram
+    /// `zt_jwt.latency_us` (microseconds, from the stage's start to its decision, waits for keys or a service included); costs clock reads and a metric
+    /// call per request.
+    #[serde(default)]
+    pub latency_histogram: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -224,6 +229,8 @@ pub struct JwtFilterConfig {
     pub payload_header: Option<String>,
     pub max_token_bytes: usize,
     pub next_hop: Option<NextHop>,
+    /// Whether the stage's time per request goes to the histogram `zt_jwt.latency_us`.
+    pub latency_histogram: bool,
 }
 
 impl JwtFilterConfig {
@@ -336,6 +343,7 @@ impl TryFrom<JwtFilterConfigJson> for JwtFilterConfig {
             payload_header: json.payload_header,
             next_hop,
             max_token_bytes: json.max_token_bytes,
+            latency_histogram: json.latency_histogram,
         })
     }
 }

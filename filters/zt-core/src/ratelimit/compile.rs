@@ -32,6 +32,7 @@ pub struct RateLimitConfig {
     pub(crate) inputs: Inputs,
     /// Where the caller comes from ([`crate::identity_source`]).
     pub(crate) identity_source: IdentitySource,
+    pub(crate) latency_histogram: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +77,11 @@ impl RateLimitConfig {
     /// Where the verified caller comes from: zt-jwt's filter state or `jwt_authn`'s metadata.
     pub fn identity_source(&self) -> &IdentitySource {
         &self.identity_source
+    }
+
+    /// Whether the stage's time per request goes to its latency histogram.
+    pub fn latency_histogram(&self) -> bool {
+        self.latency_histogram
     }
 
     /// Which request facts the configuration reads; the adapter skips the other host calls.
@@ -208,6 +214,7 @@ fn compile(json: RateLimitConfigJson) -> Result<RateLimitConfig, ConfigError> {
     }
     Ok(RateLimitConfig {
         identity_source: identity_source::compile_field(json.identity_source)?,
+        latency_histogram: json.latency_histogram,
         limits,
         defaults,
         routes,

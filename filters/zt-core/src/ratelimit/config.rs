@@ -40,6 +40,11 @@ pub(crate) struct RateLimitConfigJson {
     /// Required when a limit is `global` or `local_then_global`.
     #[serde(default)]
     pub(crate) global: Option<GlobalJson>,
+    /// Default `false`. `true` records the stage's time on each request in the histogram
+    /// `zt_ratelimit.latency_us` (microseconds, from the stage's start to its decision, waits for keys or a service included); costs clock reads and a metric
+    /// call per request.
+    #[serde(default)]
+    pub(crate) latency_histogram: bool,
 }
 
 fn default_max_keys() -> u64 {

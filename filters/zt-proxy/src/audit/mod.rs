@@ -20,6 +20,7 @@ use zt_core::identity_source::IdentitySource;
 
 pub use service::AuditService;
 
+use crate::metrics::Histogram;
 use crate::pipeline::{Pass, Stages};
 use crate::{property, property_string, property_u64};
 use metrics::AuditMetrics;
@@ -46,6 +47,8 @@ pub struct AuditStage {
     worker: RefCell<Worker>,
     /// Whether this VM has told the operator that Envoy's log level drops its records.
     told_below_level: Cell<bool>,
+    /// `zt_audit.latency_us`, when the configuration asks: a record's work at stream end.
+    latency: Option<Histogram>,
 }
 
 impl AuditStage {
@@ -77,7 +80,8 @@ impl AuditStage {
         );
         let log = config.log().then(|| config.log_batch());
         let worker = RefCell::new(Worker { chain, log, outbox, draws: 0 });
-        Some(Self { config, metrics: AuditMetrics::define(), worker, told_below_level: Cell::new(false) })
+        let latency = crate::metrics::latency_histogram("audit", config.latency_histogram());
+        Some(Self { config, metrics: AuditMetrics::define(), worker, told_below_level: Cell::new(false), latency })
     }
 
     /// Writes records (one per line) to Envoy's log at the configured level. Envoy drops a
@@ -108,8 +112,15 @@ impl AuditStage {
         }
     }
 
-    /// The stream ended: one record.
+    /// The stream ended: one record, timed when the configuration asks.
     pub fn on_log<const M: u8>(&self, http: &dyn HttpContext, stages: &Stages<M>, pass: &Pass) {
+        let Some(histogram) = self.latency else { return self.record(http, stages, pass) };
+        let started = crate::now_ns(http);
+        self.record(http, stages, pass);
+        histogram.record(crate::now_ns(http).saturating_sub(started) / 1_000);
+    }
+
+    fn record<const M: u8>(&self, http: &dyn HttpContext, stages: &Stages<M>, pass: &Pass) {
         let facts = self.facts(http, stages, pass);
         let draft = self.config.draft(&facts);
         let mut worker = self.worker.borrow_mut();

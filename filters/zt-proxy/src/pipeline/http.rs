@@ -8,7 +8,7 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use super::{Flow, Next, Pass, SharedPass, Stages, publish_state, run};
+use super::{Deciding, Flow, Next, Pass, SharedPass, Stages, publish_state, record_latency, run};
 
 pub struct PipelineHttp<const M: u8> {
     stages: Rc<Stages<M>>,
@@ -20,8 +20,12 @@ impl<const M: u8> PipelineHttp<M> {
         Self { stages, pass: Rc::new(RefCell::new(Pass::new(context_id))) }
     }
 
-    /// A stage that waited let the request go on: the later stages run, then it resumes.
-    fn go_on(&self, flow: Flow, after: Next) {
+    /// The stage `waited` answered its callout: its time is recorded once it decided; if it
+    /// let the request go on, the later stages run, then the request resumes.
+    fn go_on(&self, waited: Deciding, flow: Flow, after: Next) {
+        if let Some(histogram) = self.stages.latency.of(waited) {
+            record_latency(histogram, &mut self.pass.borrow_mut(), waited);
+        }
         match flow {
             Flow::Continue => {
                 self.pass.borrow_mut().next = after;
@@ -42,7 +46,7 @@ impl<const M: u8> Context for PipelineHttp<M> {
         // Time passed while the callout was out: the token is checked again at the present.
         self.pass.borrow_mut().facts.clock_moved();
         let flow = stage.on_refetch_answer(self, self.stages.handoff, &self.pass, body_size);
-        self.go_on(flow, Next::Authz);
+        self.go_on(Deciding::Jwt, flow, Next::Authz);
     }
 
     fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
@@ -57,7 +61,7 @@ impl<const M: u8> Context for PipelineHttp<M> {
             response_size,
         );
         if let Some(flow) = answered {
-            self.go_on(flow, Next::Upstream);
+            self.go_on(Deciding::RateLimit, flow, Next::Upstream);
         }
     }
 

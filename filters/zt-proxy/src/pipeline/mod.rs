@@ -32,6 +32,7 @@ pub use root::PipelineRoot;
 use crate::audit::AuditStage;
 use crate::authz::AuthzStage;
 use crate::jwt::{Attempt, JwtRequest, JwtStage};
+use crate::metrics::Histogram;
 use crate::ratelimit::{RateLimitRequest, RateLimitStage};
 
 /// The stages a module is built with, as bits: the module's const parameter `M`. A stage
@@ -157,6 +158,8 @@ pub struct Stages<const M: u8> {
     /// Without a JWT stage, where the caller comes from: an earlier zt-jwt's filter state, or
     /// what Envoy's `jwt_authn` verified.
     pub identity_source: IdentitySource,
+    /// The request stages' latency histograms, for those whose configuration asks.
+    pub latency: StageLatency,
     jwt: Option<JwtStage>,
     authz: Option<AuthzStage>,
     ratelimit: Option<RateLimitStage>,
@@ -178,6 +181,43 @@ impl<const M: u8> Stages<M> {
 
     pub fn audit(&self) -> Option<&AuditStage> {
         if M & AUDIT == 0 { None } else { self.audit.as_ref() }
+    }
+}
+
+/// The latency histograms of the stages that decide on the request (audit keeps its own).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageLatency {
+    pub jwt: Option<Histogram>,
+    pub authz: Option<Histogram>,
+    pub ratelimit: Option<Histogram>,
+}
+
+impl StageLatency {
+    pub(super) fn of(&self, stage: Deciding) -> Option<Histogram> {
+        match stage {
+            Deciding::Jwt => self.jwt,
+            Deciding::Authz => self.authz,
+            Deciding::RateLimit => self.ratelimit,
+        }
+    }
+}
+
+/// A stage that decides on the request before it goes upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deciding {
+    Jwt,
+    Authz,
+    RateLimit,
+}
+
+impl Next {
+    fn deciding(self) -> Option<Deciding> {
+        match self {
+            Next::Jwt(_) => Some(Deciding::Jwt),
+            Next::Authz => Some(Deciding::Authz),
+            Next::RateLimit => Some(Deciding::RateLimit),
+            Next::Upstream => None,
+        }
     }
 }
 
@@ -213,6 +253,8 @@ pub struct Pass {
     pub jwt_record: Option<StageRecord>,
     pub authz_record: Option<StageRecord>,
     pub ratelimit_record: Option<StageRecord>,
+    /// When the stage now deciding began, for its latency histogram: kept while it waits.
+    pub stage_started_ns: Option<u64>,
 }
 
 pub type SharedPass = Rc<RefCell<Pass>>;
@@ -296,6 +338,16 @@ impl Pass {
             jwt_record: None,
             authz_record: None,
             ratelimit_record: None,
+            stage_started_ns: None,
+        }
+    }
+
+    /// Whether `stage` has handed on its decision on this request.
+    fn decided(&self, stage: Deciding) -> bool {
+        match stage {
+            Deciding::Jwt => self.jwt_record.is_some(),
+            Deciding::Authz => self.authz_record.is_some(),
+            Deciding::RateLimit => self.ratelimit_record.is_some(),
         }
     }
 }
@@ -322,6 +374,15 @@ fn run_stages<const M: u8>(http: &dyn HttpContext, stages: &Stages<M>, shared: &
     shared.borrow_mut().facts.clock_moved();
     loop {
         let next = shared.borrow().next;
+        let deciding = next.deciding();
+        let latency = deciding.and_then(|stage| stages.latency.of(stage).map(|histogram| (stage, histogram)));
+        if latency.is_some() {
+            // Read at the stage's first entry only: a stage that waits keeps its start.
+            let mut pass = shared.borrow_mut();
+            if pass.stage_started_ns.is_none() {
+                pass.stage_started_ns = Some(clock_ns());
+            }
+        }
         let (flow, after) = match next {
             Next::Jwt(attempt) => match stages.jwt() {
                 Some(stage) => (stage.on_request(http, stages.handoff, shared, attempt), Next::Authz),
@@ -337,9 +398,27 @@ fn run_stages<const M: u8>(http: &dyn HttpContext, stages: &Stages<M>, shared: &
             },
             Next::Upstream => return Action::Continue,
         };
+        if let Some((stage, histogram)) = latency {
+            record_latency(histogram, &mut shared.borrow_mut(), stage);
+        }
         match flow {
             Flow::Continue => shared.borrow_mut().next = after,
             Flow::Stop => return Action::Pause,
         }
     }
+}
+
+/// Records a stage's time once it decided (not while it waits), in whole microseconds.
+pub(super) fn record_latency(histogram: Histogram, pass: &mut Pass, stage: Deciding) {
+    if !pass.decided(stage) {
+        return;
+    }
+    if let Some(started) = pass.stage_started_ns.take() {
+        histogram.record(clock_ns().saturating_sub(started) / 1_000);
+    }
+}
+
+/// The host clock now, nanoseconds since the Unix epoch (a fresh read, unlike the pass's).
+fn clock_ns() -> u64 {
+    proxy_wasm::hostcalls::get_current_time().map_or(0, crate::since_epoch_ns)
 }

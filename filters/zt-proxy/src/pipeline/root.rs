@@ -10,7 +10,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
 use super::http::PipelineHttp;
-use super::{AUDIT, AUTHZ, JWT, Module, RATELIMIT, SharedPass, Stages, parse, run};
+use super::{AUDIT, AUTHZ, JWT, Module, RATELIMIT, SharedPass, StageLatency, Stages, parse, run};
 use crate::audit::{AuditService, AuditStage};
 use crate::authz::AuthzStage;
 use crate::jwt::{JwtService, JwtStage};
@@ -140,10 +140,17 @@ impl<const M: u8> RootContext for PipelineRoot<M> {
             let Some(service) = RateLimitService::start(stage) else { return false };
             self.ratelimit = Some(service);
         }
+        let wants = |stage: &str, on: bool| crate::metrics::latency_histogram(stage, on);
+        let latency = StageLatency {
+            jwt: config.jwt.as_ref().filter(|_| M & JWT != 0).and_then(|c| wants("jwt", c.latency_histogram)),
+            authz: config.authz.as_ref().filter(|_| M & AUTHZ != 0).and_then(|c| wants("authz", c.latency_histogram())),
+            ratelimit: ratelimit.as_ref().and_then(|stage| wants("ratelimit", stage.config().latency_histogram())),
+        };
         let stages = Rc::new(Stages::<M> {
             handoff: module.handoff(),
             publishes_state: config.filter_state,
             identity_source: config.identity_source,
+            latency,
             jwt: config.jwt.filter(|_| M & JWT != 0).map(JwtStage::new),
             authz: config.authz.filter(|_| M & AUTHZ != 0).map(AuthzStage::new),
             ratelimit,
