@@ -228,6 +228,8 @@ fn prometheus_sees_reasons_as_labels_and_the_rules_and_dashboard_query_real_metr
             r#"zt_authz_denied{reason="no_policy_matched"} 1"#,
             r#"zt_authz_denied{reason="identity_missing"} 1"#,
             r#"zt_audit_records{outcome="deny"} 2"#,
+            r#"zt_jwt_allowed{provider="demo"} 0"#,
+            r#"zt_jwt_jwks_fetch_failed{provider="demo"} 0"#,
         ];
         // The audit stage counts its record as the stream ends, which may be just after the
         // client has its answer: read until every count is there (bounded).
@@ -249,7 +251,7 @@ fn prometheus_sees_reasons_as_labels_and_the_rules_and_dashboard_query_real_metr
                 assert!(families.contains(metric), "{file}: {metric} is not exported ({layout:?})");
             }
             for (label, value) in label_matchers(&query) {
-                assert!(["reason", "limit", "outcome"].contains(&label.as_str()), "{file}: label {label}");
+                assert!(["reason", "provider", "limit", "outcome"].contains(&label.as_str()), "{file}: label {label}");
                 if label == "reason" {
                     for value in value.split('|') {
                         assert!(known_reason(value), "{file}: reason {value} is none a stage gives");

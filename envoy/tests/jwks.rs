@@ -116,7 +116,7 @@ fn keys_come_from_discovery_and_rotate_while_envoy_runs() {
         for _ in 0..6 {
             assert_eq!(call(&bed, "/api", Some(&new_token)).status, 200);
         }
-        let fetched = bed.envoy.stat("wasmcustom.zt_jwt.jwks_fetch_ok").unwrap_or(0);
+        let fetched = bed.envoy.stat("wasmcustom.zt_jwt.jwks_fetch_ok.idp").unwrap_or(0);
         assert!(fetched >= 3, "discovery, JWKS, refetch and refresh were counted: {fetched}");
         eprintln!("{layout:?}: JWKS fetches seen by the provider with 2 workers: {}", bed.idp.count("/jwks"));
     }

@@ -85,7 +85,7 @@ fn keys_are_fetched_at_start_through_the_cluster() {
     assert_eq!(calls[0].timeout, StdDuration::from_millis(5000));
     let exchange = send(&mut envoy, "a");
     assert!(exchange.reached_upstream(), "{exchange:?}\n{}", envoy.log_text());
-    assert_eq!(envoy.metric("zt_jwt.jwks_fetch_ok"), Some(1));
+    assert_eq!(envoy.metric("zt_jwt.jwks_fetch_ok.idp"), Some(1), "counted under its provider");
     assert!(
         envoy.log_text().contains("provider idp: 1 key(s) from idp.test/jwks via cluster idp"),
         "{}",
@@ -102,7 +102,7 @@ fn without_keys_requests_fail_closed_until_a_retry_succeeds() {
     assert_eq!(reply.header("www-authenticate"), Some("Bearer realm=\"api\", error=\"invalid_token\""));
     assert_eq!(reply.body_text(), r#"{"error":"invalid_token","message":"Jwks remote fetch is failed"}"#);
     assert_eq!(envoy.metric("zt_jwt.denied.keys_unavailable"), Some(1));
-    assert_eq!(envoy.metric("zt_jwt.jwks_fetch_failed"), Some(1));
+    assert_eq!(envoy.metric("zt_jwt.jwks_fetch_failed.idp"), Some(1));
     let logs = envoy.log_text();
     assert!(logs.contains("failed: no response") && logs.contains("no keys yet: its tokens are refused"), "{logs}");
     assert!(logs.contains("denied: provider idp has no keys (its JWKS fetch failed"), "{logs}");

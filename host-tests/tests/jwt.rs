@@ -97,7 +97,7 @@ fn valid_tokens_reach_the_upstream_without_the_token_and_with_the_identity_in_fi
         let decision: Value = serde_json::from_str(&exchange.filter_state_text("zt.jwt.decision").unwrap()).unwrap();
         assert_eq!(decision["decision"], "allow");
     }
-    assert_eq!(envoy.metric("zt_jwt.allowed"), Some(3));
+    assert_eq!(envoy.metric("zt_jwt.allowed.corp"), Some(3), "counted under its provider");
 }
 
 #[test]

@@ -603,7 +603,9 @@ fn accepted(system: System) {
     assert_eq!(identity["iss"], *system.claims.get("iss").unwrap_or(&json!("")));
     assert_eq!(identity["sub"], system.claims["sub"]);
     assert_eq!(identity["claims"], system.claims, "every claim handed on as issued");
-    assert_eq!(envoy.metric("zt_jwt.allowed"), Some(1));
+    let counter =
+        format!("zt_jwt.allowed.{}", system.name().replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"));
+    assert_eq!(envoy.metric(&counter), Some(1), "counted under its provider");
 }
 
 fn refused(system: System) {

@@ -119,7 +119,9 @@ pub fn decide(
             {
                 return Step::Done(Flow::Stop);
             }
-            metrics.allowed.increment();
+            if let Some(counters) = metrics.provider(&authenticated.token.identity.provider) {
+                counters.allowed.increment();
+            }
             action
         }
         Decision::AllowAnonymous { .. } => {

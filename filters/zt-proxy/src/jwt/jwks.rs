@@ -48,7 +48,9 @@ fn report(authenticator: &Authenticator, metrics: &JwtMetrics, request: &FetchRe
     let target = &request.target;
     match outcome {
         FetchOutcome::Installed { keys, skipped } => {
-            metrics.jwks_fetch_ok.increment();
+            if let Some(counters) = metrics.provider(provider) {
+                counters.jwks_fetch_ok.increment();
+            }
             for kid in &skipped.roca {
                 metrics.jwks_key_roca.increment();
                 log::warn!(
@@ -64,9 +66,15 @@ fn report(authenticator: &Authenticator, metrics: &JwtMetrics, request: &FetchRe
                 skipped.count
             );
         }
-        FetchOutcome::Next(_) => metrics.jwks_fetch_ok.increment(),
+        FetchOutcome::Next(_) => {
+            if let Some(counters) = metrics.provider(provider) {
+                counters.jwks_fetch_ok.increment();
+            }
+        }
         FetchOutcome::Failed(failure) => {
-            metrics.jwks_fetch_failed.increment();
+            if let Some(counters) = metrics.provider(provider) {
+                counters.jwks_fetch_failed.increment();
+            }
             log::warn!(
                 "{FILTER}: provider {provider}: fetch of {}{} via cluster {} failed: {failure}; {}",
                 target.authority,

@@ -60,7 +60,8 @@ impl JwtStage {
             authenticator.config.providers.len(),
             authenticator.verifier_name()
         );
-        Self { authenticator: Rc::new(authenticator), metrics: JwtMetrics::define(), waiting: Waiting::default() }
+        let metrics = JwtMetrics::define(authenticator.config.providers.iter().map(|provider| provider.name.as_str()));
+        Self { authenticator: Rc::new(authenticator), metrics, waiting: Waiting::default() }
     }
 
     pub fn authenticator(&self) -> &Authenticator {
