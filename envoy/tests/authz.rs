@@ -152,8 +152,8 @@ fn routes_without_a_rule_are_denied_and_metrics_count_the_decisions() {
         assert_eq!(get(port, "/public/x", &[], TIMEOUT).unwrap().status, 200);
         let other = get(port, "/elsewhere", &[], TIMEOUT).unwrap();
         assert_eq!((other.status, policy_of(&other.body)), (403, json!("default-deny")));
-        assert_eq!(bed.envoy.stat("wasmcustom.zt_authz.allowed"), Some(1));
-        assert_eq!(bed.envoy.stat("wasmcustom.zt_authz.denied.no_policy_matched"), Some(1));
+        assert_eq!(bed.envoy.stat("wasmcustom.zt_authz.allowed.public.anyone"), Some(1), "by route rule and policy");
+        assert_eq!(bed.envoy.stat("wasmcustom.zt_authz.denied.no_policy_matched.defaults.default-deny"), Some(1));
     }
 }
 
@@ -224,11 +224,14 @@ fn prometheus_sees_reasons_as_labels_and_the_rules_and_dashboard_query_real_metr
         let port = bed.envoy.port();
         assert_eq!(get(port, "/elsewhere", &[], TIMEOUT).unwrap().status, 403);
         assert_eq!(get(port, "/orders/1", &[], TIMEOUT).unwrap().status, 401);
+        let bearer = format!("Bearer {}", token("orders:read", "production"));
+        assert_eq!(get(port, "/orders/1", &[("authorization", &bearer)], TIMEOUT).unwrap().status, 200);
         let expected = [
-            r#"zt_authz_denied{reason="no_policy_matched"} 1"#,
-            r#"zt_authz_denied{reason="identity_missing"} 1"#,
+            r#"zt_authz_denied{reason="no_policy_matched",route="defaults",policy="default-deny"} 1"#,
+            r#"zt_authz_denied{reason="identity_missing",route="orders",policy="default-deny"} 1"#,
+            r#"zt_authz_allowed{route="orders",policy="orders-read"} 1"#,
+            r#"zt_jwt_allowed{provider="demo"} 1"#,
             r#"zt_audit_records{outcome="deny"} 2"#,
-            r#"zt_jwt_allowed{provider="demo"} 0"#,
             r#"zt_jwt_jwks_fetch_failed{provider="demo"} 0"#,
         ];
         // The audit stage counts its record as the stream ends, which may be just after the
@@ -251,7 +254,8 @@ fn prometheus_sees_reasons_as_labels_and_the_rules_and_dashboard_query_real_metr
                 assert!(families.contains(metric), "{file}: {metric} is not exported ({layout:?})");
             }
             for (label, value) in label_matchers(&query) {
-                assert!(["reason", "provider", "limit", "outcome"].contains(&label.as_str()), "{file}: label {label}");
+                let labels = ["reason", "provider", "route", "policy", "limit", "outcome"];
+                assert!(labels.contains(&label.as_str()), "{file}: label {label}");
                 if label == "reason" {
                     for value in value.split('|') {
                         assert!(known_reason(value), "{file}: reason {value} is none a stage gives");

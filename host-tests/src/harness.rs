@@ -259,6 +259,15 @@ impl Harness {
         calls
     }
 
+    /// The sum of the counters named `prefix` or `prefix.<more>`: a family and its labels
+    /// (`zt_authz.denied.scope_missing` counts `zt_authz.denied.scope_missing.<route>.<policy>`).
+    pub fn metric_sum(&self, prefix: &str) -> i64 {
+        let names = self.metric_names();
+        let within =
+            |name: &String| name == prefix || name.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.'));
+        names.iter().filter(|name| within(name)).filter_map(|name| self.metric(name)).sum()
+    }
+
     /// Every value a filter recorded in histogram `name`, in order.
     pub fn histogram(&self, name: &str) -> Vec<u64> {
         self.store.histogram(name)

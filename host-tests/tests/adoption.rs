@@ -118,7 +118,7 @@ fn the_caller_jwt_authn_verified_is_authorized_limited_and_recorded() {
         assert_eq!(identity["iss"], "https://corp.example");
         let outcomes: Vec<&str> = records.iter().map(|r| r["outcome"].as_str().unwrap()).collect();
         assert_eq!(outcomes, ["allow", "allow", "limited", "allow", "deny"], "{layout:?}");
-        assert_eq!(envoy.metric("zt_authz.allowed"), Some(4), "{layout:?}: the limited request passed authorization");
+        assert_eq!(envoy.metric_sum("zt_authz.allowed"), 4, "{layout:?}: the limited request passed authorization");
     }
 }
 

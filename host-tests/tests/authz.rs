@@ -130,7 +130,7 @@ fn a_token_with_the_scope_is_allowed_and_the_decision_recorded() {
         assert_eq!(record["decision"], "allow");
         assert_eq!(record["policy"], "orders-read");
         assert_eq!(record["route"], "orders");
-        assert_eq!(envoy.metric("zt_authz.allowed"), Some(1));
+        assert_eq!(envoy.metric("zt_authz.allowed.orders.orders-read"), Some(1), "by route rule and policy");
     }
 }
 
@@ -147,7 +147,12 @@ fn a_missing_scope_is_403_insufficient_scope_naming_the_scope() {
             Some(r#"Bearer realm="api", error="insufficient_scope", scope="orders:read""#)
         );
         assert_eq!(decision(layout, &exchange)["reason"], "scope_missing");
-        assert_eq!(envoy.metric("zt_authz.denied.scope_missing"), Some(1));
+        assert_eq!(
+            envoy.metric("zt_authz.denied.scope_missing.orders.default-deny"),
+            Some(1),
+            "{:?}",
+            envoy.metric_names()
+        );
     }
 }
 
@@ -275,7 +280,7 @@ fn a_forwarded_for_header_never_stands_for_the_peer() {
         assert_eq!(decision(layout, &spoof)["reason"], "peer_address_unknown");
         assert!(spoof.local_reply().unwrap().body_text().contains("source_address_unknown"));
         assert!(envoy.log_text().contains("zt.peer_address"), "the log tells the operator what to set");
-        assert_eq!(envoy.metric("zt_authz.denied.peer_address_unknown"), Some(1), "{:?}", envoy.metric_names());
+        assert_eq!(envoy.metric_sum("zt_authz.denied.peer_address_unknown"), 1, "{:?}", envoy.metric_names());
         // A real peer in the network passes; the filter-state entry names the peer whatever the
         // header says.
         let inside = get("/internal/x", None).attribute("source.address", "10.9.9.9:40000");

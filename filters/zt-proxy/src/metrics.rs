@@ -55,3 +55,10 @@ impl Histogram {
 pub fn latency_histogram(stage: &str, wanted: bool) -> Option<Histogram> {
     wanted.then(|| Histogram::define(&format!("zt_{stage}.latency_us")))
 }
+
+/// A configured name (a provider, a route rule, a policy) as one segment of a metric name, for
+/// Envoy's tag extraction: a `.` would split it (and its label), so every character other than
+/// an ASCII letter, digit, `_` or `-` becomes `_`.
+pub fn metric_segment(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+}

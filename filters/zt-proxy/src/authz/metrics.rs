@@ -1,57 +1,70 @@
 //! The authorization filter's metrics, all in one place. Envoy shows Wasm-defined stats under
-//! the `wasmcustom.` prefix, e.g. `wasmcustom.zt_authz.denied.scope_missing`.
+//! the `wasmcustom.` prefix, e.g. `wasmcustom.zt_authz.denied.scope_missing.orders.orders-read`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use crate::Counter;
-use zt_core::authz::{AuthzReason, Decision, Verdict};
+use crate::metrics::metric_segment;
+use zt_core::authz::{Decision, Verdict};
+
+/// The route segment of a request no route rule selected (the `defaults` applied).
+const DEFAULTS: &str = "defaults";
+/// The route and policy segments of a request that was not evaluated.
+const NONE: &str = "none";
 
 pub struct AuthzMetrics {
-    allowed: Counter,
     advisory_denied: Counter,
     /// Requests some AUDIT policy matched.
     audited: Counter,
-    /// Denials (enforced or advisory) by reason: one family, `zt_authz.denied` with the label
-    /// `reason` under the shipped tag extraction (so there is no untagged total of that name;
-    /// enforced denials are the family's sum less `advisory_denied`).
-    reasons: Vec<(&'static str, Counter)>,
-    /// Requests refused because their facts were unreadable.
-    unevaluated: Counter,
+    /// Every decision, one counter each, by what decided it: `zt_authz.allowed.<route>.<policy>`
+    /// and `zt_authz.denied.<reason>.<route>.<policy>` (denials enforced or advisory), which the
+    /// shipped tag extraction turns into the families `zt_authz_allowed` and `zt_authz_denied`
+    /// with the labels `route`, `policy` and `reason`. Each is defined the first time it counts:
+    /// the configuration's reasons, rules and policies bound their number.
+    decided: RefCell<HashMap<String, Counter>>,
 }
 
 impl AuthzMetrics {
     pub fn define() -> Self {
         Self {
-            allowed: Counter::define("zt_authz.allowed"),
             advisory_denied: Counter::define("zt_authz.advisory_denied"),
             audited: Counter::define("zt_authz.audited"),
-            reasons: AuthzReason::REASONS
-                .iter()
-                .filter(|reason| **reason != "policy_allowed")
-                .map(|reason| (*reason, Counter::define(&format!("zt_authz.denied.{reason}"))))
-                .collect(),
-            unevaluated: Counter::define("zt_authz.denied.unevaluated"),
+            decided: RefCell::default(),
         }
     }
 
     pub fn record(&self, decision: &Decision) {
-        match decision.verdict {
-            Verdict::Allow => self.allowed.increment(),
-            // Counted by reason below: the `zt_authz.denied` family.
-            Verdict::Deny => {}
-            Verdict::AdvisoryDeny => self.advisory_denied.increment(),
-        }
-        if decision.verdict != Verdict::Allow {
-            let reason = decision.reason.as_str();
-            if let Some((_, counter)) = self.reasons.iter().find(|(name, _)| *name == reason) {
-                counter.increment();
+        let route = decision.route.as_deref().unwrap_or(DEFAULTS);
+        let name = match decision.verdict {
+            Verdict::Allow => {
+                format!("zt_authz.allowed.{}.{}", metric_segment(route), metric_segment(&decision.policy))
             }
+            Verdict::Deny | Verdict::AdvisoryDeny => format!(
+                "zt_authz.denied.{}.{}.{}",
+                decision.reason.as_str(),
+                metric_segment(route),
+                metric_segment(&decision.policy)
+            ),
+        };
+        self.count(name);
+        if decision.verdict == Verdict::AdvisoryDeny {
+            self.advisory_denied.increment();
         }
         if !decision.audit.is_empty() {
             self.audited.increment();
         }
     }
 
-    /// A request the filter could not evaluate (its facts were unreadable): denied.
+    /// A request the filter could not evaluate (its facts were unreadable): denied, by no rule
+    /// and no policy.
     pub fn unreadable(&self) {
-        self.unevaluated.increment();
+        self.count(format!("zt_authz.denied.unevaluated.{NONE}.{NONE}"));
+    }
+
+    fn count(&self, name: String) {
+        let mut decided = self.decided.borrow_mut();
+        let counter = *decided.entry(name).or_insert_with_key(|name| Counter::define(name));
+        counter.increment();
     }
 }

@@ -2,6 +2,7 @@
 //! `wasmcustom.` prefix, e.g. `wasmcustom.zt_jwt.denied.expired`.
 
 use crate::Counter;
+use crate::metrics::metric_segment;
 use zt_core::jwt::JwtError;
 
 pub struct JwtMetrics {
@@ -63,10 +64,4 @@ impl JwtMetrics {
             counter.increment();
         }
     }
-}
-
-/// A provider's name as one segment of a metric name: a `.` would split it (and the label), so
-/// every character other than an ASCII letter, digit, `_` or `-` becomes `_`.
-fn metric_segment(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
 }
