@@ -233,6 +233,7 @@ fn prometheus_sees_reasons_as_labels_and_the_rules_and_dashboard_query_real_metr
             r#"zt_jwt_allowed{provider="demo"} 1"#,
             r#"zt_audit_records{outcome="deny"} 2"#,
             r#"zt_jwt_jwks_fetch_failed{provider="demo"} 0"#,
+            r#"zt_ratelimit_admitted{route="defaults"} 1"#,
         ];
         // The audit stage counts its record as the stream ends, which may be just after the
         // client has its answer: read until every count is there (bounded).

@@ -120,7 +120,7 @@ fn a_refusal_carries_retry_after_and_the_draft_fields() {
         // The exempt route by Envoy route name.
         assert_eq!(get(port, "/healthz", &[], TIMEOUT).unwrap().status, 200);
         assert_eq!(echo.count("/api"), 2);
-        assert_eq!(envoy.stat("wasmcustom.zt_ratelimit.limited.unkeyed"), Some(1));
+        assert_eq!(envoy.stat("wasmcustom.zt_ratelimit.limited.unkeyed.defaults"), Some(1), "by reason and route rule");
     }
 }
 

@@ -1,16 +1,25 @@
 //! The rate-limit filter's metrics, all in one place. Envoy shows Wasm-defined stats under the
-//! `wasmcustom.` prefix, e.g. `wasmcustom.zt_ratelimit.limited.over_limit`.
+//! `wasmcustom.` prefix, e.g. `wasmcustom.zt_ratelimit.limited.over_limit.orders`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use crate::Counter;
-use zt_core::ratelimit::{Decision, RateLimitConfig, Reason, Verdict};
+use crate::metrics::metric_segment;
+use zt_core::ratelimit::{Decision, RateLimitConfig, Verdict};
+
+/// The route segment of a request no route rule selected (the `defaults` applied).
+const DEFAULTS: &str = "defaults";
 
 pub struct RateLimitMetrics {
-    admitted: Counter,
     advisory_limited: Counter,
-    /// Refusals (enforced or advisory) by reason, and by limit: the families
-    /// `zt_ratelimit.limited` (label `reason`) and `zt_ratelimit.limit.limited` (label `limit`)
-    /// under the shipped tag extraction, so there is no untagged total of the first name.
-    reasons: Vec<(Reason, Counter)>,
+    /// Every decision, one counter each, by its route rule: `zt_ratelimit.admitted.<route>` and
+    /// `zt_ratelimit.limited.<reason>.<route>` (refusals enforced or advisory), which the shipped
+    /// tag extraction turns into the families `zt_ratelimit_admitted` and `zt_ratelimit_limited`
+    /// with the labels `route` and `reason`. Each is defined the first time it counts.
+    decided: RefCell<HashMap<String, Counter>>,
+    /// Refusals by the limit that decided them: `zt_ratelimit.limit.<limit>.limited` (label
+    /// `limit`).
     limits: Vec<(String, Counter)>,
     /// Requests refused because their facts were unreadable.
     unevaluated: Counter,
@@ -28,18 +37,16 @@ pub struct RateLimitMetrics {
 impl RateLimitMetrics {
     pub fn define(config: &RateLimitConfig) -> Self {
         Self {
-            admitted: Counter::define("zt_ratelimit.admitted"),
             advisory_limited: Counter::define("zt_ratelimit.advisory_limited"),
-            reasons: Reason::ALL
-                .iter()
-                .filter(|r| **r != Reason::WithinLimits)
-                .map(|r| (*r, Counter::define(&format!("zt_ratelimit.limited.{}", r.as_str()))))
-                .collect(),
+            decided: RefCell::default(),
             limits: config
                 .limit_names()
-                .map(|name| (name.to_owned(), Counter::define(&format!("zt_ratelimit.limit.{name}.limited"))))
+                .map(|name| {
+                    let counter = Counter::define(&format!("zt_ratelimit.limit.{}.limited", metric_segment(name)));
+                    (name.to_owned(), counter)
+                })
                 .collect(),
-            unevaluated: Counter::define("zt_ratelimit.limited.unevaluated"),
+            unevaluated: Counter::define("zt_ratelimit.limited.unevaluated.none"),
             cas_retries: Counter::define("zt_ratelimit.cas_retries"),
             lock_waits: Counter::define("zt_ratelimit.lock_waits"),
             reclaimed: Counter::define("zt_ratelimit.reclaimed"),
@@ -51,19 +58,22 @@ impl RateLimitMetrics {
     }
 
     pub fn record(&self, decision: &Decision) {
-        match decision.verdict {
-            Verdict::Admitted => self.admitted.increment(),
-            // Counted by reason below: the `zt_ratelimit.limited` family.
-            Verdict::Limited => {}
-            Verdict::AdvisoryLimited => self.advisory_limited.increment(),
+        let route = metric_segment(decision.route.as_deref().unwrap_or(DEFAULTS));
+        let name = match decision.verdict {
+            Verdict::Admitted => format!("zt_ratelimit.admitted.{route}"),
+            Verdict::Limited | Verdict::AdvisoryLimited => {
+                format!("zt_ratelimit.limited.{}.{route}", decision.reason.as_str())
+            }
+        };
+        let counter = *self.decided.borrow_mut().entry(name).or_insert_with_key(|name| Counter::define(name));
+        counter.increment();
+        if decision.verdict == Verdict::AdvisoryLimited {
+            self.advisory_limited.increment();
         }
-        if decision.verdict != Verdict::Admitted {
-            if let Some((_, counter)) = self.reasons.iter().find(|(r, _)| *r == decision.reason) {
-                counter.increment();
-            }
-            if let Some((_, counter)) = self.limits.iter().find(|(n, _)| Some(n) == decision.limit.as_ref()) {
-                counter.increment();
-            }
+        if decision.verdict != Verdict::Admitted
+            && let Some((_, counter)) = self.limits.iter().find(|(n, _)| Some(n) == decision.limit.as_ref())
+        {
+            counter.increment();
         }
         self.cas_retries.add(u64::from(decision.effort.cas_retries));
         self.lock_waits.add(u64::from(decision.effort.lock_waits));
