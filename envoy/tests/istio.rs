@@ -263,3 +263,46 @@ fn the_plugins_beside_request_authentication_read_istios_payload_after_it() {
         assert!(matches!(source, zt_core::identity_source::IdentitySource::JwtAuthn(_)), "{name}: {source:?}");
     }
 }
+
+/// The top-level `stats_config:` block of an Envoy configuration (template or not), as text.
+fn stats_config_block(config: &str) -> String {
+    let mut lines = config.lines().skip_while(|line| *line != "stats_config:");
+    let head = lines.next().unwrap_or_else(|| panic!("no stats_config"));
+    let body: Vec<&str> = lines.take_while(|line| line.starts_with(' ')).collect();
+    format!("{head}\n{}\n", body.join("\n"))
+}
+
+/// The stats configuration Istio's proxies need for the zt labels and latency buckets is the
+/// one every shipped Envoy configuration carries, word for word, and Envoy accepts it.
+#[test]
+fn the_istio_stats_bootstrap_is_the_shipped_stats_config() {
+    let config_map = documents("stats-bootstrap.yaml").remove(0);
+    assert_eq!(config_map["kind"], "ConfigMap");
+    let bootstrap: Value = serde_json::from_str(config_map["data"]["custom_bootstrap.json"].as_str().unwrap()).unwrap();
+    assert_eq!(bootstrap.as_object().unwrap().len(), 1, "only stats_config is overridden");
+    let root = zt_envoy_tests::workspace_root();
+    let mut shipped: Vec<PathBuf> = ["envoy/configs", "envoy/standalone"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(root.join(dir)).unwrap().map(|entry| entry.unwrap().path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    shipped.sort();
+    let mut compared = 0;
+    for path in shipped {
+        let text = std::fs::read_to_string(&path).unwrap();
+        if !text.contains("\nstats_config:") {
+            continue;
+        }
+        let block: serde_yaml::Value = serde_yaml::from_str(&stats_config_block(&text)).unwrap();
+        let block = serde_json::to_value(block).unwrap();
+        assert_eq!(block, bootstrap, "{}", path.display());
+        compared += 1;
+    }
+    assert!(compared >= 8, "{compared}");
+    let minimal = serde_json::json!({
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 9901}}},
+        "stats_config": bootstrap["stats_config"],
+    });
+    let (status, output) = zt_envoy_tests::validate(&minimal.to_string()).unwrap();
+    assert!(status.success(), "Envoy refuses the stats bootstrap:\n{output}");
+}
