@@ -13,7 +13,7 @@ const MARKER: &str = "zt.audit.v1 ";
 /// Istio's `RequestAuthentication` writes every rule's payload under `payload`; the rules call
 /// the caller's provider `corp`.
 fn adopted() -> Value {
-    json!({"jwt_authn": [{"payload_in_metadata": "payload", "provider": "corp"}]})
+    json!({"jwt_authn": [{"payload_in_metadata": "payload", "issuer": "https://corp.example", "provider": "corp"}]})
 }
 
 /// Orders need the `orders:read` scope; everything else is open.
@@ -152,6 +152,21 @@ fn metadata_that_does_not_decode_is_refused_not_anonymous() {
         assert!(!broken.reached_upstream());
         let records = records(&envoy);
         assert_eq!(records.last().map(|r| r["identity"].clone()), Some(json!({"unreadable": true})), "{records:?}");
+    }
+}
+
+/// Istio puts every issuer's payload under `payload`: a token of an issuer jwt_authn accepts but
+/// the configuration does not name is refused, never taken for `corp`'s caller.
+#[test]
+fn a_payload_of_an_issuer_no_entry_names_is_refused() {
+    for layout in Layout::ALL {
+        let mut envoy = envoy(layout);
+        let payload = json!({"iss": "https://partner.example", "sub": "mallory", "scope": "orders:read"});
+        let exchange = envoy.send(Request::get("/orders/1").jwt_authn_payload("payload", &payload));
+        assert_eq!(exchange.status(), Some(500), "{layout:?}: {}", envoy.log_text());
+        assert!(!exchange.reached_upstream());
+        assert!(envoy.log_text().contains("whose iss no identity_source entry names"), "{}", envoy.log_text());
+        assert_eq!(records(&envoy).last().map(|r| r["identity"].clone()), Some(json!({"unreadable": true})));
     }
 }
 

@@ -40,12 +40,16 @@ pub enum IdentitySource {
 pub struct JwtAuthnPayload {
     /// The provider's `payload_in_metadata` (Istio: `payload`, the same for every `jwtRules` entry).
     pub payload_in_metadata: String,
-    /// The identity's `provider` (what rules and records call it); the key unless given.
+    /// The `iss` the payload must carry. Required: where several issuers share one key (Istio),
+    /// a token of another issuer jwt_authn accepts must not pass for this provider's caller.
+    pub issuer: String,
+    /// The identity's `provider` (what rules, rate-limit keys and records call it); the key
+    /// unless given.
     pub provider: String,
 }
 
 /// The field as the operator writes it: `"zt_jwt"`, or
-/// `{"jwt_authn": [{"payload_in_metadata": "...", "provider": "..."}]}`.
+/// `{"jwt_authn": [{"payload_in_metadata": "...", "issuer": "...", "provider": "..."}]}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub(crate) enum IdentitySourceJson {
@@ -57,6 +61,7 @@ pub(crate) enum IdentitySourceJson {
 #[serde(deny_unknown_fields)]
 pub(crate) struct JwtAuthnPayloadJson {
     payload_in_metadata: String,
+    issuer: String,
     #[serde(default)]
     provider: Option<String>,
 }
@@ -77,14 +82,21 @@ impl IdentitySourceJson {
             if payload.payload_in_metadata.is_empty() {
                 return Err(ConfigError::new(format!("{path}.payload_in_metadata"), "must not be empty"));
             }
-            if compiled.iter().any(|c| c.payload_in_metadata == payload.payload_in_metadata) {
-                return Err(ConfigError::new(format!("{path}.payload_in_metadata"), "named twice"));
+            if payload.issuer.is_empty() {
+                return Err(ConfigError::new(format!("{path}.issuer"), "must not be empty"));
+            }
+            if compiled
+                .iter()
+                .any(|c| c.payload_in_metadata == payload.payload_in_metadata && c.issuer == payload.issuer)
+            {
+                return Err(ConfigError::new(format!("{path}.issuer"), "named twice for this payload_in_metadata"));
             }
             if payload.provider.as_deref() == Some("") {
                 return Err(ConfigError::new(format!("{path}.provider"), "must not be empty"));
             }
             let provider = payload.provider.unwrap_or_else(|| payload.payload_in_metadata.clone());
-            compiled.push(JwtAuthnPayload { payload_in_metadata: payload.payload_in_metadata, provider });
+            let JwtAuthnPayloadJson { payload_in_metadata, issuer, .. } = payload;
+            compiled.push(JwtAuthnPayload { payload_in_metadata, issuer, provider });
         }
         Ok(IdentitySource::JwtAuthn(compiled))
     }
@@ -113,6 +125,11 @@ pub enum AdoptError {
     NotMetadata,
     /// The payload under this key is not a JSON object.
     NotAnObject(String),
+    /// A payload is there, of an issuer no entry names: jwt_authn accepts an issuer these
+    /// filters were not told about.
+    UnknownIssuer(String),
+    /// Envoy did not answer the `metadata` attribute.
+    Unreadable,
 }
 
 impl std::fmt::Display for AdoptError {
@@ -122,27 +139,43 @@ impl std::fmt::Display for AdoptError {
             AdoptError::NotAnObject(key) => {
                 write!(f, "metadata {JWT_AUTHN_NAMESPACE}.{key} is not a token payload")
             }
+            AdoptError::UnknownIssuer(key) => write!(
+                f,
+                "metadata {JWT_AUTHN_NAMESPACE}.{key} holds a payload whose iss no identity_source entry names"
+            ),
+            AdoptError::Unreadable => write!(f, "the stream's dynamic metadata cannot be read"),
         }
     }
 }
 
 /// The caller `jwt_authn` verified, from the stream's dynamic metadata as Envoy answers the
-/// `metadata` attribute (a serialized `envoy.config.core.v3.Metadata`); `None` when no payload
-/// of `payloads` is there (no token, or no `jwt_authn` before this filter).
+/// `metadata` attribute (a serialized `envoy.config.core.v3.Metadata`): the first entry of
+/// `payloads` whose key holds a payload of its issuer. `None` when no configured key holds a
+/// payload (no token, or no `jwt_authn` before this filter); an error when one does but of an
+/// issuer no entry names.
 pub fn adopt(metadata: &[u8], payloads: &[JwtAuthnPayload]) -> Result<Option<Identity>, AdoptError> {
     let metadata = <proto::Metadata as prost::Message>::decode(metadata).map_err(|_| AdoptError::NotMetadata)?;
     let Some(namespace) = metadata.filter_metadata.get(JWT_AUTHN_NAMESPACE) else { return Ok(None) };
+    let mut unnamed = None;
     for payload in payloads {
         let Some(value) = namespace.fields.get(&payload.payload_in_metadata) else { continue };
         let Some(proto::Kind::Struct(claims)) = &value.kind else {
             return Err(AdoptError::NotAnObject(payload.payload_in_metadata.clone()));
         };
+        let issuer = claims.fields.get("iss").and_then(|iss| match &iss.kind {
+            Some(proto::Kind::String(iss)) => Some(iss.as_str()),
+            _ => None,
+        });
+        if issuer != Some(payload.issuer.as_str()) {
+            unnamed.get_or_insert_with(|| payload.payload_in_metadata.clone());
+            continue;
+        }
         let mut identity = Identity::from_claims(&payload.provider, object(claims));
         // The claims are what jwt_authn verified; no SPIFFE provider vouched for `sub`.
         identity.spiffe_id = None;
         return Ok(Some(identity));
     }
-    Ok(None)
+    unnamed.map_or(Ok(None), |key| Err(AdoptError::UnknownIssuer(key)))
 }
 
 fn object(fields: &proto::Struct) -> Map<String, Value> {
@@ -237,9 +270,20 @@ mod tests {
         base64::engine::general_purpose::STANDARD.decode(ENVOY_METADATA).unwrap()
     }
 
+    const CORP: &str = "https://corp.example";
+
     fn payloads(keys: &[(&str, &str)]) -> Vec<JwtAuthnPayload> {
-        keys.iter()
-            .map(|(key, provider)| JwtAuthnPayload { payload_in_metadata: (*key).into(), provider: (*provider).into() })
+        issued(&keys.iter().map(|(key, provider)| (*key, CORP, *provider)).collect::<Vec<_>>())
+    }
+
+    fn issued(entries: &[(&str, &str, &str)]) -> Vec<JwtAuthnPayload> {
+        entries
+            .iter()
+            .map(|(key, issuer, provider)| JwtAuthnPayload {
+                payload_in_metadata: (*key).into(),
+                issuer: (*issuer).into(),
+                provider: (*provider).into(),
+            })
             .collect()
     }
 
@@ -263,6 +307,16 @@ mod tests {
         let both = payloads(&[("other", "partner"), ("corp_payload", "corp")]);
         assert_eq!(adopt(&envoy_metadata(), &both).unwrap().unwrap().provider, "corp");
         assert_eq!(adopt(&envoy_metadata(), &payloads(&[("other", "partner")])).unwrap(), None);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn the_payload_must_carry_the_entrys_issuer() {
+        // Istio's way: every issuer under one key; each entry names its issuer and provider.
+        let shared = issued(&[("corp_payload", "https://partner.example", "partner"), ("corp_payload", CORP, "corp")]);
+        assert_eq!(adopt(&envoy_metadata(), &shared).unwrap().unwrap().provider, "corp");
+        // A payload of an issuer no entry names is refused, never taken for another provider.
+        let other = issued(&[("corp_payload", "https://partner.example", "partner")]);
+        assert_eq!(adopt(&envoy_metadata(), &other).unwrap_err(), AdoptError::UnknownIssuer("corp_payload".into()));
     }
 
     #[wasm_bindgen_test(unsupported = test)]
@@ -303,15 +357,22 @@ mod tests {
         let parse = |text: &str| serde_json::from_str::<IdentitySourceJson>(text).unwrap().compile(FIELD);
         assert_eq!(parse(r#""zt_jwt""#).unwrap(), IdentitySource::ZtJwt);
         assert_eq!(
-            parse(r#"{"jwt_authn": [{"payload_in_metadata": "payload"}]}"#).unwrap(),
+            parse(r#"{"jwt_authn": [{"payload_in_metadata": "payload", "issuer": "https://corp.example"}]}"#).unwrap(),
             IdentitySource::JwtAuthn(payloads(&[("payload", "payload")]))
         );
         let err = parse(r#"{"jwt_authn": []}"#).unwrap_err();
         assert_eq!(err.path, "identity_source.jwt_authn");
-        let err = parse(r#"{"jwt_authn": [{"payload_in_metadata": "a"}, {"payload_in_metadata": "a"}]}"#).unwrap_err();
-        assert_eq!(err.path, "identity_source.jwt_authn[1].payload_in_metadata");
-        let err = parse(r#"{"jwt_authn": [{"payload_in_metadata": "a", "provider": ""}]}"#).unwrap_err();
+        let twice = r#"{"jwt_authn": [{"payload_in_metadata": "a", "issuer": "i"}, {"payload_in_metadata": "a", "issuer": "i"}]}"#;
+        assert_eq!(parse(twice).unwrap_err().path, "identity_source.jwt_authn[1].issuer");
+        let shared = r#"{"jwt_authn": [{"payload_in_metadata": "a", "issuer": "i"}, {"payload_in_metadata": "a", "issuer": "j"}]}"#;
+        assert!(parse(shared).is_ok(), "one key, two issuers");
+        let err = parse(r#"{"jwt_authn": [{"payload_in_metadata": "a", "issuer": "i", "provider": ""}]}"#).unwrap_err();
         assert_eq!(err.path, "identity_source.jwt_authn[0].provider");
+        let err = parse(r#"{"jwt_authn": [{"payload_in_metadata": "a", "issuer": ""}]}"#).unwrap_err();
+        assert_eq!(err.path, "identity_source.jwt_authn[0].issuer");
+        assert!(
+            serde_json::from_str::<IdentitySourceJson>(r#"{"jwt_authn": [{"payload_in_metadata": "a"}]}"#).is_err()
+        );
         assert!(serde_json::from_str::<IdentitySourceJson>(r#"{"istio": []}"#).is_err());
     }
 }

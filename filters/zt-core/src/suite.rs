@@ -186,7 +186,7 @@ mod tests {
 
     #[wasm_bindgen_test(unsupported = test)]
     fn the_identity_source_is_set_once_and_only_without_a_jwt_section() {
-        let adopted = r#""identity_source": {"jwt_authn": [{"payload_in_metadata": "payload", "provider": "corp"}]}"#;
+        let adopted = r#""identity_source": {"jwt_authn": [{"payload_in_metadata": "payload", "issuer": "https://corp.example", "provider": "corp"}]}"#;
         let config = SuiteConfig::from_json(format!(r#"{{"audit": {{}}, {adopted}}}"#).as_bytes()).unwrap();
         let IdentitySource::JwtAuthn(payloads) = &config.identity_source else { panic!("not adopted") };
         assert_eq!((payloads[0].payload_in_metadata.as_str(), payloads[0].provider.as_str()), ("payload", "corp"));

@@ -98,6 +98,11 @@ pub fn property(path: &[&str]) -> Option<Vec<u8>> {
     proxy_wasm::hostcalls::get_property(path.to_vec()).ok().flatten()
 }
 
+/// The same, telling an absent property (`Ok(None)`) from a host that would not answer.
+pub fn property_or_error(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
+    proxy_wasm::hostcalls::get_property(path.to_vec())
+}
+
 /// A property that holds text, such as a route name or a string leaf of route metadata.
 pub fn property_string(path: &[&str]) -> Option<String> {
     property(path).and_then(|bytes| String::from_utf8(bytes).ok())

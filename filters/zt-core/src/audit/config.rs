@@ -14,7 +14,8 @@ use super::compile::RecordLogLevel;
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditConfigJson {
     /// Default `"zt_jwt"`: the caller zt-jwt verified (its filter-state entry). `{"jwt_authn":
-    /// [{"payload_in_metadata": "payload", "provider": "corp"}]}` takes the payload Envoy's
+    /// [{"payload_in_metadata": "payload", "issuer": "https://...", "provider": "corp"}]}` takes
+    /// the payload of that issuer Envoy's
     /// `jwt_authn` filter (or Istio's `RequestAuthentication`) verified, from the stream's
     /// dynamic metadata ([`crate::identity_source`]).
     #[serde(default)]

@@ -35,7 +35,8 @@ pub(crate) struct AuthzConfigJson {
     #[serde(default)]
     pub(crate) scope_claim: Option<ClaimPathJson>,
     /// Default `"zt_jwt"`: the caller zt-jwt verified (its filter-state entry). `{"jwt_authn":
-    /// [{"payload_in_metadata": "payload", "provider": "corp"}]}` takes the payload Envoy's
+    /// [{"payload_in_metadata": "payload", "issuer": "https://...", "provider": "corp"}]}` takes
+    /// the payload of that issuer Envoy's
     /// `jwt_authn` filter (or Istio's `RequestAuthentication`) verified, from the stream's
     /// dynamic metadata ([`crate::identity_source`]).
     #[serde(default)]

@@ -6,12 +6,14 @@ use std::collections::HashMap;
 
 use crate::Counter;
 use crate::metrics::metric_segment;
-use zt_core::authz::{Decision, Verdict};
+use zt_core::authz::{AuthzReason, Decision, Verdict};
 
 /// The route segment of a request no route rule selected (the `defaults` applied).
 const DEFAULTS: &str = "defaults";
 /// The route and policy segments of a request that was not evaluated.
 const NONE: &str = "none";
+/// The route segment of a request whose route metadata names a rule the configuration lacks.
+const UNKNOWN_RULE: &str = "unknown_rule";
 
 pub struct AuthzMetrics {
     advisory_denied: Counter,
@@ -35,7 +37,11 @@ impl AuthzMetrics {
     }
 
     pub fn record(&self, decision: &Decision) {
-        let route = decision.route.as_deref().unwrap_or(DEFAULTS);
+        let route = match (&decision.route, &decision.reason) {
+            (_, AuthzReason::UnknownRouteRule) => UNKNOWN_RULE,
+            (Some(rule), _) => rule,
+            (None, _) => DEFAULTS,
+        };
         let name = match decision.verdict {
             Verdict::Allow => {
                 format!("zt_authz.allowed.{}.{}", metric_segment(route), metric_segment(&decision.policy))

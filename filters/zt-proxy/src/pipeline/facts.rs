@@ -122,9 +122,11 @@ impl Facts {
     /// A stream without that metadata has an anonymous caller.
     pub fn adopted_identity(&self, payloads: &[JwtAuthnPayload]) -> Result<Option<&Identity>, &AdoptError> {
         self.adopted_identity
-            .get_or_init(|| match crate::property(&["metadata"]) {
-                Some(metadata) => adopt(&metadata, payloads),
-                None => Ok(None),
+            .get_or_init(|| match crate::property_or_error(&["metadata"]) {
+                Ok(Some(metadata)) => adopt(&metadata, payloads),
+                Ok(None) => Ok(None),
+                // Not the same as no metadata: an unreadable caller is refused, not anonymous.
+                Err(_) => Err(AdoptError::Unreadable),
             })
             .as_ref()
             .map(Option::as_ref)

@@ -253,8 +253,8 @@ pub struct Pass {
     pub jwt_record: Option<StageRecord>,
     pub authz_record: Option<StageRecord>,
     pub ratelimit_record: Option<StageRecord>,
-    /// When the stage now deciding began, for its latency histogram: kept while it waits.
-    pub stage_started_ns: Option<u64>,
+    /// Which stage began deciding when, for its latency histogram: kept while it waits.
+    pub stage_started: Option<(Deciding, u64)>,
 }
 
 pub type SharedPass = Rc<RefCell<Pass>>;
@@ -338,7 +338,7 @@ impl Pass {
             jwt_record: None,
             authz_record: None,
             ratelimit_record: None,
-            stage_started_ns: None,
+            stage_started: None,
         }
     }
 
@@ -376,11 +376,11 @@ fn run_stages<const M: u8>(http: &dyn HttpContext, stages: &Stages<M>, shared: &
         let next = shared.borrow().next;
         let deciding = next.deciding();
         let latency = deciding.and_then(|stage| stages.latency.of(stage).map(|histogram| (stage, histogram)));
-        if latency.is_some() {
+        if let Some((stage, _)) = latency {
             // Read at the stage's first entry only: a stage that waits keeps its start.
             let mut pass = shared.borrow_mut();
-            if pass.stage_started_ns.is_none() {
-                pass.stage_started_ns = Some(clock_ns());
+            if pass.stage_started.is_none_or(|(started, _)| started != stage) {
+                pass.stage_started = Some((stage, clock_ns()));
             }
         }
         let (flow, after) = match next {
@@ -413,7 +413,7 @@ pub(super) fn record_latency(histogram: Histogram, pass: &mut Pass, stage: Decid
     if !pass.decided(stage) {
         return;
     }
-    if let Some(started) = pass.stage_started_ns.take() {
+    if let Some((_, started)) = pass.stage_started.take_if(|(started, _)| *started == stage) {
         histogram.record(clock_ns().saturating_sub(started) / 1_000);
     }
 }

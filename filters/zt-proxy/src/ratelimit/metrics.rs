@@ -6,10 +6,12 @@ use std::collections::HashMap;
 
 use crate::Counter;
 use crate::metrics::metric_segment;
-use zt_core::ratelimit::{Decision, RateLimitConfig, Verdict};
+use zt_core::ratelimit::{Decision, RateLimitConfig, Reason, Verdict};
 
 /// The route segment of a request no route rule selected (the `defaults` applied).
 const DEFAULTS: &str = "defaults";
+/// The route segment of a request whose route metadata names a rule the configuration lacks.
+const UNKNOWN_RULE: &str = "unknown_rule";
 
 pub struct RateLimitMetrics {
     advisory_limited: Counter,
@@ -58,7 +60,11 @@ impl RateLimitMetrics {
     }
 
     pub fn record(&self, decision: &Decision) {
-        let route = metric_segment(decision.route.as_deref().unwrap_or(DEFAULTS));
+        let route = match (&decision.route, decision.reason) {
+            (_, Reason::UnknownRouteRule) => UNKNOWN_RULE.to_owned(),
+            (Some(rule), _) => metric_segment(rule),
+            (None, _) => DEFAULTS.to_owned(),
+        };
         let name = match decision.verdict {
             Verdict::Admitted => format!("zt_ratelimit.admitted.{route}"),
             Verdict::Limited | Verdict::AdvisoryLimited => {
