@@ -24,7 +24,8 @@ impl<const M: u8> PipelineHttp<M> {
     /// let the request go on, the later stages run, then the request resumes.
     fn go_on(&self, waited: Deciding, flow: Flow, after: Next) {
         if let Some(histogram) = self.stages.latency.of(waited) {
-            record_latency(histogram, &mut self.pass.borrow_mut(), waited);
+            // The next stage reads its own start when `run` reaches it.
+            let _ = record_latency(histogram, &mut self.pass.borrow_mut(), waited);
         }
         match flow {
             Flow::Continue => {

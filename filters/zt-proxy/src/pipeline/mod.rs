@@ -398,24 +398,33 @@ fn run_stages<const M: u8>(http: &dyn HttpContext, stages: &Stages<M>, shared: &
             },
             Next::Upstream => return Action::Continue,
         };
-        if let Some((stage, histogram)) = latency {
-            record_latency(histogram, &mut shared.borrow_mut(), stage);
-        }
+        let ended = latency.and_then(|(stage, histogram)| record_latency(histogram, &mut shared.borrow_mut(), stage));
         match flow {
-            Flow::Continue => shared.borrow_mut().next = after,
+            Flow::Continue => {
+                let mut pass = shared.borrow_mut();
+                pass.next = after;
+                // The clock read that ended this stage starts the next one, when it is timed too.
+                if let (Some(now), Some(stage)) = (ended, after.deciding())
+                    && stages.latency.of(stage).is_some()
+                {
+                    pass.stage_started = Some((stage, now));
+                }
+            }
             Flow::Stop => return Action::Pause,
         }
     }
 }
 
-/// Records a stage's time once it decided (not while it waits), in whole microseconds.
-pub(super) fn record_latency(histogram: Histogram, pass: &mut Pass, stage: Deciding) {
+/// Records a stage's time once it decided (not while it waits), in whole microseconds; the
+/// clock read that ended it, when it recorded.
+pub(super) fn record_latency(histogram: Histogram, pass: &mut Pass, stage: Deciding) -> Option<u64> {
     if !pass.decided(stage) {
-        return;
+        return None;
     }
-    if let Some((_, started)) = pass.stage_started.take_if(|(started, _)| *started == stage) {
-        histogram.record(clock_ns().saturating_sub(started) / 1_000);
-    }
+    let (_, started) = pass.stage_started.take_if(|(started, _)| *started == stage)?;
+    let now = clock_ns();
+    histogram.record(now.saturating_sub(started) / 1_000);
+    Some(now)
 }
 
 /// The host clock now, nanoseconds since the Unix epoch (a fresh read, unlike the pass's).
